@@ -1,0 +1,219 @@
+//! Bearer-token authentication: HS256 JWTs as issued by the main SoundHash API.
+//!
+//! The algorithm is pinned (a token announcing `none` or any other algorithm is rejected before its
+//! signature is looked at), `exp` is required, `nbf` is honoured, both with 60 s leeway, and
+//! `iss`/`aud` are checked when configured. `sub` is the user id. Pure code: tested natively.
+
+use chrono::{DateTime, Duration, Utc};
+use jwt_compact::alg::{Hs256, Hs256Key};
+use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
+use serde::Deserialize;
+
+pub const LEEWAY_SECONDS: i64 = 60;
+pub const MAX_USER_ID_LEN: usize = 128;
+
+pub struct JwtSettings<'a> {
+    pub secret: &'a [u8],
+    pub issuer: Option<&'a str>,
+    pub audience: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct CustomClaims {
+    sub: Option<String>,
+    iss: Option<String>,
+    aud: Option<Audience>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(a) => a == wanted,
+            Audience::Many(list) => list.iter().any(|a| a == wanted),
+        }
+    }
+}
+
+/// Extracts the token from an `Authorization: Bearer <token>` header value.
+pub fn bearer_token(header: Option<&str>) -> Result<&str, &'static str> {
+    let value = header.ok_or("missing bearer token")?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or("malformed Authorization header")?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err("malformed Authorization header");
+    }
+    Ok(token.trim())
+}
+
+/// Verifies a token and returns its subject (the user id). The error is a short reason that is
+/// safe to show to the client.
+pub fn verify(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result<String, &'static str> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| "malformed token")?;
+    let key = Hs256Key::new(settings.secret);
+    let token = Hs256.validator::<CustomClaims>(&key).validate(&untrusted).map_err(|e| match e {
+        ValidationError::AlgorithmMismatch { .. } => "unsupported token algorithm",
+        ValidationError::InvalidSignature | ValidationError::InvalidSignatureLen { .. } => "invalid token signature",
+        _ => "malformed token",
+    })?;
+    let claims = token.claims();
+    let time = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || now);
+    claims.validate_expiration(&time).map_err(|e| match e {
+        ValidationError::Expired => "token expired",
+        _ => "token has no expiry",
+    })?;
+    if claims.not_before.is_some() {
+        claims.validate_maturity(&time).map_err(|_| "token not yet valid")?;
+    }
+    let custom = &claims.custom;
+    if let Some(issuer) = settings.issuer {
+        if custom.iss.as_deref() != Some(issuer) {
+            return Err("token issuer not accepted");
+        }
+    }
+    if let Some(audience) = settings.audience {
+        if !custom.aud.as_ref().is_some_and(|aud| aud.contains(audience)) {
+            return Err("token audience not accepted");
+        }
+    }
+    match custom.sub.as_deref() {
+        Some(sub) if valid_user_id(sub) => Ok(sub.to_owned()),
+        _ => Err("token subject missing or invalid"),
+    }
+}
+
+/// User ids come from the main API: 1–128 visible ASCII characters.
+pub fn valid_user_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_USER_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use serde_json::{json, Value};
+    use sha2::Sha256;
+
+    const SECRET: &[u8] = b"test-secret-0123456789";
+    const NOW: i64 = 1_800_000_000;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(NOW, 0).unwrap()
+    }
+
+    /// Signs header and claims by hand, independently of the library under test.
+    fn sign(header: Value, claims: Value, secret: &[u8]) -> String {
+        let data = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(data.as_bytes());
+        format!("{data}.{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    fn hs256(claims: Value) -> String {
+        sign(json!({"alg": "HS256", "typ": "JWT"}), claims, SECRET)
+    }
+
+    fn open() -> JwtSettings<'static> {
+        JwtSettings { secret: SECRET, issuer: None, audience: None }
+    }
+
+    #[test]
+    fn a_valid_token_yields_its_subject() {
+        let t = hs256(json!({"sub": "user-1", "exp": NOW + 3600}));
+        assert_eq!(verify(&t, &open(), now()), Ok("user-1".to_string()));
+    }
+
+    #[test]
+    fn expiry_is_required_and_has_sixty_seconds_of_leeway() {
+        assert_eq!(verify(&hs256(json!({"sub": "u"})), &open(), now()), Err("token has no expiry"));
+        assert!(verify(&hs256(json!({"sub": "u", "exp": NOW - 59})), &open(), now()).is_ok());
+        assert_eq!(verify(&hs256(json!({"sub": "u", "exp": NOW - 61})), &open(), now()), Err("token expired"));
+    }
+
+    #[test]
+    fn not_before_is_honoured_with_leeway() {
+        let soon = hs256(json!({"sub": "u", "exp": NOW + 3600, "nbf": NOW + 59}));
+        assert!(verify(&soon, &open(), now()).is_ok());
+        let later = hs256(json!({"sub": "u", "exp": NOW + 3600, "nbf": NOW + 61}));
+        assert_eq!(verify(&later, &open(), now()), Err("token not yet valid"));
+    }
+
+    #[test]
+    fn the_algorithm_is_pinned() {
+        let claims = json!({"sub": "admin", "exp": NOW + 3600});
+        let none = format!(
+            "{}.{}.",
+            B64.encode(json!({"alg": "none"}).to_string()),
+            B64.encode(claims.to_string())
+        );
+        assert_eq!(verify(&none, &open(), now()), Err("unsupported token algorithm"));
+        let hs512 = sign(json!({"alg": "HS512"}), claims.clone(), SECRET);
+        assert_eq!(verify(&hs512, &open(), now()), Err("unsupported token algorithm"));
+        let lower = sign(json!({"alg": "hs256"}), claims, SECRET);
+        assert_eq!(verify(&lower, &open(), now()), Err("unsupported token algorithm"));
+    }
+
+    #[test]
+    fn signatures_are_checked() {
+        let forged = sign(json!({"alg": "HS256"}), json!({"sub": "u", "exp": NOW + 3600}), b"another-secret-xyz");
+        assert_eq!(verify(&forged, &open(), now()), Err("invalid token signature"));
+        let good = hs256(json!({"sub": "u", "exp": NOW + 3600}));
+        let (head, _) = good.rsplit_once('.').unwrap();
+        let tampered_claims = format!(
+            "{}.{}.{}",
+            head.split('.').next().unwrap(),
+            B64.encode(json!({"sub": "admin", "exp": NOW + 3600}).to_string()),
+            good.rsplit('.').next().unwrap()
+        );
+        assert_eq!(verify(&tampered_claims, &open(), now()), Err("invalid token signature"));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for t in ["", "abc", "a.b", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9.!!!.sig"] {
+            assert!(verify(t, &open(), now()).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let strict = JwtSettings { secret: SECRET, issuer: Some("soundhash"), audience: Some("monetization") };
+        let ok = hs256(json!({"sub": "u", "exp": NOW + 60, "iss": "soundhash", "aud": "monetization"}));
+        assert!(verify(&ok, &strict, now()).is_ok());
+        let list = hs256(json!({"sub": "u", "exp": NOW + 60, "iss": "soundhash", "aud": ["x", "monetization"]}));
+        assert!(verify(&list, &strict, now()).is_ok());
+        let wrong_iss = hs256(json!({"sub": "u", "exp": NOW + 60, "iss": "evil", "aud": "monetization"}));
+        assert_eq!(verify(&wrong_iss, &strict, now()), Err("token issuer not accepted"));
+        let no_aud = hs256(json!({"sub": "u", "exp": NOW + 60, "iss": "soundhash"}));
+        assert_eq!(verify(&no_aud, &strict, now()), Err("token audience not accepted"));
+        // Unconfigured checks accept anything.
+        assert!(verify(&wrong_iss, &open(), now()).is_ok());
+    }
+
+    #[test]
+    fn subjects_must_be_plausible_user_ids() {
+        for sub in [json!(""), json!("has space"), json!("x".repeat(129))] {
+            let t = hs256(json!({"sub": sub, "exp": NOW + 60}));
+            assert_eq!(verify(&t, &open(), now()), Err("token subject missing or invalid"), "{sub}");
+        }
+        assert!(verify(&hs256(json!({"sub": 42, "exp": NOW + 60})), &open(), now()).is_err());
+        assert_eq!(verify(&hs256(json!({"exp": NOW + 60})), &open(), now()), Err("token subject missing or invalid"));
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(bearer_token(Some("bearer  abc ")), Ok("abc"));
+        assert!(bearer_token(None).is_err());
+        assert!(bearer_token(Some("Basic abc")).is_err());
+        assert!(bearer_token(Some("Bearer")).is_err());
+        assert!(bearer_token(Some("Bearer ")).is_err());
+    }
+}

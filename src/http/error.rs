@@ -1,0 +1,141 @@
+//! The one error type of the HTTP boundary and its JSON envelope:
+//! `{"error": {"code": "snake_case", "message": "human sentence", "field": "optional.path"}}`.
+
+use serde_json::json;
+
+pub type ApiResult<T = super::Reply> = Result<T, ApiError>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Extra response headers (`Allow`, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
+    /// Internal detail for the log line of a 500; never sent to the client.
+    pub detail: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None, headers: Vec::new(), detail: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// 422 `validation_failed` naming the offending field.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(422, "validation_failed", message).with_field(field)
+    }
+
+    /// 422 with a rule-specific code (`self_referral`, `below_minimum`, …).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(422, code, message)
+    }
+
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_json", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
+
+    /// 404 for unknown routes and for records the caller may not see (nothing leaks).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    pub fn method_not_allowed(allow: &[&str]) -> Self {
+        let mut e = Self::new(405, "method_not_allowed", "This method is not allowed on this path.");
+        e.headers.push(("Allow", allow.join(", ")));
+        e
+    }
+
+    /// 409 for state conflicts, with a specific code (`invalid_transition`, `already_exists`, …).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(409, code, message)
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(413, "payload_too_large", format!("The request body exceeds {limit} bytes."))
+    }
+
+    pub fn rate_limited(retry_after_seconds: u32) -> Self {
+        let mut e = Self::new(429, "rate_limited", "Too many requests; retry later.");
+        e.headers.push(("Retry-After", retry_after_seconds.to_string()));
+        e
+    }
+
+    /// 500: the detail goes to the log, the client sees only the request id.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(500, "internal_error", "An internal error occurred.");
+        e.detail = Some(detail.to_string());
+        e
+    }
+
+    /// The envelope sent to the client; a 500 carries the request id and nothing internal.
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = &self.field {
+            error["field"] = json!(field);
+        }
+        if self.status >= 500 {
+            error["message"] =
+                json!(format!("An internal error occurred; quote request id {request_id} when reporting it."));
+            error["request_id"] = json!(request_id);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::config::ConfigError> for ApiError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_names_code_message_and_field() {
+        let body = ApiError::validation("payout_email", "must be an email address").body("rid");
+        assert_eq!(
+            body,
+            json!({"error": {"code": "validation_failed", "message": "must be an email address", "field": "payout_email"}})
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_the_detail_and_carry_the_request_id() {
+        let e = ApiError::internal("D1_ERROR: no such table: users");
+        let text = e.body("req-123").to_string();
+        assert!(!text.contains("D1_ERROR"), "{text}");
+        assert!(!text.contains("users"), "{text}");
+        assert!(text.contains("req-123"));
+        assert_eq!(e.status, 500);
+        assert_eq!(e.detail.as_deref(), Some("D1_ERROR: no such table: users"));
+    }
+
+    #[test]
+    fn protocol_headers_travel_with_the_error() {
+        assert_eq!(ApiError::method_not_allowed(&["GET", "HEAD"]).headers, vec![("Allow", "GET, HEAD".to_string())]);
+        assert_eq!(ApiError::rate_limited(7).headers, vec![("Retry-After", "7".to_string())]);
+    }
+}

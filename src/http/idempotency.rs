@@ -1,0 +1,144 @@
+//! `Idempotency-Key` for mutations that move money or credits. Wrap a handler's work in `run`:
+//!
+//! - the first request with a key claims `(user, key)` in D1 and stores its response (2xx and
+//!   4xx alike; a 5xx frees the key so the client can retry);
+//! - the same key with the same method, path, query and body replays the stored response with
+//!   `Idempotent-Replayed: true`, without running the work again;
+//! - the same key with a different request → 409 `idempotency_conflict`;
+//! - the same key while the first request is still running → 409 `idempotency_in_progress`;
+//! - keys expire after `IDEMPOTENCY_TTL_SECONDS` (24 h); the cron job purges them.
+
+use super::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::store::idempotency as store;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+
+pub const HEADER: &str = "Idempotency-Key";
+pub const MAX_KEY_LEN: usize = 255;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    Optional,
+    Required,
+}
+
+pub async fn run<F, Fut>(ctx: &Ctx, policy: KeyPolicy, work: F) -> ApiResult
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let key = match (ctx.header(HEADER), policy) {
+        (None, KeyPolicy::Optional) => return work().await,
+        (None, KeyPolicy::Required) => {
+            return Err(ApiError::validation(HEADER, "This request requires an Idempotency-Key header."))
+        }
+        (Some(key), _) => parse_key(&key)?,
+    };
+    let user = &ctx.user()?.id;
+    let hash = request_hash(ctx.method.as_ref(), &ctx.target, &ctx.body);
+    let db = ctx.db()?;
+    let ttl = ctx.config()?.idempotency_ttl_seconds;
+    if !store::claim(&db, user, &key, &hash, ctx.now, ttl).await? {
+        return replay(store::find(&db, user, &key).await?, &hash);
+    }
+    let outcome = work().await;
+    let saved = match &outcome {
+        Ok(reply) => {
+            let body = String::from_utf8_lossy(&reply.body);
+            store::complete(&db, user, &key, &hash, reply.status, &body).await
+        }
+        Err(e) if e.status < 500 => {
+            store::complete(&db, user, &key, &hash, e.status, &e.body(&ctx.request_id).to_string()).await
+        }
+        Err(_) => store::release(&db, user, &key, &hash).await,
+    };
+    if let Err(e) = saved {
+        // The work has happened; the key stays claimed (a retry gets 409, never a second effect).
+        log("error", &serde_json::json!({"request_id": ctx.request_id, "idempotency": "store failed", "error": e.detail}));
+    }
+    outcome
+}
+
+fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
+    let Some(held) = held else {
+        return Err(ApiError::conflict("idempotency_in_progress", "This Idempotency-Key was just released; retry."));
+    };
+    if held.request_hash != hash {
+        return Err(ApiError::conflict(
+            "idempotency_conflict",
+            "This Idempotency-Key was used for a different request.",
+        ));
+    }
+    match (held.status_code, held.response_body) {
+        (Some(status), Some(body)) => Ok(Reply {
+            status,
+            content_type: "application/json",
+            body: body.into_bytes(),
+            headers: vec![("Idempotent-Replayed", "true".into())],
+        }),
+        _ => Err(ApiError::conflict(
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+        )),
+    }
+}
+
+/// Keys are 1–255 visible ASCII characters (a UUID is typical).
+pub fn parse_key(raw: &str) -> ApiResult<String> {
+    let key = raw.trim();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::validation(HEADER, "Idempotency-Key must be 1–255 visible ASCII characters."));
+    }
+    Ok(key.to_owned())
+}
+
+/// SHA-256 over method, path with query, and body: what "the same request" means.
+pub fn request_hash(method: &str, target: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for part in [method.as_bytes(), target.as_bytes(), body] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_separates_every_part() {
+        let base = request_hash("POST", "/a", b"{}");
+        assert_eq!(base, request_hash("POST", "/a", b"{}"));
+        assert_eq!(base.len(), 64);
+        assert_ne!(base, request_hash("PATCH", "/a", b"{}"));
+        assert_ne!(base, request_hash("POST", "/a?x=1", b"{}"));
+        assert_ne!(base, request_hash("POST", "/a", b"{ }"));
+        // Length prefixes keep boundaries unambiguous.
+        assert_ne!(request_hash("POST", "/ab", b"c"), request_hash("POST", "/a", b"bc"));
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        assert_eq!(parse_key(" 3f2c-key ").unwrap(), "3f2c-key");
+        for bad in ["", "  ", "has space", "ключ", &"k".repeat(256)] {
+            let e = parse_key(bad).unwrap_err();
+            assert_eq!((e.status, e.field.as_deref()), (422, Some(HEADER)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn replays_need_the_same_request() {
+        let held = |hash: &str, status: Option<u16>| store::Held {
+            request_hash: hash.into(),
+            status_code: status,
+            response_body: status.map(|_| "{\"ok\":true}".into()),
+        };
+        let reply = replay(Some(held("h", Some(201))), "h").unwrap();
+        assert_eq!((reply.status, reply.body.as_slice()), (201, b"{\"ok\":true}".as_slice()));
+        assert_eq!(reply.headers, vec![("Idempotent-Replayed", "true".to_string())]);
+        assert_eq!(replay(Some(held("other", Some(201))), "h").unwrap_err().code, "idempotency_conflict");
+        assert_eq!(replay(Some(held("h", None)), "h").unwrap_err().code, "idempotency_in_progress");
+        assert_eq!(replay(Some(held("other", None)), "h").unwrap_err().code, "idempotency_conflict");
+    }
+}

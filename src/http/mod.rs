@@ -1,0 +1,290 @@
+//! Transport: one entry (`serve`) that routes, authenticates, throttles, calls the handler and
+//! turns every outcome into a response with `X-Request-Id` and one structured log line.
+
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod json;
+pub mod meta;
+pub mod pagination;
+pub mod ratelimit;
+pub mod routes;
+
+pub use error::{ApiError, ApiResult};
+
+use crate::config::Config;
+use crate::domain::time::Timestamp;
+use crate::store::Db;
+use crate::users::User;
+use futures_util::StreamExt;
+use pagination::PageRequest;
+use routes::Access;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::cell::OnceCell;
+use worker::{Date, Env, Headers, Method, Request, Response};
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a handler returns; turned into a `Response` (and stored for idempotent replays).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> ApiResult {
+        let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
+        Ok(Reply { status, content_type: "application/json", body, headers: Vec::new() })
+    }
+
+    pub fn ok<T: Serialize + ?Sized>(value: &T) -> ApiResult {
+        Self::json(200, value)
+    }
+
+    pub fn created<T: Serialize + ?Sized>(value: &T) -> ApiResult {
+        Self::json(201, value)
+    }
+
+    pub fn text(content_type: &'static str, body: &str) -> ApiResult {
+        Ok(Reply { status: 200, content_type, body: body.as_bytes().to_vec(), headers: Vec::new() })
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Everything a handler may use about the request it serves.
+pub struct Ctx {
+    pub env: Env,
+    pub method: Method,
+    pub path: String,
+    /// Path and query string, as the client sent them.
+    pub target: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Headers,
+    /// Path parameters of the matched route, percent-decoded.
+    pub params: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub request_id: String,
+    pub now: Timestamp,
+    /// The authenticated, active user; set before any `User` or `Admin` handler runs.
+    pub user: Option<User>,
+    /// Keeps work alive after the response (`ctx.wait_until`).
+    pub background: worker::Context,
+    config: OnceCell<Config>,
+}
+
+impl Ctx {
+    pub fn user(&self) -> ApiResult<&User> {
+        self.user.as_ref().ok_or_else(|| ApiError::internal("handler needs a user but route is public"))
+    }
+
+    pub fn param(&self, name: &str) -> ApiResult<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::internal(format!("route has no parameter {name}")))
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    pub fn client_ip(&self) -> String {
+        self.header("CF-Connecting-IP").unwrap_or_else(|| "unknown".into())
+    }
+
+    pub fn config(&self) -> ApiResult<&Config> {
+        if let Some(config) = self.config.get() {
+            return Ok(config);
+        }
+        let config = Config::from_lookup(|name| self.env.var(name).ok().map(|v| v.to_string()))?;
+        Ok(self.config.get_or_init(|| config))
+    }
+
+    pub fn db(&self) -> ApiResult<Db> {
+        Db::from_env(&self.env)
+    }
+
+    /// The JSON body, typed. Only `application/json` (or no content type) is accepted.
+    pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
+        if let Some(ct) = self.header("Content-Type") {
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            if !essence.eq_ignore_ascii_case("application/json") {
+                return Err(ApiError::new(415, "unsupported_media_type", "Send the body as application/json."));
+            }
+        }
+        json::parse(&self.body)
+    }
+
+    /// `?limit=&cursor=` of a list endpoint.
+    pub fn page<K: DeserializeOwned>(&self) -> ApiResult<PageRequest<K>> {
+        PageRequest::parse(self.query("limit"), self.query("cursor"))
+    }
+}
+
+/// The Worker's fetch entry: never fails, never panics on input.
+pub async fn serve(req: Request, env: Env, background: worker::Context) -> Response {
+    let started = Date::now().as_millis();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let method = req.method();
+    let path = req.path();
+    let mut user_id = None;
+    let outcome = handle(req, env, background, &request_id, &mut user_id).await;
+    let (status, reply) = match outcome {
+        Ok(reply) => (reply.status, reply),
+        Err(error) => {
+            if let Some(detail) = &error.detail {
+                log("error", &serde_json::json!({"request_id": request_id, "error": detail}));
+            }
+            let body = serde_json::to_vec(&error.body(&request_id)).unwrap_or_default();
+            let reply = Reply { status: error.status, content_type: "application/json", body, headers: error.headers };
+            (error.status, reply)
+        }
+    };
+    log(
+        "info",
+        &serde_json::json!({
+            "request_id": request_id,
+            "method": method.to_string(),
+            "path": path,
+            "status": status,
+            "duration_ms": Date::now().as_millis().saturating_sub(started),
+            "user_id": user_id,
+        }),
+    );
+    into_response(reply, &request_id)
+}
+
+fn into_response(reply: Reply, request_id: &str) -> Response {
+    let headers = Headers::new();
+    // Header values here are ours and valid; a failed set only drops that header.
+    let _ = headers.set("Content-Type", reply.content_type);
+    let _ = headers.set("X-Request-Id", request_id);
+    for (name, value) in &reply.headers {
+        let _ = headers.set(name, value);
+    }
+    Response::builder().with_status(reply.status).with_headers(headers).fixed(reply.body)
+}
+
+async fn handle(
+    mut req: Request,
+    env: Env,
+    background: worker::Context,
+    request_id: &str,
+    user_id: &mut Option<String>,
+) -> ApiResult {
+    let method = req.method();
+    let path = req.path();
+    let (route, params) = routes::resolve(&method, &path)?;
+    let url = req.url()?;
+    let target = match url.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let body = read_body(&mut req).await?;
+    let mut ctx = Ctx {
+        env,
+        method,
+        path,
+        target,
+        query,
+        headers: req.headers().clone(),
+        params,
+        body,
+        request_id: request_id.to_owned(),
+        now: Timestamp::from_unix_millis(Date::now().as_millis()),
+        user: None,
+        background,
+        config: OnceCell::new(),
+    };
+    match route.access {
+        Access::Public => {
+            if route.throttled {
+                ratelimit::by_ip(&ctx).await?;
+            }
+        }
+        Access::User | Access::Admin => {
+            let user = authenticate(&ctx, user_id).await?;
+            if !user.is_active {
+                return Err(ApiError::forbidden("This account is deactivated."));
+            }
+            if route.access == Access::Admin && !user.is_admin {
+                return Err(ApiError::forbidden("Administrator rights are required."));
+            }
+            ctx.user = Some(user);
+        }
+    }
+    (route.handler)(&ctx).await
+}
+
+/// Verifies the bearer token, throttles per user (per IP when the token is bad), and returns the
+/// user, provisioned on first sight.
+async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User> {
+    let config = ctx.config()?;
+    let settings = auth::JwtSettings {
+        secret: &config.api_secret_key,
+        issuer: config.jwt_issuer.as_deref(),
+        audience: config.jwt_audience.as_deref(),
+    };
+    let authorization = ctx.header("Authorization");
+    let verified = auth::bearer_token(authorization.as_deref())
+        .and_then(|token| auth::verify(token, &settings, ctx.now.to_chrono()));
+    let sub = match verified {
+        Ok(sub) => sub,
+        Err(reason) => {
+            ratelimit::by_ip(ctx).await?;
+            return Err(ApiError::unauthorized(format!("Authentication failed: {reason}.")));
+        }
+    };
+    *user_id = Some(sub.clone());
+    ratelimit::by_user(ctx, &sub).await?;
+    crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await
+}
+
+/// Reads the body up to `MAX_BODY_BYTES`, refusing larger ones without buffering them.
+async fn read_body(req: &mut Request) -> ApiResult<Vec<u8>> {
+    if matches!(req.method(), Method::Get | Method::Head) {
+        return Ok(Vec::new());
+    }
+    let declared = req.headers().get("Content-Length").ok().flatten();
+    if let Some(len) = declared.and_then(|v| v.trim().parse::<u64>().ok()) {
+        if len > MAX_BODY_BYTES as u64 {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+    }
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        return Ok(body); // no body at all
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// One structured JSON line on the Worker's log.
+pub fn log(level: &str, fields: &serde_json::Value) {
+    let mut line = serde_json::json!({ "level": level, "ts": Date::now().as_millis() });
+    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
+        line.extend(fields.clone());
+    }
+    worker::console_log!("{line}");
+}

@@ -1,0 +1,138 @@
+//! The routing table: every route of the service, in one place. `/openapi.json` documents exactly
+//! these (a native test compares the two).
+
+use super::{meta, ApiError, ApiResult, Ctx};
+use crate::users;
+use futures_util::future::LocalBoxFuture;
+use std::sync::OnceLock;
+use worker::Method;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// No token; throttled per client IP when `throttled`.
+    Public,
+    /// A valid token of an active user; throttled per user.
+    User,
+    /// As `User`, and `users.is_admin` must be set.
+    Admin,
+}
+
+pub type Handler = for<'a> fn(&'a Ctx) -> LocalBoxFuture<'a, ApiResult>;
+
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub throttled: bool,
+    pub handler: Handler,
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $access:ident, $handler:path) => {
+        route!($method $path, $access, $handler, throttled: true)
+    };
+    ($method:ident $path:literal, $access:ident, $handler:path, throttled: $throttled:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: Access::$access,
+            throttled: $throttled,
+            handler: |ctx| Box::pin($handler(ctx)),
+        }
+    };
+}
+
+pub static ROUTES: &[Route] = &[
+    route!(Get "/healthz", Public, meta::healthz, throttled: false),
+    route!(Get "/openapi.json", Public, meta::openapi),
+    route!(Get "/docs", Public, meta::docs),
+    route!(Get "/api/v1/monetization/me", User, users::me),
+    route!(Get "/api/v1/monetization/admin/users", Admin, users::admin_list),
+    route!(Patch "/api/v1/monetization/admin/users/{id}", Admin, users::admin_update),
+];
+
+/// Path pattern → indices into `ROUTES` (one entry per method on that path).
+fn matcher() -> &'static matchit::Router<Vec<usize>> {
+    static MATCHER: OnceLock<matchit::Router<Vec<usize>>> = OnceLock::new();
+    MATCHER.get_or_init(|| {
+        let mut by_path: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, route) in ROUTES.iter().enumerate() {
+            match by_path.iter_mut().find(|(p, _)| *p == route.path) {
+                Some((_, indices)) => indices.push(i),
+                None => by_path.push((route.path, vec![i])),
+            }
+        }
+        let mut router = matchit::Router::new();
+        for (path, indices) in by_path {
+            // The table is static and tested natively (`every_route_pattern_is_accepted`).
+            let _ = router.insert(path, indices);
+        }
+        router
+    })
+}
+
+/// The route for `method` on `path` with its decoded parameters; 404 or 405 (with `Allow`).
+pub fn resolve(method: &Method, path: &str) -> ApiResult<(&'static Route, Vec<(String, String)>)> {
+    let not_found = || ApiError::not_found("There is no route at this path.");
+    let found = matcher().at(path).map_err(|_| not_found())?;
+    let wanted = if *method == Method::Head { &Method::Get } else { method };
+    let Some(route) = found.value.iter().map(|&i| &ROUTES[i]).find(|r| r.method == *wanted) else {
+        let mut allow: Vec<&str> = Vec::new();
+        for route in found.value.iter().map(|&i| &ROUTES[i]) {
+            allow.push(route.method.as_ref());
+            if route.method == Method::Get {
+                allow.push("HEAD");
+            }
+        }
+        return Err(ApiError::method_not_allowed(&allow));
+    };
+    let mut params = Vec::new();
+    for (name, raw) in found.params.iter() {
+        let value = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| not_found())?;
+        params.push((name.to_owned(), value.into_owned()));
+    }
+    Ok((route, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_pattern_is_accepted_and_unique() {
+        let mut router = matchit::Router::new();
+        let mut seen = std::collections::HashSet::new();
+        for route in ROUTES {
+            assert!(seen.insert((route.method.to_string(), route.path)), "duplicate {} {}", route.method, route.path);
+            if seen.iter().filter(|(_, p)| *p == route.path).count() == 1 {
+                router.insert(route.path, ()).unwrap_or_else(|e| panic!("{}: {e}", route.path));
+            }
+        }
+    }
+
+    #[test]
+    fn resolves_parameters_and_methods() {
+        let (route, params) = resolve(&Method::Patch, "/api/v1/monetization/admin/users/user%201").unwrap();
+        assert_eq!(route.path, "/api/v1/monetization/admin/users/{id}");
+        assert_eq!(params, vec![("id".to_string(), "user 1".to_string())]);
+        let (route, _) = resolve(&Method::Head, "/healthz").unwrap();
+        assert_eq!(route.path, "/healthz");
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
+        assert_eq!(resolve(&Method::Get, "/nope").err().map(|e| e.status), Some(404));
+        assert_eq!(resolve(&Method::Get, "/api/v1/monetization/me/").err().map(|e| e.status), Some(404));
+        let e = resolve(&Method::Delete, "/api/v1/monetization/me").err().unwrap();
+        assert_eq!(e.status, 405);
+        assert_eq!(e.headers, vec![("Allow", "GET, HEAD".to_string())]);
+        let e = resolve(&Method::Get, "/api/v1/monetization/admin/users/x").err().unwrap();
+        assert_eq!(e.headers, vec![("Allow", "PATCH".to_string())]);
+    }
+
+    #[test]
+    fn invalid_utf8_in_parameters_is_404() {
+        let e = resolve(&Method::Patch, "/api/v1/monetization/admin/users/%FF").err().unwrap();
+        assert_eq!(e.status, 404);
+    }
+}

@@ -1,0 +1,24 @@
+//! Periodic jobs, run by the cron trigger (`[triggers] crons` in wrangler.toml). Each job is
+//! independent: one failing is logged and does not stop the others.
+
+use crate::domain::time::Timestamp;
+use crate::http::{log, ApiError};
+use crate::store::{idempotency, Db};
+use serde_json::json;
+use worker::{Date, Env};
+
+pub async fn run(cron: &str, env: &Env) {
+    let now = Timestamp::from_unix_millis(Date::now().as_millis());
+    report(cron, "purge_idempotency_keys", purge_idempotency_keys(env, now).await);
+}
+
+async fn purge_idempotency_keys(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
+    idempotency::purge_expired(&Db::from_env(env)?, now).await
+}
+
+fn report(cron: &str, job: &str, outcome: Result<usize, ApiError>) {
+    match outcome {
+        Ok(affected) => log("info", &json!({"cron": cron, "job": job, "affected": affected})),
+        Err(e) => log("error", &json!({"cron": cron, "job": job, "error": e.detail.unwrap_or(e.message)})),
+    }
+}

@@ -1,0 +1,23 @@
+//! SoundHash monetization edge: one Cloudflare Worker.
+//!
+//! Entry points only. Dependencies point one way:
+//! `lib.rs → http → programs (users, …) → (domain, store)`; `domain` depends on nothing.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod jobs;
+pub mod store;
+pub mod users;
+
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(http::serve(req, env, ctx).await)
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    jobs::run(&event.cron(), &env).await;
+}

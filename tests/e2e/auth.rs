@@ -1,0 +1,171 @@
+//! Authentication (the 401 matrix) and authorization (403 for non-admins and inactive users).
+
+use crate::support::{b64, now, root, shared, sign, strict, unique, API};
+use crate::trials;
+use serde_json::json;
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    trials!(auth:
+        bad_credentials_are_401,
+        issuer_and_audience_are_enforced_when_configured,
+        admin_routes_need_the_admin_flag_in_d1_not_a_claim,
+        inactive_users_are_403_everywhere,
+        deactivated_admins_lose_admin_routes,
+        admins_cannot_change_their_own_flags,
+        the_token_script_mints_tokens_the_worker_accepts,
+    )
+}
+
+fn bad_credentials_are_401() {
+    let s = shared();
+    let me = format!("{API}/me");
+    let user = unique("user");
+    let secret = s.secret.as_bytes();
+    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+    let valid_claims = json!({"sub": user, "exp": now() + 600});
+    let unsigned = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"}).to_string()), b64(&valid_claims.to_string()));
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("basic scheme", Some("Basic dXNlcjpwYXNz".into())),
+        ("empty bearer", Some("Bearer ".into())),
+        ("malformed", Some("Bearer not.a.jwt".into())),
+        ("garbage", Some("Bearer abc".into())),
+        ("bad signature", Some(format!("Bearer {}", sign(&hs256, &valid_claims, b"some-other-secret-value")))),
+        ("alg none", Some(format!("Bearer {unsigned}"))),
+        ("alg HS512", Some(format!("Bearer {}", sign(&json!({"alg": "HS512"}), &valid_claims, secret)))),
+        ("expired", Some(format!("Bearer {}", sign(&hs256, &json!({"sub": user, "exp": now() - 120}), secret)))),
+        ("no exp", Some(format!("Bearer {}", sign(&hs256, &json!({"sub": user}), secret)))),
+        (
+            "not yet valid",
+            Some(format!("Bearer {}", sign(&hs256, &json!({"sub": user, "exp": now() + 600, "nbf": now() + 300}), secret))),
+        ),
+        ("no subject", Some(format!("Bearer {}", sign(&hs256, &json!({"exp": now() + 600}), secret)))),
+    ];
+    for (case, header) in cases {
+        let mut call = s.get(&me);
+        if let Some(h) = &header {
+            call = call.header("Authorization", h);
+        }
+        let r = call.send();
+        assert_eq!(r.status, 401, "{case}: {}", r.body);
+        assert_eq!(r.code(), "unauthorized", "{case}");
+    }
+    // Within the 60 s leeway, an expired token still passes; a valid one passes.
+    let lenient = sign(&hs256, &json!({"sub": user, "exp": now() - 30}), secret);
+    assert_eq!(s.get(&me).token(&lenient).send().status, 200);
+    let r = s.get(&me).token(&s.token(&user)).send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["id"], user.as_str());
+}
+
+fn issuer_and_audience_are_enforced_when_configured() {
+    let s = strict();
+    let me = format!("{API}/me");
+    let user = unique("user");
+    let claims = |iss: Option<&str>, aud: Option<serde_json::Value>| {
+        let mut c = json!({"sub": user, "exp": now() + 600});
+        if let Some(iss) = iss {
+            c["iss"] = json!(iss);
+        }
+        if let Some(aud) = aud {
+            c["aud"] = aud;
+        }
+        s.token_with(c)
+    };
+    let good_iss = Some("https://api.soundhash.test");
+    for (case, token) in [
+        ("wrong issuer", claims(Some("https://evil.test"), Some(json!("monetization")))),
+        ("no issuer", claims(None, Some(json!("monetization")))),
+        ("wrong audience", claims(good_iss, Some(json!("billing")))),
+        ("no audience", claims(good_iss, None)),
+    ] {
+        let r = s.get(&me).token(&token).send();
+        assert_eq!(r.status, 401, "{case}: {}", r.body);
+        assert_eq!(r.code(), "unauthorized");
+    }
+    for aud in [json!("monetization"), json!(["billing", "monetization"])] {
+        let r = s.get(&me).token(&claims(good_iss, Some(aud.clone()))).send();
+        assert_eq!(r.status, 200, "aud {aud}: {}", r.body);
+    }
+    // The default instance checks neither.
+    let open = shared();
+    let token = open.token_with(json!({"sub": user, "exp": now() + 600, "iss": "https://evil.test"}));
+    assert_eq!(open.get(&me).token(&token).send().status, 200);
+}
+
+fn admin_routes_need_the_admin_flag_in_d1_not_a_claim() {
+    let s = shared();
+    let (user, token) = s.user();
+    let list = format!("{API}/admin/users");
+    s.get(&list).token(&token).send().expect_error(403, "forbidden");
+    let claiming = s.token_with(json!({"sub": user, "exp": now() + 600, "is_admin": true, "role": "admin", "admin": true}));
+    s.get(&list).token(&claiming).send().expect_error(403, "forbidden");
+    s.patch(&format!("{API}/admin/users/{user}"))
+        .token(&claiming)
+        .json(&json!({"is_admin": true}))
+        .send()
+        .expect_error(403, "forbidden");
+    // Unauthenticated is 401, not 403.
+    s.get(&list).send().expect_error(401, "unauthorized");
+    // Granted in D1 by an admin, the same plain token works.
+    let r = s.patch(&format!("{API}/admin/users/{user}")).token(s.admin()).json(&json!({"is_admin": true})).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["is_admin"], true);
+    assert_eq!(s.get(&list).token(&token).send().status, 200);
+}
+
+fn inactive_users_are_403_everywhere() {
+    let s = shared();
+    let (user, token) = s.user();
+    let r = s.patch(&format!("{API}/admin/users/{user}")).token(s.admin()).json(&json!({"is_active": false})).send();
+    assert_eq!((r.status, r.json()["is_active"].clone()), (200, json!(false)), "{}", r.body);
+    s.get(&format!("{API}/me")).token(&token).send().expect_error(403, "forbidden");
+    s.get(&format!("{API}/admin/users")).token(&token).send().expect_error(403, "forbidden");
+    let r = s.patch(&format!("{API}/admin/users/{user}")).token(s.admin()).json(&json!({"is_active": true})).send();
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(&format!("{API}/me")).token(&token).send().status, 200);
+}
+
+fn deactivated_admins_lose_admin_routes() {
+    let s = shared();
+    let (admin, token) = s.new_admin();
+    assert_eq!(s.get(&format!("{API}/admin/users")).token(&token).send().status, 200);
+    let r = s.patch(&format!("{API}/admin/users/{admin}")).token(s.admin()).json(&json!({"is_active": false})).send();
+    assert_eq!(r.status, 200);
+    s.get(&format!("{API}/admin/users")).token(&token).send().expect_error(403, "forbidden");
+    let r = s.patch(&format!("{API}/admin/users/{admin}")).token(s.admin()).json(&json!({"is_active": true, "is_admin": false})).send();
+    assert_eq!(r.status, 200);
+    s.get(&format!("{API}/admin/users")).token(&token).send().expect_error(403, "forbidden");
+}
+
+fn admins_cannot_change_their_own_flags() {
+    let s = shared();
+    let (admin, token) = s.new_admin();
+    let r = s.patch(&format!("{API}/admin/users/{admin}")).token(&token).json(&json!({"is_admin": false})).send();
+    r.expect_error(409, "self_modification");
+    assert_eq!(s.get(&format!("{API}/me")).token(&token).send().json()["is_admin"], true);
+}
+
+fn the_token_script_mints_tokens_the_worker_accepts() {
+    let s = shared();
+    let token_script = |args: &[&str]| {
+        std::process::Command::new("node")
+            .arg(root().join("scripts/token.mjs"))
+            .args(args)
+            .env("API_SECRET_KEY", &s.secret)
+            .output()
+            .expect("node scripts/token.mjs")
+    };
+    let user = unique("scripted");
+    let out = token_script(&[&user, "--expires", "2m"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let r = s.get(&format!("{API}/me")).token(&token).send();
+    assert_eq!((r.status, r.json()["id"].clone()), (200, json!(user)));
+    // A plain token is not an admin token.
+    s.get(&format!("{API}/admin/users")).token(&token).send().expect_error(403, "forbidden");
+    // Bad arguments are refused with exit code 2.
+    for args in [vec!["has space"], vec!["x", "--expires", "soon"], vec![], vec!["x", "--bogus"]] {
+        assert_eq!(token_script(&args).status.code(), Some(2), "{args:?}");
+    }
+}

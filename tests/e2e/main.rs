@@ -1,0 +1,37 @@
+//! End-to-end suite: real `wrangler dev` (workerd, local D1, local Durable Objects), driven over
+//! HTTP like a client would. Run by `npm test`; filter like any test: `cargo test --test e2e -- auth`.
+
+mod support;
+
+mod auth;
+mod idempotency;
+mod platform;
+mod ratelimit;
+mod users;
+
+use libtest_mimic::{Arguments, Trial};
+
+/// `trials!(module: test_a, test_b)` → named trials `module::test_a`, …
+#[macro_export]
+macro_rules! trials {
+    ($module:ident: $($test:ident),* $(,)?) => {
+        vec![$(libtest_mimic::Trial::test(concat!(stringify!($module), "::", stringify!($test)), || {
+            $test();
+            Ok(())
+        })),*]
+    };
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Tests mostly wait on the network; run more of them than there are cores.
+    args.test_threads.get_or_insert(8);
+    let tests: Vec<Trial> = [platform::tests(), auth::tests(), users::tests(), idempotency::tests(), ratelimit::tests()]
+        .into_iter()
+        .flatten()
+        .collect();
+    support::remove_previous_runs();
+    let conclusion = libtest_mimic::run(&args, tests);
+    support::shutdown_all();
+    conclusion.exit();
+}

@@ -1,0 +1,223 @@
+//! The platform layer: health, envelopes, request ids, logging, body rules, OpenAPI, docs, cron,
+//! and the deployable bundle.
+
+use crate::support::{root, shared, unique, wrangler, Server, API};
+use crate::trials;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    trials!(platform:
+        healthz_is_public,
+        unknown_routes_are_404_envelopes,
+        wrong_methods_are_405_with_allow,
+        every_response_has_a_fresh_request_id,
+        every_request_logs_one_structured_line,
+        bodies_over_64_kib_are_413,
+        malformed_json_is_400_and_shape_errors_are_422_naming_the_field,
+        bodies_must_be_json,
+        internal_errors_hide_details_and_carry_the_request_id,
+        openapi_documents_exactly_the_live_routes,
+        docs_render_the_document_without_a_cdn,
+        cron_trigger_runs_the_jobs,
+        deploy_dry_run_builds_a_small_bundle,
+    )
+}
+
+fn healthz_is_public() {
+    let s = shared();
+    let r = s.get("/healthz").send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "ok"}));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let head = s.request("HEAD", "/healthz").send();
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
+fn unknown_routes_are_404_envelopes() {
+    let s = shared();
+    for path in ["/nope", "/api/v1/monetization", &format!("{API}/me/"), &format!("{API}/nothing-here")] {
+        s.get(path).send().expect_error(404, "not_found");
+    }
+    // Also with a valid token: routing comes first.
+    let (_, token) = s.user();
+    s.post(&format!("{API}/unknown")).token(&token).json(&json!({})).send().expect_error(404, "not_found");
+}
+
+fn wrong_methods_are_405_with_allow() {
+    let s = shared();
+    let r = s.request("DELETE", &format!("{API}/me")).send();
+    r.expect_error(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let r = s.post("/healthz").send();
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    let r = s.get(&format!("{API}/admin/users/someone")).send();
+    assert_eq!((r.status, r.header("allow")), (405, Some("PATCH")));
+}
+
+fn every_response_has_a_fresh_request_id() {
+    let s = shared();
+    let (_, token) = s.user();
+    let responses = [
+        s.get("/healthz").send(),
+        s.get("/nope").send(),
+        s.get(&format!("{API}/me")).send(),
+        s.get(&format!("{API}/me")).token(&token).send(),
+        s.get(&format!("{API}/admin/users")).token(&token).send(),
+    ];
+    let ids: BTreeSet<String> = responses
+        .iter()
+        .map(|r| {
+            let id = r.header("x-request-id").unwrap_or_else(|| panic!("no X-Request-Id on {}", r.status));
+            assert_eq!(id.len(), 36, "uuid-shaped: {id}");
+            id.to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), responses.len(), "request ids repeat");
+}
+
+fn every_request_logs_one_structured_line() {
+    let s = shared();
+    let (user, token) = s.user();
+    let ok = s.get(&format!("{API}/me")).token(&token).send();
+    let denied = s.get(&format!("{API}/admin/users")).token(&token).send();
+    for (r, status) in [(ok, 200), (denied, 403)] {
+        let id = r.header("x-request-id").expect("request id").to_owned();
+        let lines = s.wait_log(|l| l["request_id"] == id.as_str() && l.get("status").is_some());
+        assert_eq!(lines.len(), 1, "exactly one request line for {id}: {lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["status"], status);
+        assert_eq!(line["user_id"], user.as_str());
+        assert_eq!(line["level"], "info");
+        assert!(line["path"].as_str().unwrap().starts_with(API));
+        assert!(line["duration_ms"].as_u64().is_some(), "{line}");
+    }
+}
+
+fn bodies_over_64_kib_are_413() {
+    let s = shared();
+    let admin = s.admin();
+    let (target, _) = s.user();
+    let path = format!("{API}/admin/users/{target}");
+    let padding = "x".repeat(64 * 1024);
+    let big = json!({"is_active": false, "pad": padding}).to_string().into_bytes();
+    let r = s.patch(&path).token(admin).header("Content-Type", "application/json").body(big.clone()).send();
+    r.expect_error(413, "payload_too_large");
+    let r = s.patch(&path).token(admin).header("Content-Type", "application/json").body(big).send_chunked();
+    r.expect_error(413, "payload_too_large");
+    // Just under the limit is read (and then judged on its content).
+    let fits = format!("{{\"is_active\": false, \"pad\": \"{}\"}}", "x".repeat(64 * 1024 - 40));
+    assert!(fits.len() <= 64 * 1024);
+    let r = s.patch(&path).token(admin).header("Content-Type", "application/json").body(fits.into_bytes()).send();
+    r.expect_error(422, "validation_failed");
+    // Nothing changed.
+    assert_eq!(s.find_user(&target)["is_active"], true);
+}
+
+fn malformed_json_is_400_and_shape_errors_are_422_naming_the_field() {
+    let s = shared();
+    let admin = s.admin();
+    let (target, _) = s.user();
+    let path = format!("{API}/admin/users/{target}");
+    let send = |body: &str| s.patch(&path).token(admin).header("Content-Type", "application/json").body(body.into()).send();
+    for body in ["{", "{\"is_active\": }", "", "not json", "{\"is_active\": false} trailing"] {
+        send(body).expect_error(400, "invalid_json");
+    }
+    for (body, field) in [
+        ("{\"is_active\": \"no\"}", "is_active"),
+        ("{\"is_active\": false, \"is_admin\": 1}", "is_admin"),
+        ("{\"is_active\": false, \"role\": \"owner\"}", "role"),
+        ("{}", "body"),
+        ("[]", "body"),
+    ] {
+        let r = send(body);
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.body);
+    }
+    assert_eq!(s.find_user(&target)["is_active"], true, "a rejected request changed nothing");
+}
+
+fn bodies_must_be_json() {
+    let s = shared();
+    let (target, _) = s.user();
+    let r = s
+        .patch(&format!("{API}/admin/users/{target}"))
+        .token(s.admin())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(b"is_active=false".to_vec())
+        .send();
+    r.expect_error(415, "unsupported_media_type");
+}
+
+fn internal_errors_hide_details_and_carry_the_request_id() {
+    // A real misconfiguration (a var that is not a number): every authenticated request fails
+    // inside the worker.
+    let broken = Server::start(&[("IDEMPOTENCY_TTL_SECONDS", "not-a-number")]);
+    let token = broken.token(&unique("user"));
+    let r = broken.get(&format!("{API}/me")).token(&token).send();
+    r.expect_error(500, "internal_error");
+    let id = r.header("x-request-id").expect("request id").to_owned();
+    let error = &r.json()["error"];
+    assert_eq!(error["request_id"], id.as_str());
+    assert!(error["message"].as_str().unwrap().contains(&id));
+    assert!(!r.body.contains("IDEMPOTENCY_TTL_SECONDS"), "leaks internals: {}", r.body);
+    assert!(!r.body.contains("not-a-number"), "leaks internals: {}", r.body);
+    // The detail is in the log, under the same request id.
+    let logged = broken.wait_log(|l| l["request_id"] == id.as_str() && l["level"] == "error");
+    assert!(logged.iter().any(|l| l["error"].as_str().is_some_and(|e| e.contains("IDEMPOTENCY_TTL_SECONDS"))), "{logged:?}");
+    // Public routes still serve.
+    assert_eq!(broken.get("/healthz").send().status, 200);
+}
+
+fn openapi_documents_exactly_the_live_routes() {
+    let s = shared();
+    let r = s.get("/openapi.json").send();
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 6);
+    // For every documented path, a method it does not document must be answered 405 with an
+    // Allow header listing exactly the documented methods: the path is routed, with those methods.
+    for (path, item) in paths {
+        let documented: BTreeSet<String> = item.as_object().unwrap().keys().map(|m| m.to_uppercase()).collect();
+        let probe = ["PUT", "DELETE", "PATCH", "POST", "GET"].into_iter().find(|m| !documented.contains(*m)).unwrap();
+        let concrete = path.replace("{id}", "some-id").replace("{code}", "SOMECODE");
+        let r = s.request(probe, &concrete).send();
+        assert_eq!(r.status, 405, "{probe} {path}: {}", r.body);
+        let mut allowed: BTreeSet<String> = r.header("allow").unwrap().split(", ").map(str::to_owned).collect();
+        allowed.remove("HEAD");
+        assert_eq!(allowed, documented, "{path}");
+    }
+}
+
+fn docs_render_the_document_without_a_cdn() {
+    let s = shared();
+    let r = s.get("/docs").send();
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.body.contains("fetch(\"/openapi.json\")"), "the page renders the live document");
+    for external in ["src=\"http", "href=\"http", "import(\"http", "@import"] {
+        assert!(!r.body.contains(external), "external resource in /docs: {external}");
+    }
+}
+
+fn cron_trigger_runs_the_jobs() {
+    let s = shared();
+    s.run_cron("* * * * *");
+    let lines = s.wait_log(|l| l["job"] == "purge_idempotency_keys" && l["cron"] == "* * * * *");
+    assert!(!lines.is_empty(), "the cron job logged its run");
+    assert!(lines.iter().all(|l| l["affected"].as_u64().is_some()), "{lines:?}");
+}
+
+fn deploy_dry_run_builds_a_small_bundle() {
+    let out_dir = root().join("target/e2e/deploy-dry-run");
+    let out = wrangler(&["deploy", "--dry-run", "--outdir", out_dir.to_str().unwrap()]);
+    let line = out.lines().find(|l| l.contains("Total Upload")).unwrap_or_else(|| panic!("no size line:\n{out}"));
+    // "Total Upload: 612.34 KiB / gzip: 220.01 KiB"
+    let gzip: f64 = line.split("gzip:").nth(1).and_then(|t| t.trim().split(' ').next()).and_then(|n| n.parse().ok()).expect(line);
+    eprintln!("deploy dry run: {}", line.trim());
+    assert!(gzip < 400.0, "bundle over the 400 KiB gzip budget: {line}");
+}

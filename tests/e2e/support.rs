@@ -1,0 +1,537 @@
+//! The end-to-end harness: starts real `wrangler dev` instances (workerd, local D1 with the
+//! migrations applied, local Durable Objects) on free ports with fresh `--persist-to`
+//! directories, mints JWTs the way the main SoundHash API does, and drives the HTTP API.
+//!
+//! Program test modules use: `shared()` (one instance for the whole run), `Server::start(vars)`
+//! (an instance with its own vars, stopped on drop), `server.admin()`, `server.user()`,
+//! `server.get(path).token(&t).send()`, `unique("name")`, `wait_for(...)`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const API: &str = "/api/v1/monetization";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh id for this run: `name-<pid>-<n>`, so tests never share users or codes.
+pub fn unique(name: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!("{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Polls `probe` until it yields a value or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/// An HS256 JWT over `claims`, signed with `secret` (by hand, independently of the worker's code).
+pub fn sign(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let data = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(data.as_bytes());
+    format!("{data}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+pub fn b64(text: &str) -> String {
+    B64.encode(text)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+static SERVERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The instance most tests share (default configuration).
+pub fn shared() -> &'static Server {
+    static SHARED: OnceLock<Server> = OnceLock::new();
+    SHARED.get_or_init(|| Server::start(&[]))
+}
+
+/// A second shared instance with the optional checks switched on: `JWT_ISSUER`, `JWT_AUDIENCE`,
+/// and a 2-second `IDEMPOTENCY_TTL_SECONDS` so that key expiry is observable.
+pub fn strict() -> &'static Server {
+    static STRICT: OnceLock<Server> = OnceLock::new();
+    STRICT.get_or_init(|| {
+        Server::start(&[
+            ("JWT_ISSUER", "https://api.soundhash.test"),
+            ("JWT_AUDIENCE", "monetization"),
+            ("IDEMPOTENCY_TTL_SECONDS", "2"),
+        ])
+    })
+}
+
+/// Deletes the persist directories of earlier runs (kept after a run for post-mortems).
+pub fn remove_previous_runs() {
+    let dir = root().join("target").join("e2e");
+    for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("server-") {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Stops every instance still running (called by `main` after the run).
+pub fn shutdown_all() {
+    let groups: Vec<i32> = SERVERS.lock().map(|mut g| g.drain(..).collect()).unwrap_or_default();
+    for pgid in groups {
+        stop_group(pgid);
+    }
+}
+
+fn stop_group(pgid: i32) {
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+pub struct Server {
+    pub base: String,
+    pub dir: PathBuf,
+    pub secret: String,
+    vars: Vec<(String, String)>,
+    child: Mutex<Child>,
+    pgid: i32,
+    admin: OnceLock<String>,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `wrangler dev` with extra `--var NAME:VALUE` pairs and waits until it serves.
+    pub fn start(vars: &[(&str, &str)]) -> Server {
+        ensure_built();
+        let dir = root().join("target").join("e2e").join(unique("server"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create persist dir");
+        wrangler(&["d1", "migrations", "apply", "DB", "--local", "--persist-to", path(&dir)]);
+
+        let secret = format!("e2e-secret-{}", unique("key"));
+        let port = free_port();
+        let mut all_vars: Vec<(String, String)> = vec![("API_SECRET_KEY".into(), secret.clone())];
+        all_vars.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut cmd = Command::new("node");
+        cmd.arg(root().join("node_modules/wrangler/bin/wrangler.js"))
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .args(["--persist-to", path(&dir), "--test-scheduled", "--show-interactive-dev-session=false"]);
+        for (k, v) in &all_vars {
+            cmd.arg("--var").arg(format!("{k}:{v}"));
+        }
+        let log = fs::File::create(dir.join("wrangler.log")).expect("log file");
+        cmd.current_dir(root())
+            .env("SOUNDHASH_SKIP_BUILD", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0);
+        unsafe {
+            // Die with the test run even if it is killed before `shutdown_all`.
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = spawn_kept(cmd);
+        let pgid = child.id() as i32;
+        SERVERS.lock().expect("servers").push(pgid);
+        let server = Server {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            secret,
+            vars: all_vars,
+            child: Mutex::new(child),
+            pgid,
+            admin: OnceLock::new(),
+            agent: ureq::AgentBuilder::new()
+                .redirects(0)
+                .timeout(Duration::from_secs(60))
+                .max_idle_connections_per_host(64)
+                .build(),
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(r) = self.agent.get(&format!("{}/healthz", self.base)).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.lock().expect("child").try_wait() {
+                panic!("wrangler dev exited with {status}:\n{}", self.log_tail());
+            }
+            if Instant::now() > deadline {
+                panic!("wrangler dev did not become ready:\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(self.dir.join("wrangler.log")).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = self.log_text();
+        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// The structured JSON lines the worker logged so far.
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    }
+
+    /// Waits until the worker logged lines matching `pred`, and returns them.
+    pub fn wait_log(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        wait_for(Duration::from_secs(10), || {
+            let found: Vec<Value> = self.log_lines().into_iter().filter(|l| pred(l)).collect();
+            (!found.is_empty()).then_some(found)
+        })
+        .unwrap_or_default()
+    }
+
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    // --- tokens and users ---------------------------------------------------------------------
+
+    pub fn token_with(&self, claims: Value) -> String {
+        sign(&json!({"alg": "HS256", "typ": "JWT"}), &claims, self.secret.as_bytes())
+    }
+
+    /// A valid one-hour token for `user_id` (with `iss`/`aud` when the instance checks them).
+    pub fn token(&self, user_id: &str) -> String {
+        let mut claims = json!({"sub": user_id, "iat": now(), "exp": now() + 3600});
+        if let Some(iss) = self.var("JWT_ISSUER") {
+            claims["iss"] = json!(iss);
+        }
+        if let Some(aud) = self.var("JWT_AUDIENCE") {
+            claims["aud"] = json!(aud);
+        }
+        self.token_with(claims)
+    }
+
+    /// A new regular user, provisioned: `(id, token)`.
+    pub fn user(&self) -> (String, String) {
+        let id = unique("user");
+        let token = self.token(&id);
+        let r = self.get(&format!("{API}/me")).token(&token).send();
+        assert_eq!(r.status, 200, "provisioning {id}: {}", r.body);
+        (id, token)
+    }
+
+    /// The token of the instance's bootstrap administrator, made admin the way a developer does
+    /// it: `npm run token -- <id> --admin --persist-to <dir>` (a real write to the local D1).
+    pub fn admin(&self) -> &str {
+        self.admin.get_or_init(|| {
+            let id = unique("admin");
+            let out = Command::new("node")
+                .arg(root().join("scripts/token.mjs"))
+                .args([id.as_str(), "--admin", "--persist-to", path(&self.dir)])
+                .env("API_SECRET_KEY", &self.secret)
+                .envs(self.vars.iter().filter(|(k, _)| k.starts_with("JWT_")).map(|(k, v)| (k, v)))
+                .current_dir(root())
+                .output()
+                .expect("run scripts/token.mjs");
+            assert!(out.status.success(), "token.mjs --admin failed: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).expect("utf8 token").trim().to_owned()
+        })
+    }
+
+    /// A new administrator (made admin by the bootstrap admin through the API): `(id, token)`.
+    pub fn new_admin(&self) -> (String, String) {
+        let (id, token) = self.user();
+        let r = self
+            .patch(&format!("{API}/admin/users/{id}"))
+            .token(self.admin())
+            .json(&json!({"is_admin": true}))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        (id, token)
+    }
+
+    /// A user as the admin listing shows it (walks every page).
+    pub fn find_user(&self, id: &str) -> Value {
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+            let r = self.get(&format!("{API}/admin/users?limit=100{q}")).token(self.admin()).send();
+            assert_eq!(r.status, 200, "{}", r.body);
+            let page = r.json();
+            if let Some(u) = page["items"].as_array().unwrap().iter().find(|u| u["id"] == id) {
+                return u.clone();
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => panic!("user {id} not listed"),
+            }
+        }
+    }
+
+    // --- requests -----------------------------------------------------------------------------
+
+    pub fn request(&self, method: &str, path: &str) -> Call<'_> {
+        Call { server: self, method: method.into(), path: path.into(), headers: Vec::new(), body: None }
+    }
+    pub fn get(&self, path: &str) -> Call<'_> {
+        self.request("GET", path)
+    }
+    pub fn post(&self, path: &str) -> Call<'_> {
+        self.request("POST", path)
+    }
+    pub fn patch(&self, path: &str) -> Call<'_> {
+        self.request("PATCH", path)
+    }
+
+    /// Fires the cron trigger (`wrangler dev --test-scheduled`).
+    pub fn run_cron(&self, cron: &str) {
+        let r = self.get(&format!("/__scheduled?cron={}", cron.replace(' ', "+"))).send();
+        assert_eq!(r.status, 200, "cron: {}", r.body);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        stop_group(self.pgid);
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.wait();
+        }
+        if let Ok(mut groups) = SERVERS.lock() {
+            groups.retain(|g| *g != self.pgid);
+        }
+    }
+}
+
+pub struct Call<'a> {
+    server: &'a Server,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Call<'_> {
+    pub fn token(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn json(self, body: &Value) -> Self {
+        self.header("Content-Type", "application/json").body(body.to_string().into_bytes())
+    }
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn send(self) -> Resp {
+        let url = format!("{}{}", self.server.base, self.path);
+        let mut req = self.server.agent.request(&self.method, &url);
+        for (k, v) in &self.headers {
+            req = req.set(k, v);
+        }
+        let result = match &self.body {
+            Some(body) => req.send_bytes(body),
+            None => req.call(),
+        };
+        Resp::from(result, &self.method, &url)
+    }
+
+    /// Sends the body with chunked transfer encoding (no Content-Length).
+    pub fn send_chunked(self) -> Resp {
+        let url = format!("{}{}", self.server.base, self.path);
+        let mut req = self.server.agent.request(&self.method, &url);
+        for (k, v) in &self.headers {
+            req = req.set(k, v);
+        }
+        let body = self.body.unwrap_or_default();
+        Resp::from(req.send(std::io::Cursor::new(body)), &self.method, &url)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    fn from(result: Result<ureq::Response, ureq::Error>, method: &str, url: &str) -> Resp {
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {url}: transport error {e}"),
+        };
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|name| response.header(&name).map(|v| (name.to_lowercase(), v.to_owned())))
+            .collect();
+        let mut body = String::new();
+        let _ = response.into_reader().take(16 << 20).read_to_string(&mut body);
+        Resp { status, headers, body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// `error.code` of an error envelope (asserting the envelope's shape).
+    pub fn code(&self) -> String {
+        let v = self.json();
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {v}");
+        v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error envelope: {v}")).to_owned()
+    }
+
+    /// Asserts status and error code together, with the body in the failure message.
+    pub fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert!(self.header("x-request-id").is_some(), "error without X-Request-Id");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Spawns from a thread that lives as long as the test process: PR_SET_PDEATHSIG fires when the
+/// spawning *thread* ends, and test threads end long before the shared server should.
+fn spawn_kept(cmd: Command) -> Child {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut cmd = cmd;
+        let _ = tx.send(cmd.spawn());
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().expect("spawner thread").expect("spawn wrangler dev (run npm run setup first)")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Runs the project's wrangler and returns its stdout; panics with its output on failure.
+pub fn wrangler(args: &[&str]) -> String {
+    let out = Command::new("node")
+        .arg(root().join("node_modules/wrangler/bin/wrangler.js"))
+        .args(args)
+        .current_dir(root())
+        .env("SOUNDHASH_SKIP_BUILD", "1")
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wrangler (run npm run setup first)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "wrangler {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The worker is built once per run (`npm test` does it first); a stale build is rebuilt here so
+/// `cargo test` alone never tests old code.
+fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let wasm = root().join("build/index_bg.wasm");
+        let built = fs::metadata(&wasm).and_then(|m| m.modified()).ok();
+        let newest_source = ["src", "Cargo.toml", "Cargo.lock"]
+            .iter()
+            .flat_map(|p| files(&root().join(p)))
+            .filter_map(|f| fs::metadata(f).and_then(|m| m.modified()).ok())
+            .max();
+        if built.is_none() || newest_source > built {
+            eprintln!("e2e: the worker build is missing or stale; running scripts/build.sh");
+            let status = Command::new("bash")
+                .arg(root().join("scripts/build.sh"))
+                .current_dir(root())
+                .env_remove("SOUNDHASH_SKIP_BUILD")
+                .status()
+                .expect("run scripts/build.sh");
+            assert!(status.success(), "scripts/build.sh failed");
+        }
+    });
+}
+
+fn files(p: &Path) -> Vec<PathBuf> {
+    if p.is_dir() {
+        fs::read_dir(p).into_iter().flatten().flatten().flat_map(|e| files(&e.path())).collect()
+    } else {
+        vec![p.to_path_buf()]
+    }
+}
+
+/// Runs `n` calls of `f` at once on `n` threads and returns their results in order.
+pub fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("parallel call panicked")).collect()
+    })
+}
