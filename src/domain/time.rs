@@ -77,6 +77,19 @@ mod tests {
         assert_eq!(Timestamp::from_unix_millis(1_999).unix(), 1);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_round_trips(seconds in 0i64..253_402_300_799) {
+            let t = Timestamp::from_unix(seconds);
+            proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        }
+
+        #[test]
+        fn parsing_never_panics(text in ".{0,40}") {
+            let _ = Timestamp::parse_rfc3339(&text);
+        }
+    }
+
     #[test]
     fn serde_round_trip() {
         let t = Timestamp::from_unix(0);

@@ -207,6 +207,24 @@ mod tests {
         assert_eq!(verify(&hs256(json!({"exp": NOW + 60})), &open(), now()), Err("token subject missing or invalid"));
     }
 
+    proptest::proptest! {
+        /// Arbitrary tokens and headers are rejected, never panicked on.
+        #[test]
+        fn arbitrary_tokens_are_rejected(token in "[A-Za-z0-9_.=+/ -]{0,120}") {
+            proptest::prop_assert!(verify(&token, &open(), now()).is_err());
+            let header = format!("Bearer {token}");
+            let _ = bearer_token(Some(&header));
+        }
+
+        /// Any claims signed with the right key either verify to their `sub` or fail cleanly.
+        #[test]
+        fn signed_claims_verify_exactly_when_valid(exp in (NOW - 200)..(NOW + 200), sub in "[ -~]{0,10}") {
+            let token = hs256(json!({"sub": sub, "exp": exp}));
+            let valid = exp + LEEWAY_SECONDS >= NOW && valid_user_id(&sub);
+            proptest::prop_assert_eq!(verify(&token, &open(), now()).is_ok(), valid);
+        }
+    }
+
     #[test]
     fn bearer_header_parsing() {
         assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));

@@ -73,6 +73,23 @@ mod tests {
         parse::<Body>(body.as_bytes()).unwrap_err()
     }
 
+    proptest::proptest! {
+        /// No body makes parsing panic; every failure is a 400 or a 422 naming a field.
+        #[test]
+        fn arbitrary_bytes_are_answered_not_panicked_on(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            if let Err(e) = parse::<Body>(&bytes) {
+                proptest::prop_assert!(e.status == 400 || (e.status == 422 && e.field.is_some()));
+            }
+        }
+
+        #[test]
+        fn json_shaped_input_too(text in r#"\{("[a-z_]{1,8}": ?(true|1|"x"|null|\{\}|\[\]),? ?){0,4}\}"#) {
+            if let Err(e) = parse::<Body>(text.as_bytes()) {
+                proptest::prop_assert!(e.status == 400 || (e.status == 422 && e.field.is_some()), "{:?}", e);
+            }
+        }
+    }
+
     #[test]
     fn well_formed_bodies_parse() {
         let b: Body = parse(br#" {"name": "x", "inner": {"flag": true}} "#).unwrap();

@@ -10,11 +10,11 @@ pub async fn healthz(_ctx: &Ctx) -> ApiResult {
 }
 
 pub async fn openapi(_ctx: &Ctx) -> ApiResult {
-    Ok(Reply::text("application/json", OPENAPI_JSON)?.with_header("Cache-Control", "public, max-age=300"))
+    Ok(Reply::text("application/json", OPENAPI_JSON).with_header("Cache-Control", "public, max-age=300"))
 }
 
 pub async fn docs(_ctx: &Ctx) -> ApiResult {
-    Ok(Reply::text("text/html; charset=utf-8", DOCS_HTML)?.with_header("Cache-Control", "public, max-age=300"))
+    Ok(Reply::text("text/html; charset=utf-8", DOCS_HTML).with_header("Cache-Control", "public, max-age=300"))
 }
 
 #[cfg(test)]

@@ -50,8 +50,8 @@ impl Reply {
         Self::json(201, value)
     }
 
-    pub fn text(content_type: &'static str, body: &str) -> ApiResult {
-        Ok(Reply { status: 200, content_type, body: body.as_bytes().to_vec(), headers: Vec::new() })
+    pub fn text(content_type: &'static str, body: &str) -> Reply {
+        Reply { status: 200, content_type, body: body.as_bytes().to_vec(), headers: Vec::new() }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {

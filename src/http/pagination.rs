@@ -105,6 +105,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Walking pages of any size visits every row once, in order.
+        #[test]
+        fn paging_visits_every_row_once(n in 0usize..60, limit in 1u32..=12) {
+            let rows: Vec<Key> = (0..n as i64).map(|i| (i / 3, format!("id{i:03}"))).collect();
+            let mut seen = Vec::new();
+            let mut after: Option<Key> = None;
+            loop {
+                let batch: Vec<Key> = rows.iter().filter(|r| after.as_ref().is_none_or(|a| *r > a)).take(limit as usize + 1).cloned().collect();
+                let page = Page::from_rows(batch, limit, |r| r.clone());
+                seen.extend(page.items);
+                match page.next_cursor {
+                    Some(c) => after = PageRequest::<Key>::parse(None, Some(&c)).unwrap().after,
+                    None => break,
+                }
+            }
+            proptest::prop_assert_eq!(seen, rows);
+        }
+
+        #[test]
+        fn garbage_cursors_are_422_not_panics(text in ".{0,40}") {
+            if let Err(e) = PageRequest::<Key>::parse(None, Some(&text)) {
+                proptest::prop_assert_eq!(e.field.as_deref(), Some("cursor"));
+            }
+        }
+    }
+
     #[test]
     fn the_last_page_has_no_cursor() {
         let page = Page::from_rows(vec![1, 2], 2, |n| *n);
