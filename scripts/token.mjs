@@ -85,15 +85,24 @@ if (admin) {
   const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
   const cmd = ["d1", "execute", "DB", "--local", "--command", sql];
   if (persistTo) cmd.push("--persist-to", persistTo);
-  try {
-    execFileSync(process.execPath, [wrangler, ...cmd], {
-      cwd: root,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    });
-  } catch (e) {
-    console.error(String(e.stderr ?? e));
-    fail("could not mark the user admin in the local D1 (were the migrations applied?)");
+  // The running `wrangler dev` may hold the SQLite file for a moment: retry while it is busy.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync(process.execPath, [wrangler, ...cmd], {
+        cwd: root,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      });
+      break;
+    } catch (e) {
+      const output = `${e.stdout ?? ""}${e.stderr ?? ""}`;
+      if (attempt < 8 && /SQLITE_BUSY|database is locked/.test(output)) {
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+        continue;
+      }
+      console.error(output || String(e));
+      fail("could not mark the user admin in the local D1 (were the migrations applied?)");
+    }
   }
   console.error(`token: ${userId} is now an active admin in the local D1`);
 }

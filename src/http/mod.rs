@@ -26,6 +26,8 @@ use worker::{Date, Env, Headers, Method, Request, Response};
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Oversized bodies up to this size are read and discarded before the 413.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// What a handler returns; turned into a `Response` (and stored for idempotent replays).
 #[derive(Debug, Clone, PartialEq)]
@@ -255,27 +257,34 @@ async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User
     crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await
 }
 
-/// Reads the body up to `MAX_BODY_BYTES`, refusing larger ones without buffering them.
+/// Reads the body up to `MAX_BODY_BYTES`. A larger body is answered with 413 after draining it up
+/// to `DRAIN_LIMIT_BYTES` (so the client's connection stays usable for its next request); beyond
+/// that it is not read at all.
 async fn read_body(req: &mut Request) -> ApiResult<Vec<u8>> {
     if matches!(req.method(), Method::Get | Method::Head) {
         return Ok(Vec::new());
     }
     let declared = req.headers().get("Content-Length").ok().flatten();
-    if let Some(len) = declared.and_then(|v| v.trim().parse::<u64>().ok()) {
-        if len > MAX_BODY_BYTES as u64 {
-            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-        }
+    if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|len| len > DRAIN_LIMIT_BYTES as u64) {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
     let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
         return Ok(body); // no body at all
     };
+    let mut received = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        received += chunk.len();
+        if received > DRAIN_LIMIT_BYTES {
+            break;
         }
-        body.extend_from_slice(&chunk);
+        if received <= MAX_BODY_BYTES {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if received > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
     Ok(body)
 }

@@ -136,7 +136,8 @@ impl Server {
         let dir = root().join("target").join("e2e").join(unique("server"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create persist dir");
-        wrangler(&["d1", "migrations", "apply", "DB", "--local", "--persist-to", path(&dir)]);
+        let config = e2e_config();
+        wrangler(&["d1", "migrations", "apply", "DB", "--local", "-c", path(&config), "--persist-to", path(&dir)]);
 
         let secret = format!("e2e-secret-{}", unique("key"));
         let port = free_port();
@@ -144,7 +145,7 @@ impl Server {
         all_vars.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut cmd = Command::new("node");
         cmd.arg(root().join("node_modules/wrangler/bin/wrangler.js"))
-            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["dev", "-c", path(&config), "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .args(["--persist-to", path(&dir), "--test-scheduled", "--show-interactive-dev-session=false"]);
         for (k, v) in &all_vars {
@@ -152,7 +153,6 @@ impl Server {
         }
         let log = fs::File::create(dir.join("wrangler.log")).expect("log file");
         cmd.current_dir(root())
-            .env("SOUNDHASH_SKIP_BUILD", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -484,6 +484,33 @@ pub fn wrangler(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// wrangler.toml for the test instances, written once per run to target/e2e: the same bindings
+/// and vars, but no `[build]` (the worker is built once before the run; with a custom build,
+/// `wrangler dev` rebuilds and reloads the worker once it is up, dropping requests in flight),
+/// and no `.dev.vars` beside it (every secret comes from `--var`).
+fn e2e_config() -> PathBuf {
+    static CONFIG: OnceLock<PathBuf> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let text = fs::read_to_string(root().join("wrangler.toml")).expect("read wrangler.toml");
+            let mut config: toml::Table = text.parse().expect("wrangler.toml is valid TOML");
+            config.remove("build");
+            config.insert("main".into(), root().join("build/index.js").to_string_lossy().into_owned().into());
+            for db in config.get_mut("d1_databases").and_then(|d| d.as_array_mut()).into_iter().flatten() {
+                if let Some(db) = db.as_table_mut() {
+                    let dir = root().join(db.get("migrations_dir").and_then(|d| d.as_str()).unwrap_or("migrations"));
+                    db.insert("migrations_dir".into(), dir.to_string_lossy().into_owned().into());
+                }
+            }
+            let dir = root().join("target").join("e2e");
+            fs::create_dir_all(&dir).expect("target/e2e");
+            let path = dir.join("wrangler.toml");
+            fs::write(&path, toml::to_string(&config).expect("serialize config")).expect("write e2e config");
+            path
+        })
+        .clone()
 }
 
 /// The worker is built once per run (`npm test` does it first); a stale build is rebuilt here so
