@@ -32,10 +32,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ ! -f .dev.vars ]; then
-  say "writing .dev.vars with fresh development secrets (gitignored)"
-  node -e '
-    const r = () => require("crypto").randomBytes(32).toString("hex");
-    process.stdout.write(`# Local development secrets (never commit). Production: wrangler secret put NAME\nAPI_SECRET_KEY=${r()}\n`);
-  ' > .dev.vars
+# Local development secrets (gitignored); keys added by later versions are appended.
+for name in API_SECRET_KEY STRIPE_WEBHOOK_SECRET VISITOR_HASH_SECRET; do
+  if ! grep -qs "^$name=" .dev.vars; then
+    [ -f .dev.vars ] || echo "# Local development secrets (never commit). Production: wrangler secret put NAME" > .dev.vars
+    say "adding a fresh development $name to .dev.vars"
+    echo "$name=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')" >> .dev.vars
+  fi
+done
+if ! grep -qs "^PUBLIC_BASE_URL=" .dev.vars; then
+  echo "PUBLIC_BASE_URL=http://127.0.0.1:8787" >> .dev.vars
 fi

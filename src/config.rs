@@ -2,9 +2,22 @@
 //!
 //! Parsing is pure (`Config::from_lookup`) so it is tested natively; `http` supplies the lookup.
 
+use crate::domain::affiliates;
+use crate::domain::links;
+
 /// Defaults of every var, in one place. The README documents each one.
 pub mod defaults {
     pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
+    pub const AFFILIATE_COMMISSION_BPS: i64 = 2_000;
+    pub const AFFILIATE_COMMISSION_MONTHS: i64 = 3;
+    pub const COMMISSION_HOLD_DAYS: i64 = 30;
+    pub const MIN_PAYOUT_CENTS: i64 = 5_000;
+    pub const REFERRAL_BONUS_CREDITS: i64 = 1_000;
+    pub const REFERRAL_EXPIRY_DAYS: i64 = 30;
+    pub const AFFILIATE_LANDING_URL: &str = "https://soundhash.io/";
+    pub const REFERRAL_LANDING_URL: &str = "https://soundhash.io/signup";
+    pub const PUBLIC_BASE_URL: &str = "https://monetization.soundhash.io";
+    pub const BILLING_CURRENCY: &str = "usd";
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +30,32 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// How long an `Idempotency-Key` is remembered (var `IDEMPOTENCY_TTL_SECONDS`).
     pub idempotency_ttl_seconds: i64,
+    /// Default commission of new affiliates (`AFFILIATE_COMMISSION_BPS`).
+    pub affiliate_commission_bps: u32,
+    /// Default commission period of new affiliates, in months (`AFFILIATE_COMMISSION_MONTHS`).
+    pub affiliate_commission_months: u32,
+    /// Days a commission is held before it can be paid out (`COMMISSION_HOLD_DAYS`).
+    pub commission_hold_days: i64,
+    /// Smallest payout (`MIN_PAYOUT_CENTS`).
+    pub min_payout_cents: i64,
+    /// Credits a referrer earns per converted referral (`REFERRAL_BONUS_CREDITS`).
+    pub referral_bonus_credits: i64,
+    /// Days a referral may take to convert (`REFERRAL_EXPIRY_DAYS`).
+    pub referral_expiry_days: i64,
+    /// Where `/a/{code}` sends visitors (`AFFILIATE_LANDING_URL`, https).
+    pub affiliate_landing_url: String,
+    /// Where `/r/{code}` sends visitors (`REFERRAL_LANDING_URL`, https).
+    pub referral_landing_url: String,
+    /// This service's public origin, for the links it hands out (`PUBLIC_BASE_URL`).
+    pub public_base_url: String,
+    /// The one currency conversions are accepted in (`BILLING_CURRENCY`, ISO 4217, lower case).
+    pub billing_currency: String,
+    /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
+    /// it the webhook answers 503.
+    pub stripe_webhook_secret: Option<Vec<u8>>,
+    /// Key of the visitor pseudonyms of click counting (secret `VISITOR_HASH_SECRET`; derived
+    /// from `API_SECRET_KEY` when unset).
+    pub visitor_hash_secret: Vec<u8>,
 }
 
 /// A var or secret that is missing or malformed. Shown only in logs, never to clients.
@@ -32,19 +71,54 @@ impl std::fmt::Display for ConfigError {
 impl Config {
     /// Builds the configuration from a name → value lookup (the Worker's `env`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        use defaults as d;
         let api_secret_key = lookup("API_SECRET_KEY")
             .filter(|s| s.len() >= 16)
             .ok_or_else(|| ConfigError("secret API_SECRET_KEY is missing or shorter than 16 bytes".into()))?
             .into_bytes();
+        let int = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min);
+        let rule = |name: &str, value: i64, check: fn(i64) -> Result<u32, &'static str>| {
+            check(value).map_err(|e| ConfigError(format!("var {name}: {e}")))
+        };
+        let landing = |name: &str, default: &str| {
+            let url = non_empty(lookup(name)).unwrap_or_else(|| default.to_owned());
+            links::landing_url(&url).map(|_| url).map_err(|e| ConfigError(format!("var {name}: {e}")))
+        };
+        let visitor_hash_secret = match non_empty(lookup("VISITOR_HASH_SECRET")) {
+            Some(secret) => secret.into_bytes(),
+            None => links::derive_key(&api_secret_key, "visitor-hash"),
+        };
+        let public_base_url = non_empty(lookup("PUBLIC_BASE_URL")).unwrap_or_else(|| d::PUBLIC_BASE_URL.to_owned());
+        links::base_url(&public_base_url).map_err(|e| ConfigError(format!("var PUBLIC_BASE_URL: {e}")))?;
+        let billing_currency = non_empty(lookup("BILLING_CURRENCY")).unwrap_or_else(|| d::BILLING_CURRENCY.to_owned());
+        if billing_currency.len() != 3 || !billing_currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(ConfigError("var BILLING_CURRENCY must be a lower-case ISO 4217 code".into()));
+        }
         Ok(Config {
-            api_secret_key,
             jwt_issuer: non_empty(lookup("JWT_ISSUER")),
             jwt_audience: non_empty(lookup("JWT_AUDIENCE")),
-            idempotency_ttl_seconds: positive_int(
-                "IDEMPOTENCY_TTL_SECONDS",
-                lookup("IDEMPOTENCY_TTL_SECONDS"),
-                defaults::IDEMPOTENCY_TTL_SECONDS,
+            idempotency_ttl_seconds: int("IDEMPOTENCY_TTL_SECONDS", d::IDEMPOTENCY_TTL_SECONDS, 1)?,
+            affiliate_commission_bps: rule(
+                "AFFILIATE_COMMISSION_BPS",
+                int("AFFILIATE_COMMISSION_BPS", d::AFFILIATE_COMMISSION_BPS, 0)?,
+                affiliates::commission_rate,
             )?,
+            affiliate_commission_months: rule(
+                "AFFILIATE_COMMISSION_MONTHS",
+                int("AFFILIATE_COMMISSION_MONTHS", d::AFFILIATE_COMMISSION_MONTHS, 1)?,
+                affiliates::commission_months,
+            )?,
+            commission_hold_days: int("COMMISSION_HOLD_DAYS", d::COMMISSION_HOLD_DAYS, 0)?,
+            min_payout_cents: int("MIN_PAYOUT_CENTS", d::MIN_PAYOUT_CENTS, 1)?,
+            referral_bonus_credits: int("REFERRAL_BONUS_CREDITS", d::REFERRAL_BONUS_CREDITS, 0)?,
+            referral_expiry_days: int("REFERRAL_EXPIRY_DAYS", d::REFERRAL_EXPIRY_DAYS, 1)?,
+            affiliate_landing_url: landing("AFFILIATE_LANDING_URL", d::AFFILIATE_LANDING_URL)?,
+            referral_landing_url: landing("REFERRAL_LANDING_URL", d::REFERRAL_LANDING_URL)?,
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+            billing_currency,
+            stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
+            visitor_hash_secret,
+            api_secret_key,
         })
     }
 }
@@ -53,13 +127,13 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// A positive integer var; unset or empty means the default.
-pub fn positive_int(name: &str, value: Option<String>, default: i64) -> Result<i64, ConfigError> {
+/// An integer var of at least `min`, at most 2^53; unset or empty means the default.
+pub fn bounded_int(name: &str, value: Option<String>, default: i64, min: i64) -> Result<i64, ConfigError> {
     match non_empty(value) {
         None => Ok(default),
         Some(text) => match text.parse::<i64>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(ConfigError(format!("var {name} must be a positive integer, got {text:?}"))),
+            Ok(n) if n >= min && n <= 1 << 53 => Ok(n),
+            _ => Err(ConfigError(format!("var {name} must be an integer ≥ {min}, got {text:?}"))),
         },
     }
 }
@@ -75,44 +149,68 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
+    const KEY: (&str, &str) = ("API_SECRET_KEY", "0123456789abcdef");
+
     #[test]
     fn defaults_apply_when_vars_are_unset_or_empty() {
-        let cfg = Config::from_lookup(lookup(&[
-            ("API_SECRET_KEY", "0123456789abcdef"),
-            ("JWT_ISSUER", ""),
-            ("IDEMPOTENCY_TTL_SECONDS", " "),
-        ]))
-        .unwrap();
+        let cfg = Config::from_lookup(lookup(&[KEY, ("JWT_ISSUER", ""), ("IDEMPOTENCY_TTL_SECONDS", " ")])).unwrap();
         assert_eq!(cfg.jwt_issuer, None);
         assert_eq!(cfg.jwt_audience, None);
         assert_eq!(cfg.idempotency_ttl_seconds, 86_400);
+        assert_eq!(cfg.affiliate_commission_bps, 2_000);
+        assert_eq!(cfg.affiliate_commission_months, 3);
+        assert_eq!(cfg.commission_hold_days, 30);
+        assert_eq!(cfg.min_payout_cents, 5_000);
+        assert_eq!(cfg.referral_bonus_credits, 1_000);
+        assert_eq!(cfg.referral_expiry_days, 30);
+        assert_eq!(cfg.billing_currency, "usd");
+        assert_eq!(cfg.stripe_webhook_secret, None);
+        assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");
+        assert_eq!(cfg.visitor_hash_secret.len(), 32, "derived from the API key");
     }
 
     #[test]
     fn set_vars_are_used() {
         let cfg = Config::from_lookup(lookup(&[
-            ("API_SECRET_KEY", "0123456789abcdef"),
+            KEY,
             ("JWT_ISSUER", "soundhash"),
             ("JWT_AUDIENCE", "monetization"),
             ("IDEMPOTENCY_TTL_SECONDS", "60"),
+            ("AFFILIATE_COMMISSION_BPS", "2500"),
+            ("COMMISSION_HOLD_DAYS", "0"),
+            ("PUBLIC_BASE_URL", "http://127.0.0.1:8787/"),
+            ("AFFILIATE_LANDING_URL", "https://example.com/partners?src=x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_abc"),
         ]))
         .unwrap();
         assert_eq!(cfg.jwt_issuer.as_deref(), Some("soundhash"));
         assert_eq!(cfg.jwt_audience.as_deref(), Some("monetization"));
         assert_eq!(cfg.idempotency_ttl_seconds, 60);
+        assert_eq!(cfg.affiliate_commission_bps, 2_500);
+        assert_eq!(cfg.commission_hold_days, 0);
+        assert_eq!(cfg.public_base_url, "http://127.0.0.1:8787");
+        assert_eq!(cfg.affiliate_landing_url, "https://example.com/partners?src=x");
+        assert_eq!(cfg.stripe_webhook_secret.as_deref(), Some(&b"whsec_abc"[..]));
     }
 
     #[test]
-    fn missing_or_short_secret_and_bad_numbers_are_errors() {
+    fn bad_values_are_errors_naming_the_var() {
         assert!(Config::from_lookup(lookup(&[])).is_err());
         assert!(Config::from_lookup(lookup(&[("API_SECRET_KEY", "short")])).is_err());
-        let err = Config::from_lookup(lookup(&[
-            ("API_SECRET_KEY", "0123456789abcdef"),
+        for (name, value) in [
             ("IDEMPOTENCY_TTL_SECONDS", "-5"),
-        ]))
-        .unwrap_err();
-        assert!(err.0.contains("IDEMPOTENCY_TTL_SECONDS"));
-        assert!(positive_int("X", Some("abc".into()), 1).is_err());
-        assert!(positive_int("X", Some("0".into()), 1).is_err());
+            ("IDEMPOTENCY_TTL_SECONDS", "0"),
+            ("AFFILIATE_COMMISSION_BPS", "10001"),
+            ("AFFILIATE_COMMISSION_MONTHS", "0"),
+            ("COMMISSION_HOLD_DAYS", "-1"),
+            ("MIN_PAYOUT_CENTS", "abc"),
+            ("AFFILIATE_LANDING_URL", "http://example.com/"),
+            ("REFERRAL_LANDING_URL", "javascript:alert(1)"),
+            ("PUBLIC_BASE_URL", "example.com"),
+            ("BILLING_CURRENCY", "USD"),
+        ] {
+            let err = Config::from_lookup(lookup(&[KEY, (name, value)])).unwrap_err();
+            assert!(err.0.contains(name), "{name}={value}: {err}");
+        }
     }
 }

@@ -3,13 +3,18 @@
 
 use crate::domain::time::Timestamp;
 use crate::http::{log, ApiError};
-use crate::store::{idempotency, Db};
+use crate::store::{idempotency, referrals, Db};
 use serde_json::json;
 use worker::{Date, Env};
 
 pub async fn run(cron: &str, env: &Env) {
     let now = Timestamp::from_unix_millis(Date::now().as_millis());
     report(cron, "purge_idempotency_keys", purge_idempotency_keys(env, now).await);
+    report(cron, "expire_referrals", expire_referrals(env, now).await);
+}
+
+async fn expire_referrals(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
+    referrals::expire_due(&Db::from_env(env)?, now).await
 }
 
 async fn purge_idempotency_keys(env: &Env, now: Timestamp) -> Result<usize, ApiError> {

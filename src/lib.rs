@@ -1,12 +1,20 @@
 //! SoundHash monetization edge: one Cloudflare Worker.
 //!
 //! Entry points only. Dependencies point one way:
-//! `lib.rs → http → programs (users, …) → (domain, store)`; `domain` depends on nothing.
+//! `lib.rs → http → programs (users, affiliates, …) → (domain, store, objects)`; `domain`
+//! depends on nothing. The Durable Object classes live in `objects` (exported by their macro).
 
+pub mod affiliates;
+pub mod attributions;
 pub mod config;
+pub mod conversions;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod links;
+pub mod objects;
+pub mod payouts;
+pub mod referrals;
 pub mod store;
 pub mod users;
 

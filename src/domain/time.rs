@@ -39,6 +39,14 @@ impl Timestamp {
             .map(|dt| Timestamp(dt.timestamp()))
     }
 
+    /// An RFC 3339 instant, or a plain `YYYY-MM-DD` date meaning its midnight (UTC).
+    pub fn parse_instant_or_date(text: &str) -> Option<Self> {
+        Self::parse_rfc3339(text).or_else(|| {
+            let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+            Some(Timestamp(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()))
+        })
+    }
+
     pub fn to_chrono(self) -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp(self.0, 0).unwrap_or_default()
     }
@@ -58,6 +66,34 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A half-open reporting period `[from, to)`; unbounded ends are the epoch and year 9999.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+/// The latest instant a period may name (9999-12-31T23:59:59Z).
+pub const END_OF_TIME: Timestamp = Timestamp(253_402_300_799);
+
+impl Period {
+    pub const ALL: Period = Period { from: Timestamp(0), to: END_OF_TIME };
+
+    /// From optional `from`/`to` texts (RFC 3339 or dates). The error names the bad field.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Period, (&'static str, &'static str)> {
+        let bound = |text: Option<&str>, field: &'static str, default: Timestamp| match text {
+            None | Some("") => Ok(default),
+            Some(t) => Timestamp::parse_instant_or_date(t)
+                .ok_or((field, "must be an RFC 3339 date-time or a YYYY-MM-DD date")),
+        };
+        let period = Period { from: bound(from, "from", Period::ALL.from)?, to: bound(to, "to", Period::ALL.to)? };
+        if period.to <= period.from {
+            return Err(("to", "must be after from"));
+        }
+        Ok(period)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +106,16 @@ mod tests {
         assert_eq!(Timestamp::parse_rfc3339("2026-11-25T11:54:51.999+02:00"), Some(t));
         assert_eq!(Timestamp::parse_rfc3339("2026-11-24"), None);
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(Period::parse(None, None), Ok(Period::ALL));
+        let p = Period::parse(Some("2026-11-01"), Some("2026-12-01T00:00:00Z")).unwrap();
+        assert_eq!(p.from.to_rfc3339(), "2026-11-01T00:00:00Z");
+        assert_eq!(p.to.to_rfc3339(), "2026-12-01T00:00:00Z");
+        assert_eq!(Period::parse(Some("yesterday"), None).unwrap_err().0, "from");
+        assert_eq!(Period::parse(Some("2026-12-01"), Some("2026-11-01")).unwrap_err().0, "to");
     }
 
     #[test]

@@ -103,6 +103,18 @@ impl From<worker::Error> for ApiError {
     }
 }
 
+impl From<crate::domain::Rejection> for ApiError {
+    fn from(r: crate::domain::Rejection) -> Self {
+        use crate::domain::RejectionKind::*;
+        let status = match r.kind {
+            Conflict => 409,
+            Unprocessable => 422,
+            Forbidden => 403,
+        };
+        ApiError::new(status, r.code, r.message)
+    }
+}
+
 impl From<crate::config::ConfigError> for ApiError {
     fn from(e: crate::config::ConfigError) -> Self {
         ApiError::internal(e)

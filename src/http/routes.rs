@@ -2,7 +2,7 @@
 //! these (a native test compares the two).
 
 use super::{meta, ApiError, ApiResult, Ctx};
-use crate::users;
+use crate::{affiliates, attributions, conversions, links, payouts, referrals, users};
 use futures_util::future::LocalBoxFuture;
 use std::sync::OnceLock;
 use worker::Method;
@@ -46,9 +46,34 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/healthz", Public, meta::healthz, throttled: false),
     route!(Get "/openapi.json", Public, meta::openapi),
     route!(Get "/docs", Public, meta::docs),
+    // Edge links.
+    route!(Get "/a/{code}", Public, links::affiliate),
+    route!(Get "/r/{code}", Public, links::referral),
+    // Users.
     route!(Get "/api/v1/monetization/me", User, users::me),
     route!(Get "/api/v1/monetization/admin/users", Admin, users::admin_list),
     route!(Patch "/api/v1/monetization/admin/users/{id}", Admin, users::admin_update),
+    // Affiliates.
+    route!(Post "/api/v1/monetization/affiliates", User, affiliates::apply),
+    route!(Get "/api/v1/monetization/affiliates/dashboard", User, affiliates::dashboard),
+    route!(Get "/api/v1/monetization/affiliates/earnings", User, affiliates::list_earnings),
+    route!(Post "/api/v1/monetization/affiliates/payouts", User, affiliates::request_payout),
+    route!(Get "/api/v1/monetization/affiliates/payouts", User, affiliates::list_payouts),
+    route!(Get "/api/v1/monetization/admin/affiliates", Admin, affiliates::admin_list),
+    route!(Patch "/api/v1/monetization/admin/affiliates/{id}", Admin, affiliates::admin_update),
+    // Attribution and referrals.
+    route!(Post "/api/v1/monetization/attributions", User, attributions::create),
+    route!(Get "/api/v1/monetization/referrals/code", User, referrals::code),
+    route!(Get "/api/v1/monetization/referrals/stats", User, referrals::stats),
+    route!(Get "/api/v1/monetization/referrals/balance", User, referrals::balance),
+    route!(Get "/api/v1/monetization/referrals/credits", User, referrals::transactions),
+    route!(Post "/api/v1/monetization/referrals/credits/deduct", User, referrals::deduct),
+    // Conversions (the money in) and payouts (the money out).
+    route!(Post "/api/v1/monetization/webhooks/stripe", Public, conversions::stripe_webhook, throttled: false),
+    route!(Post "/api/v1/monetization/admin/conversions", Admin, conversions::admin_create),
+    route!(Post "/api/v1/monetization/admin/refunds", Admin, conversions::admin_refund),
+    route!(Get "/api/v1/monetization/admin/payouts", Admin, payouts::admin_list),
+    route!(Patch "/api/v1/monetization/admin/payouts/{id}", Admin, payouts::admin_update),
 ];
 
 /// Path pattern → indices into `ROUTES` (one entry per method on that path).

@@ -2,13 +2,21 @@
 //! plumbing: binding arguments (integers stay within ±2^53 and travel as JS numbers) and mapping
 //! D1 failures to internal errors.
 
+pub mod affiliates;
+pub mod attributions;
+pub mod conversions;
+pub mod credits;
+pub mod earnings;
 pub mod idempotency;
+pub mod payouts;
+pub mod referrals;
+pub mod stripe;
 pub mod users;
 
 use crate::http::ApiError;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 /// One bound SQL argument.
 #[derive(Clone, Debug)]
@@ -51,6 +59,12 @@ impl From<bool> for Arg {
 impl<T: Into<Arg>> From<Option<T>> for Arg {
     fn from(v: Option<T>) -> Self {
         v.map_or(Arg::Null, Into::into)
+    }
+}
+
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::Int(v as i64)
     }
 }
 
@@ -98,6 +112,121 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Runs statements as one atomic batch (a transaction): all of them land or none does. A
+    /// violated constraint comes back as `WriteError::Violated`, so callers can tell "someone
+    /// else got there first" from a failure.
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, WriteError> {
+        self.0.batch(statements).await.map_err(WriteError::from)
+    }
+
+    /// A single write returning rows (`… RETURNING`), with constraint violations told apart.
+    pub async fn write<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>, WriteError> {
+        let statement = self.statement(sql, args).map_err(WriteError::Failed)?;
+        statement.first::<T>(None).await.map_err(WriteError::from)
+    }
+}
+
+/// Rows of one statement of a batch.
+pub fn rows<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>, ApiError> {
+    match results.get(index) {
+        Some(result) => result.results::<T>().map_err(|e| ApiError::internal(format!("D1 batch result {index}: {e}"))),
+        None => Err(ApiError::internal(format!("D1 batch has no result {index}"))),
+    }
+}
+
+/// A constraint a write violated, read from SQLite's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// `UNIQUE constraint failed: table.col, table.col` (also primary keys): the columns.
+    Unique(String),
+    /// `CHECK constraint failed: expression`.
+    Check(String),
+    /// Any other constraint (foreign key, not null).
+    Other(String),
+}
+
+impl Violation {
+    pub fn parse(message: &str) -> Option<Violation> {
+        let after = |marker: &str| {
+            message.find(marker).map(|i| {
+                let rest = &message[i + marker.len()..];
+                rest.split(": SQLITE").next().unwrap_or(rest).trim().to_owned()
+            })
+        };
+        if let Some(cols) = after("UNIQUE constraint failed:") {
+            Some(Violation::Unique(cols))
+        } else if let Some(expr) = after("CHECK constraint failed:") {
+            Some(Violation::Check(expr))
+        } else {
+            message.contains("constraint failed").then(|| Violation::Other(message.to_owned()))
+        }
+    }
+
+    /// A UNIQUE violation on exactly these columns (`"table.col"` or `"table.a, table.b"`).
+    pub fn is_unique(&self, columns: &str) -> bool {
+        matches!(self, Violation::Unique(c) if c == columns)
+    }
+}
+
+#[derive(Debug)]
+pub enum WriteError {
+    Violated(Violation),
+    Failed(ApiError),
+}
+
+impl From<worker::Error> for WriteError {
+    fn from(e: worker::Error) -> Self {
+        let message = e.to_string();
+        match Violation::parse(&message) {
+            Some(v) => WriteError::Violated(v),
+            None => WriteError::Failed(ApiError::internal(format!("D1 error: {message}"))),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Violated(v) => ApiError::internal(format!("unexpected constraint violation: {v:?}")),
+            WriteError::Failed(e) => e,
+        }
+    }
+}
+
+impl From<ApiError> for WriteError {
+    fn from(e: ApiError) -> Self {
+        WriteError::Failed(e)
+    }
+}
+
 fn db_error(sql: &str, e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1 error: {e}; sql: {sql}"))
+}
+
+/// A fresh random id (UUID v4) for new rows.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_messages_are_classified() {
+        assert_eq!(
+            Violation::parse("D1_ERROR: UNIQUE constraint failed: stripe_events.id: SQLITE_CONSTRAINT"),
+            Some(Violation::Unique("stripe_events.id".into()))
+        );
+        let pk = Violation::parse("UNIQUE constraint failed: refunds.conversion_id, refunds.seq").unwrap();
+        assert!(pk.is_unique("refunds.conversion_id, refunds.seq"));
+        assert!(!pk.is_unique("refunds.seq"));
+        assert_eq!(
+            Violation::parse("D1_ERROR: CHECK constraint failed: balance_after >= 0: SQLITE_CONSTRAINT"),
+            Some(Violation::Check("balance_after >= 0".into()))
+        );
+        assert!(matches!(Violation::parse("FOREIGN KEY constraint failed"), Some(Violation::Other(_))));
+        assert_eq!(Violation::parse("D1_ERROR: no such table: users"), None);
+    }
 }

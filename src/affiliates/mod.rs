@@ -1,0 +1,244 @@
+//! The affiliate program: apply, admin review, the dashboard, earnings and payouts.
+
+use crate::domain::affiliates::{self as rules, AffiliateStatus};
+use crate::domain::earnings::{self, Balances};
+use crate::domain::time::{Period, Timestamp};
+use crate::domain::{codes, payouts as payout_rules};
+use crate::http::idempotency::{self, KeyPolicy};
+use crate::http::pagination::Page;
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::objects::link_clicks;
+use crate::store::affiliates::{self as store, Inserted};
+use crate::store::earnings::{self as ledger, AFFILIATE};
+use crate::store::{new_id, payouts as payout_store};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Affiliate {
+    pub id: String,
+    pub user_id: String,
+    #[serde(rename = "affiliate_code")]
+    pub code: String,
+    pub status: AffiliateStatus,
+    pub commission_rate_bps: u32,
+    pub commission_months: u32,
+    pub website: Option<String>,
+    pub payout_email: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The click counter of an affiliate's edge link.
+pub fn link_name(code: &str) -> String {
+    format!("aff:{code}")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Application {
+    website: Option<String>,
+    payout_email: Option<String>,
+    commission_rate_bps: Option<i64>,
+    commission_months: Option<i64>,
+}
+
+fn website(text: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else { return Ok(None) };
+    match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && text.len() <= 2_048 => Ok(Some(text)),
+        _ => Err(ApiError::validation("website", "website must be an absolute http(s) URL")),
+    }
+}
+
+fn email(text: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else { return Ok(None) };
+    let valid = text.len() <= 254
+        && !text.chars().any(char::is_whitespace)
+        && text.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if valid {
+        Ok(Some(text))
+    } else {
+        Err(ApiError::validation("payout_email", "payout_email must be an email address"))
+    }
+}
+
+fn field<T>(name: &'static str, value: Option<i64>, check: fn(i64) -> Result<T, &'static str>) -> Result<Option<T>, ApiError> {
+    value.map(check).transpose().map_err(|e| ApiError::validation(name, e))
+}
+
+/// `POST /affiliates`: any user, once.
+pub async fn apply(ctx: &Ctx) -> ApiResult {
+    let body: Application = ctx.json()?;
+    let user = ctx.user()?;
+    let cfg = ctx.config()?;
+    let website = website(body.website)?;
+    let payout_email = email(body.payout_email)?;
+    let rate = field("commission_rate_bps", body.commission_rate_bps, rules::commission_rate)?;
+    let months = field("commission_months", body.commission_months, rules::commission_months)?;
+    rules::may_set_terms(user.is_admin, rate, cfg.affiliate_commission_bps)?;
+    rules::may_set_terms(user.is_admin, months, cfg.affiliate_commission_months)?;
+    let db = ctx.db()?;
+    for _ in 0..5 {
+        let affiliate = Affiliate {
+            id: new_id(),
+            user_id: user.id.clone(),
+            code: codes::generate(codes::AFFILIATE, random_bytes()?),
+            status: AffiliateStatus::Pending,
+            commission_rate_bps: rate.unwrap_or(cfg.affiliate_commission_bps),
+            commission_months: months.unwrap_or(cfg.affiliate_commission_months),
+            website: website.clone(),
+            payout_email: payout_email.clone(),
+            created_at: ctx.now,
+            updated_at: ctx.now,
+        };
+        match store::insert(&db, &affiliate).await? {
+            Inserted::Created(a) => return Reply::created(&a),
+            Inserted::UserTaken => return Err(ApiError::conflict("already_exists", "You are an affiliate already.")),
+            Inserted::CodeTaken => continue,
+        }
+    }
+    Err(ApiError::internal("could not draw a free affiliate code in 5 attempts"))
+}
+
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+    Ok(bytes)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Review {
+    status: Option<AffiliateStatus>,
+    commission_rate_bps: Option<i64>,
+    commission_months: Option<i64>,
+}
+
+/// `PATCH /admin/affiliates/{id}`: status transitions and terms.
+pub async fn admin_update(ctx: &Ctx) -> ApiResult {
+    let body: Review = ctx.json()?;
+    if body.status.is_none() && body.commission_rate_bps.is_none() && body.commission_months.is_none() {
+        return Err(ApiError::validation("body", "Give status, commission_rate_bps and/or commission_months."));
+    }
+    let rate = field("commission_rate_bps", body.commission_rate_bps, rules::commission_rate)?;
+    let months = field("commission_months", body.commission_months, rules::commission_months)?;
+    let db = ctx.db()?;
+    let id = ctx.param("id")?;
+    // Optimistic: the update applies only if the status is still the one the rules were checked
+    // against; a concurrent change makes us check again.
+    for _ in 0..3 {
+        let current = store::find(&db, id).await?.ok_or_else(|| ApiError::not_found("No such affiliate."))?;
+        let status = body.status.unwrap_or(current.status);
+        rules::transition(current.status, status)?;
+        if rate.is_some() || months.is_some() {
+            rules::can_change_terms(current.status)?;
+        }
+        let rate = rate.unwrap_or(current.commission_rate_bps);
+        let months = months.unwrap_or(current.commission_months);
+        if let Some(updated) = store::update(&db, id, current.status, status, rate, months, ctx.now).await? {
+            return Reply::ok(&updated);
+        }
+    }
+    Err(ApiError::conflict("concurrent_update", "The affiliate changed meanwhile; retry."))
+}
+
+/// `GET /admin/affiliates?status=&limit=&cursor=`
+pub async fn admin_list(ctx: &Ctx) -> ApiResult {
+    let status = match ctx.query("status") {
+        None => None,
+        Some(s) => Some(AffiliateStatus::parse(s).ok_or_else(|| {
+            ApiError::validation("status", "status must be pending, active, suspended or terminated")
+        })?),
+    };
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = store::list(&ctx.db()?, status, page.after.as_ref(), page.fetch_limit()).await?;
+    Reply::ok(&Page::from_rows(rows, page.limit, |a| (a.created_at.unix(), a.id.clone())))
+}
+
+async fn mine(ctx: &Ctx) -> ApiResult<Affiliate> {
+    store::find_by_user(&ctx.db()?, &ctx.user()?.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("You are not an affiliate; apply with POST /affiliates."))
+}
+
+fn period(ctx: &Ctx) -> ApiResult<Period> {
+    Period::parse(ctx.query("from"), ctx.query("to")).map_err(|(field, msg)| ApiError::validation(field, format!("{field} {msg}")))
+}
+
+/// `GET /affiliates/dashboard?from=&to=`
+pub async fn dashboard(ctx: &Ctx) -> ApiResult {
+    let affiliate = mine(ctx).await?;
+    let period = period(ctx)?;
+    let db = ctx.db()?;
+    let activity = store::activity(&db, &affiliate.id, period.from, period.to).await?;
+    let groups = ledger::groups(&db, AFFILIATE, &affiliate.id, ctx.now, period.from, period.to).await?;
+    let clicks = link_clicks::stats(&ctx.env, &link_name(&affiliate.code), period).await?;
+    Reply::ok(&json!({
+        "affiliate_code": affiliate.code,
+        "status": affiliate.status,
+        "commission_rate_bps": affiliate.commission_rate_bps,
+        "commission_months": affiliate.commission_months,
+        "clicks": clicks.clicks,
+        "unique_visitors": clicks.unique_visitors,
+        "referred_users": activity.referred_users,
+        "conversions": activity.conversions,
+        "revenue_cents": activity.revenue_cents,
+        "earnings": Balances::from_groups(&groups),
+    }))
+}
+
+/// `GET /affiliates/earnings`: the ledger rows, newest first.
+pub async fn list_earnings(ctx: &Ctx) -> ApiResult {
+    let affiliate = mine(ctx).await?;
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = ledger::list(&ctx.db()?, AFFILIATE, &affiliate.id, page.after.as_ref(), page.fetch_limit()).await?;
+    let page = Page::from_rows(rows, page.limit, |e| (e.created_at.unix(), e.id.clone()));
+    Reply::ok(&page.map(|e| {
+        json!({
+            "id": e.id,
+            "kind": e.kind,
+            "amount_cents": e.amount_cents,
+            "status": earnings::view_status(e.status, e.available_at, ctx.now),
+            "conversion_id": e.conversion_id,
+            "commission_rate_bps": e.rate_bps,
+            "available_at": e.available_at,
+            "payout_id": e.payout_id,
+            "created_at": e.created_at,
+        })
+    }))
+}
+
+/// `POST /affiliates/payouts`: gathers everything available into one payout.
+pub async fn request_payout(ctx: &Ctx) -> ApiResult {
+    idempotency::run(ctx, KeyPolicy::Optional, || async {
+        let affiliate = mine(ctx).await?;
+        if affiliate.status != AffiliateStatus::Active {
+            return Err(ApiError::conflict("affiliate_not_active", "Only active affiliates can request payouts."));
+        }
+        let cfg = ctx.config()?;
+        let db = ctx.db()?;
+        // The amount is read, checked against the minimum, then moved only if it still is what
+        // was read: two concurrent requests cannot both take the same rows.
+        for _ in 0..3 {
+            let available = ledger::payable_cents(&db, AFFILIATE, &affiliate.id, ctx.now).await?;
+            payout_rules::check_amount(available, cfg.min_payout_cents)?;
+            let id = new_id();
+            if let Some(payout) =
+                ledger::gather_payout(&db, &id, AFFILIATE, &affiliate.id, &affiliate.user_id, available, ctx.now).await?
+            {
+                return Reply::created(&payout);
+            }
+        }
+        Err(ApiError::conflict("concurrent_update", "Your balance changed meanwhile; retry."))
+    })
+    .await
+}
+
+/// `GET /affiliates/payouts`
+pub async fn list_payouts(ctx: &Ctx) -> ApiResult {
+    let affiliate = mine(ctx).await?;
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = payout_store::list(&ctx.db()?, Some((AFFILIATE, &affiliate.id)), None, page.after.as_ref(), page.fetch_limit()).await?;
+    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())))
+}

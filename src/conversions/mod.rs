@@ -1,0 +1,326 @@
+//! Conversions (the money in): Stripe's `invoice.paid` and `charge.refunded`, and the admin
+//! endpoints for other billing systems. A conversion may earn its user's affiliate a commission
+//! and convert its user's referral (the referrer earns credits); a refund reverses the matching
+//! part of the commission.
+
+pub mod stripe;
+
+use crate::config::Config;
+use crate::domain::earnings::{self, RefundEffect};
+use crate::domain::time::Timestamp;
+use crate::domain::{affiliates, money, referrals};
+use crate::http::idempotency::{self, KeyPolicy};
+use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::store::conversions::{self as store, CommissionPlan, Plan, Recorded, RefundPlan, RefundRecorded, ReferralPlan};
+use crate::store::{new_id, Db};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Conversion {
+    pub id: String,
+    pub external_id: String,
+    pub source: String,
+    pub user_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub occurred_at: Timestamp,
+    #[serde(skip)]
+    pub created_at: Timestamp,
+    pub refunded_cents: i64,
+    #[serde(skip)]
+    pub refund_count: i64,
+}
+
+/// What a conversion did.
+#[derive(Debug, Default, Serialize)]
+pub struct Effects {
+    pub commission_cents: Option<i64>,
+    pub referral_bonus_credits: Option<i64>,
+}
+
+/// Records a conversion and its effects. `Ok(None)` when it (or its event) was recorded before.
+pub async fn apply(
+    db: &Db,
+    cfg: &Config,
+    conversion: &Conversion,
+    event: Option<(&str, &str)>,
+    now: Timestamp,
+) -> Result<Option<Effects>, ApiError> {
+    let context = store::context(db, &conversion.user_id).await?;
+    let commission_id = new_id();
+    let commission = context.referrer.as_ref().and_then(|(affiliate_id, referrer)| {
+        affiliates::commission(Some(referrer), conversion.amount_cents, conversion.occurred_at).map(|cents| CommissionPlan {
+            id: &commission_id,
+            affiliate_id,
+            cents,
+            rate_bps: referrer.rate_bps,
+            available_at: earnings::available_at(conversion.occurred_at, cfg.commission_hold_days),
+        })
+    });
+    let referral = context.referral.as_ref().and_then(|(id, referrer_id, status, expires_at)| {
+        referrals::converts(*status, *expires_at, conversion.occurred_at, context.earlier_conversions).then_some(ReferralPlan {
+            id,
+            referrer_id,
+            credits: cfg.referral_bonus_credits,
+        })
+    });
+    let effects = Effects {
+        commission_cents: commission.as_ref().map(|c| c.cents),
+        referral_bonus_credits: referral.as_ref().map(|r| r.credits),
+    };
+    let plan = Plan { event, conversion, commission, referral, now };
+    Ok(match store::record(db, &plan).await? {
+        Recorded::Recorded => Some(effects),
+        Recorded::Duplicate => None,
+    })
+}
+
+/// Refunds a conversion up to a cumulative `refunded_total`, reversing the matching part of its
+/// commission. Retries when a concurrent refund of the same conversion lands first.
+/// `Ok(None)` when the event was delivered before or the total was reached already.
+pub async fn refund(
+    db: &Db,
+    external_id: &str,
+    total: impl Fn(&Conversion) -> Result<i64, ApiError>,
+    event: Option<(&str, &str)>,
+    now: Timestamp,
+) -> Result<Option<(Conversion, RefundEffect)>, ApiError> {
+    for _ in 0..5 {
+        let conversion = store::find_by_external(db, external_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("No conversion with this external_id."))?;
+        let refunded_total = total(&conversion)?;
+        if refunded_total <= conversion.refunded_cents {
+            return Ok(None);
+        }
+        let commission = store::commission_of(db, &conversion.id).await?;
+        let effect =
+            earnings::refund_effect(commission, conversion.amount_cents, conversion.refunded_cents, refunded_total);
+        let adjustment_id = new_id();
+        let plan = RefundPlan {
+            event,
+            conversion_id: &conversion.id,
+            seq: conversion.refund_count + 1,
+            amount_cents: refunded_total - conversion.refunded_cents,
+            refunded_total,
+            effect,
+            adjustment_id: &adjustment_id,
+            now,
+        };
+        match store::record_refund(db, &plan).await? {
+            RefundRecorded::Recorded => {
+                return Ok(Some((Conversion { refunded_cents: refunded_total, refund_count: plan.seq, ..conversion }, effect)))
+            }
+            RefundRecorded::Duplicate => return Ok(None),
+            RefundRecorded::Stale => continue,
+        }
+    }
+    Err(ApiError::conflict("refund_contention", "Too many concurrent refunds of this conversion; retry."))
+}
+
+// --- admin endpoints -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversionBody {
+    external_id: String,
+    user_id: String,
+    amount_cents: i64,
+    currency: String,
+    occurred_at: Option<Timestamp>,
+}
+
+fn external_id(text: &str) -> Result<String, ApiError> {
+    let id = text.trim();
+    if id.is_empty() || id.len() > 255 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::validation("external_id", "external_id must be 1–255 visible ASCII characters"));
+    }
+    Ok(id.to_owned())
+}
+
+/// `POST /admin/conversions`: a conversion from a billing system other than Stripe. Idempotent on
+/// `external_id`: the same conversion again answers 200 with the stored one.
+pub async fn admin_create(ctx: &Ctx) -> ApiResult {
+    let body: ConversionBody = ctx.json()?;
+    let cfg = ctx.config()?;
+    let external_id = external_id(&body.external_id)?;
+    if !crate::http::auth::valid_user_id(&body.user_id) {
+        return Err(ApiError::validation("user_id", "user_id must be 1–128 visible ASCII characters"));
+    }
+    if !(1..=money::MAX_CENTS).contains(&body.amount_cents) {
+        return Err(ApiError::validation("amount_cents", "amount_cents must be a positive number of cents"));
+    }
+    let currency = body.currency.trim().to_ascii_lowercase();
+    if currency != cfg.billing_currency {
+        return Err(ApiError::unprocessable("unsupported_currency", format!("Only {} is accepted.", cfg.billing_currency))
+            .with_field("currency"));
+    }
+    let occurred_at = body.occurred_at.unwrap_or(ctx.now);
+    if occurred_at > ctx.now.plus_seconds(300) {
+        return Err(ApiError::validation("occurred_at", "occurred_at must not be in the future"));
+    }
+    let conversion = Conversion {
+        id: new_id(),
+        external_id,
+        source: "admin".into(),
+        user_id: body.user_id,
+        amount_cents: body.amount_cents,
+        currency,
+        occurred_at,
+        created_at: ctx.now,
+        refunded_cents: 0,
+        refund_count: 0,
+    };
+    let db = ctx.db()?;
+    match apply(&db, cfg, &conversion, None, ctx.now).await? {
+        Some(effects) => Reply::created(&json!({ "conversion": conversion, "effects": effects })),
+        None => {
+            let stored = store::find_by_external(&db, &conversion.external_id)
+                .await?
+                .ok_or_else(|| ApiError::internal("duplicate conversion not found"))?;
+            let same = stored.user_id == conversion.user_id
+                && stored.amount_cents == conversion.amount_cents
+                && stored.currency == conversion.currency
+                && (body.occurred_at.is_none() || stored.occurred_at == conversion.occurred_at);
+            if !same {
+                return Err(ApiError::conflict(
+                    "already_exists",
+                    "A different conversion with this external_id exists.",
+                ));
+            }
+            Reply::ok(&json!({ "conversion": stored, "effects": null }))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    external_id: String,
+    amount_cents: Option<i64>,
+}
+
+/// `POST /admin/refunds`: refunds `amount_cents` (default: all that is left) of a conversion.
+pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
+    idempotency::run(ctx, KeyPolicy::Optional, || async {
+        let body: RefundBody = ctx.json()?;
+        let external_id = external_id(&body.external_id)?;
+        if body.amount_cents.is_some_and(|a| !(1..=money::MAX_CENTS).contains(&a)) {
+            return Err(ApiError::validation("amount_cents", "amount_cents must be a positive number of cents"));
+        }
+        let total = |c: &Conversion| {
+            let left = c.amount_cents - c.refunded_cents;
+            let amount = body.amount_cents.unwrap_or(left);
+            if left == 0 || amount > left {
+                return Err(ApiError::unprocessable(
+                    "refund_exceeds_amount",
+                    "The refund exceeds what is left of the conversion.",
+                )
+                .with_field("amount_cents"));
+            }
+            Ok(c.refunded_cents + amount)
+        };
+        match refund(&ctx.db()?, &external_id, total, None, ctx.now).await? {
+            Some((conversion, effect)) => Reply::created(&json!({
+                "conversion": conversion,
+                "commission_reversed_cents": reversed_cents(effect),
+            })),
+            None => Err(ApiError::unprocessable("refund_exceeds_amount", "Nothing is left to refund.")),
+        }
+    })
+    .await
+}
+
+fn reversed_cents(effect: RefundEffect) -> i64 {
+    match effect {
+        RefundEffect::None => 0,
+        RefundEffect::Reverse { cents } | RefundEffect::Adjust { cents } => cents,
+    }
+}
+
+// --- Stripe ----------------------------------------------------------------------------------
+
+/// `POST /webhooks/stripe`.
+pub async fn stripe_webhook(ctx: &Ctx) -> ApiResult {
+    let cfg = ctx.config()?;
+    let Some(secret) = &cfg.stripe_webhook_secret else {
+        return Err(ApiError::new(503, "webhooks_disabled", "Stripe webhooks are not configured."));
+    };
+    let header = ctx.header("Stripe-Signature").unwrap_or_default();
+    stripe::verify_signature(&header, &ctx.body, secret, ctx.now.unix())
+        .map_err(|reason| ApiError::new(400, "invalid_signature", format!("Stripe signature rejected: {reason}.")))?;
+    let event: stripe::Event = serde_json::from_slice(&ctx.body)
+        .map_err(|_| ApiError::invalid_json("The body is not a Stripe event."))?;
+    let db = ctx.db()?;
+    let outcome = match event.kind.as_str() {
+        "invoice.paid" => invoice_paid(ctx, &db, cfg, &event).await?,
+        "charge.refunded" => charge_refunded(ctx, &db, &event).await?,
+        "customer.created" | "customer.updated" => match stripe::customer_link(&event.data.object) {
+            Some(link) => {
+                crate::store::stripe::link_customer(&db, &link.customer, &link.user_id, ctx.now).await?;
+                "customer_linked"
+            }
+            None => "ignored: customer without metadata.user_id",
+        },
+        _ => "ignored: event type not handled",
+    };
+    if outcome.starts_with("ignored") {
+        log("info", &json!({"request_id": ctx.request_id, "stripe_event": event.id, "type": event.kind, "outcome": outcome}));
+    }
+    Reply::ok(&json!({ "received": true, "event_id": event.id, "outcome": outcome }))
+}
+
+async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -> Result<&'static str, ApiError> {
+    let Some(invoice) = stripe::paid_invoice(&event.data.object) else {
+        return Ok("ignored: invoice without id, amount_paid or currency");
+    };
+    if invoice.amount_paid <= 0 {
+        return Ok("ignored: nothing was paid");
+    }
+    if invoice.currency != cfg.billing_currency {
+        return Ok("ignored: currency not accepted");
+    }
+    let user_id = match (&invoice.user_id, &invoice.customer) {
+        (Some(user), Some(customer)) => {
+            crate::store::stripe::link_customer(db, customer, user, ctx.now).await?;
+            Some(user.clone())
+        }
+        (Some(user), None) => Some(user.clone()),
+        (None, Some(customer)) => crate::store::stripe::user_of_customer(db, customer).await?,
+        (None, None) => None,
+    };
+    let Some(user_id) = user_id.filter(|u| crate::http::auth::valid_user_id(u)) else {
+        return Ok("ignored: no user for this invoice");
+    };
+    let conversion = Conversion {
+        id: new_id(),
+        external_id: invoice.invoice_id,
+        source: "stripe".into(),
+        user_id,
+        amount_cents: invoice.amount_paid.min(money::MAX_CENTS),
+        currency: invoice.currency,
+        occurred_at: Timestamp::from_unix(invoice.paid_at.unwrap_or(event.created)),
+        created_at: ctx.now,
+        refunded_cents: 0,
+        refund_count: 0,
+    };
+    Ok(match apply(db, cfg, &conversion, Some((&event.id, &event.kind)), ctx.now).await? {
+        Some(_) => "conversion_recorded",
+        None => "duplicate",
+    })
+}
+
+async fn charge_refunded(ctx: &Ctx, db: &Db, event: &stripe::Event) -> Result<&'static str, ApiError> {
+    let Some(charge) = stripe::refunded_charge(&event.data.object) else {
+        return Ok("ignored: charge without invoice or amount_refunded");
+    };
+    if store::find_by_external(db, &charge.invoice_id).await?.is_none() {
+        return Ok("ignored: no conversion for this invoice");
+    }
+    let total = |c: &Conversion| Ok(charge.amount_refunded.clamp(0, c.amount_cents));
+    Ok(match refund(db, &charge.invoice_id, total, Some((&event.id, &event.kind)), ctx.now).await? {
+        Some(_) => "refund_recorded",
+        None => "duplicate",
+    })
+}

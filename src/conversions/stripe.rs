@@ -1,0 +1,189 @@
+//! Stripe webhooks: signature verification and the parts of events this service uses.
+//!
+//! `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>…]`; the signature is
+//! HMAC-SHA256(secret, "{t}.{raw body}"), compared in constant time; `t` must be within the
+//! tolerance of now. Pure code, tested natively.
+//!
+//! The user of an invoice is, in order: `metadata.user_id` of the invoice, then
+//! `subscription_details.metadata.user_id` (older API versions) or
+//! `parent.subscription_details.metadata.user_id` (newer ones), then the customer mapping this
+//! service learns from `customer.created`/`customer.updated` events and earlier invoices that
+//! named the user.
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+pub fn verify_signature(header: &str, body: &[u8], secret: &[u8], now: i64) -> Result<(), &'static str> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", sig)) => signatures.push(sig),
+            _ => {}
+        }
+    }
+    let t = timestamp.ok_or("signature header has no timestamp")?;
+    if (now - t).abs() > TOLERANCE_SECONDS {
+        return Err("signature timestamp outside the tolerance");
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| "unusable secret")?;
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let valid = signatures
+        .iter()
+        .filter_map(|sig| hex::decode(sig).ok())
+        .any(|sig| mac.clone().verify_slice(&sig).is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err("no valid v1 signature")
+    }
+}
+
+/// The envelope of every Stripe event.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    pub data: EventData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventData {
+    pub object: Value,
+}
+
+/// `invoice.paid`: a conversion.
+#[derive(Debug, PartialEq)]
+pub struct PaidInvoice {
+    pub invoice_id: String,
+    pub amount_paid: i64,
+    pub currency: String,
+    pub customer: Option<String>,
+    pub user_id: Option<String>,
+    pub paid_at: Option<i64>,
+}
+
+/// `charge.refunded`: the cumulative refunded amount of an invoice's charge.
+#[derive(Debug, PartialEq)]
+pub struct RefundedCharge {
+    pub invoice_id: String,
+    pub amount_refunded: i64,
+}
+
+/// `customer.created` / `customer.updated` with `metadata.user_id`.
+#[derive(Debug, PartialEq)]
+pub struct CustomerLink {
+    pub customer: String,
+    pub user_id: String,
+}
+
+fn text(v: &Value, path: &[&str]) -> Option<String> {
+    let mut node = v;
+    for key in path {
+        node = node.get(key)?;
+    }
+    node.as_str().map(str::to_owned).filter(|s| !s.is_empty())
+}
+
+pub fn paid_invoice(object: &Value) -> Option<PaidInvoice> {
+    let user_id = text(object, &["metadata", "user_id"])
+        .or_else(|| text(object, &["subscription_details", "metadata", "user_id"]))
+        .or_else(|| text(object, &["parent", "subscription_details", "metadata", "user_id"]));
+    Some(PaidInvoice {
+        invoice_id: text(object, &["id"])?,
+        amount_paid: object.get("amount_paid")?.as_i64()?,
+        currency: text(object, &["currency"])?.to_ascii_lowercase(),
+        customer: text(object, &["customer"]),
+        user_id,
+        paid_at: object.get("status_transitions").and_then(|s| s.get("paid_at")).and_then(Value::as_i64),
+    })
+}
+
+pub fn refunded_charge(object: &Value) -> Option<RefundedCharge> {
+    let invoice_id = text(object, &["invoice"]).or_else(|| text(object, &["metadata", "invoice_id"]))?;
+    Some(RefundedCharge { invoice_id, amount_refunded: object.get("amount_refunded")?.as_i64()? })
+}
+
+pub fn customer_link(object: &Value) -> Option<CustomerLink> {
+    Some(CustomerLink { customer: text(object, &["id"])?, user_id: text(object, &["metadata", "user_id"])? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn valid_signatures_pass() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = format!("t=1000,v1={}", sign(b"whsec", 1000, body));
+        assert_eq!(verify_signature(&header, body, b"whsec", 1000), Ok(()));
+        assert_eq!(verify_signature(&header, body, b"whsec", 1300), Ok(()));
+        // Any of several v1 signatures (secret rotation), other schemes ignored.
+        let rotated = format!("t=1000,v0=abc,v1=deadbeef,v1={}", sign(b"whsec", 1000, body));
+        assert_eq!(verify_signature(&rotated, body, b"whsec", 1000), Ok(()));
+    }
+
+    #[test]
+    fn bad_or_stale_signatures_fail() {
+        let body = br#"{"id":"evt_1"}"#;
+        let good = sign(b"whsec", 1000, body);
+        assert!(verify_signature(&format!("t=1000,v1={good}"), body, b"whsec", 1301).is_err(), "stale");
+        assert!(verify_signature(&format!("t=1000,v1={good}"), body, b"whsec", 699).is_err(), "from the future");
+        assert!(verify_signature(&format!("t=1000,v1={good}"), br#"{"id":"evt_2"}"#, b"whsec", 1000).is_err());
+        assert!(verify_signature(&format!("t=1001,v1={good}"), body, b"whsec", 1000).is_err());
+        assert!(verify_signature(&format!("t=1000,v1={good}"), body, b"other", 1000).is_err());
+        assert!(verify_signature(&format!("t=1000,v0={good}"), body, b"whsec", 1000).is_err());
+        for header in ["", "t=,v1=", "v1=abc", "t=1000", "t=abc,v1=00", "garbage"] {
+            assert!(verify_signature(header, body, b"whsec", 1000).is_err(), "{header}");
+        }
+    }
+
+    #[test]
+    fn invoices_name_their_user_in_several_places() {
+        let base = json!({"id": "in_1", "amount_paid": 2000, "currency": "USD", "customer": "cus_1"});
+        let mut direct = base.clone();
+        direct["metadata"] = json!({"user_id": "u1"});
+        assert_eq!(paid_invoice(&direct).unwrap().user_id.as_deref(), Some("u1"));
+        assert_eq!(paid_invoice(&direct).unwrap().currency, "usd");
+        let mut legacy = base.clone();
+        legacy["subscription_details"] = json!({"metadata": {"user_id": "u2"}});
+        assert_eq!(paid_invoice(&legacy).unwrap().user_id.as_deref(), Some("u2"));
+        let mut parent = base.clone();
+        parent["parent"] = json!({"subscription_details": {"metadata": {"user_id": "u3"}}});
+        assert_eq!(paid_invoice(&parent).unwrap().user_id.as_deref(), Some("u3"));
+        let none = paid_invoice(&base).unwrap();
+        assert_eq!((none.user_id, none.customer.as_deref()), (None, Some("cus_1")));
+        assert_eq!(paid_invoice(&json!({"id": "in_1"})), None);
+    }
+
+    #[test]
+    fn refunds_and_customers() {
+        assert_eq!(
+            refunded_charge(&json!({"id": "ch_1", "invoice": "in_1", "amount_refunded": 500})),
+            Some(RefundedCharge { invoice_id: "in_1".into(), amount_refunded: 500 })
+        );
+        assert_eq!(refunded_charge(&json!({"id": "ch_1", "amount_refunded": 500})), None);
+        assert_eq!(
+            customer_link(&json!({"id": "cus_1", "metadata": {"user_id": "u1"}})),
+            Some(CustomerLink { customer: "cus_1".into(), user_id: "u1".into() })
+        );
+        assert_eq!(customer_link(&json!({"id": "cus_1", "metadata": {}})), None);
+    }
+}

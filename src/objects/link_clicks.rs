@@ -1,0 +1,164 @@
+//! `LinkClicks`: one SQLite-backed Durable Object per edge link (named `aff:CODE`, `ref:CODE`, …)
+//! counting clicks and unique visitors per hour. Clicks arrive in batches (`POST /record`) and
+//! are applied in one synchronous run, so a batch counts entirely or not at all.
+//! Visitor ids are kept 48 hours (long enough to dedupe within an hour) and then deleted.
+
+use crate::domain::clicks;
+use crate::domain::time::{Period, Timestamp};
+use crate::http::ApiError;
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, State};
+
+pub const BINDING: &str = "LINK_CLICKS";
+const VISITOR_RETENTION_HOURS: i64 = 48;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Click {
+    /// Unix seconds.
+    pub at: i64,
+    /// Day-scoped visitor pseudonym (`domain::clicks::visitor_id`).
+    pub visitor: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Batch {
+    clicks: Vec<Click>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DayStats {
+    pub date: String,
+    pub clicks: i64,
+    pub unique_visitors: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    pub clicks: i64,
+    pub unique_visitors: i64,
+    pub by_day: Vec<DayStats>,
+}
+
+#[durable_object(fetch)]
+pub struct LinkClicks {
+    state: State,
+    ready: Cell<bool>,
+    pruned_before: Cell<i64>,
+}
+
+impl DurableObject for LinkClicks {
+    fn new(state: State, _env: Env) -> Self {
+        LinkClicks { state, ready: Cell::new(false), pruned_before: Cell::new(0) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS hourly (hour INTEGER PRIMARY KEY, clicks INTEGER NOT NULL, uniques INTEGER NOT NULL)",
+                None,
+            )?;
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS visitors (hour INTEGER NOT NULL, visitor TEXT NOT NULL, PRIMARY KEY (hour, visitor)) WITHOUT ROWID",
+                None,
+            )?;
+            self.ready.set(true);
+        }
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/record") => {
+                let batch: Batch = req.json().await?;
+                self.record(&sql, &batch.clicks)?;
+                Response::ok("recorded")
+            }
+            (Method::Get, "/stats") => {
+                let url = req.url()?;
+                let bound = |name: &str, default: i64| {
+                    url.query_pairs().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok()).unwrap_or(default)
+                };
+                Response::from_json(&read_stats(&sql, bound("from", 0), bound("to", i64::from(i32::MAX)))?)
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl LinkClicks {
+    fn record(&self, sql: &SqlStorage, batch: &[Click]) -> worker::Result<()> {
+        for click in batch {
+            let hour = clicks::hour(Timestamp::from_unix(click.at));
+            let fresh = sql
+                .exec("INSERT INTO visitors (hour, visitor) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![hour.into(), click.visitor.clone().into()])?
+                .rows_written();
+            sql.exec(
+                "INSERT INTO hourly (hour, clicks, uniques) VALUES (?, 1, ?)
+                 ON CONFLICT (hour) DO UPDATE SET clicks = clicks + 1, uniques = uniques + excluded.uniques",
+                vec![hour.into(), i64::from(fresh > 0).into()],
+            )?;
+            let horizon = hour - VISITOR_RETENTION_HOURS;
+            if horizon > self.pruned_before.get() {
+                sql.exec("DELETE FROM visitors WHERE hour < ?", vec![horizon.into()])?;
+                self.pruned_before.set(horizon);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct HourRow {
+    hour: i64,
+    clicks: i64,
+    uniques: i64,
+}
+
+fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<Stats> {
+    let rows: Vec<HourRow> = sql
+        .exec("SELECT hour, clicks, uniques FROM hourly WHERE hour >= ? AND hour < ? ORDER BY hour", vec![from_hour.into(), to_hour.into()])?
+        .to_array()?;
+    let mut stats = Stats::default();
+    for row in rows {
+        stats.clicks += row.clicks;
+        stats.unique_visitors += row.uniques;
+        let date = Timestamp::from_unix(row.hour * 3_600).to_rfc3339()[..10].to_owned();
+        match stats.by_day.last_mut() {
+            Some(day) if day.date == date => {
+                day.clicks += row.clicks;
+                day.unique_visitors += row.uniques;
+            }
+            _ => stats.by_day.push(DayStats { date, clicks: row.clicks, unique_visitors: row.uniques }),
+        }
+    }
+    Ok(stats)
+}
+
+// --- client ------------------------------------------------------------------------------------
+
+async fn call(env: &Env, link: &str, method: Method, path: &str, body: Option<String>) -> Result<Response, ApiError> {
+    let stub = env.durable_object(BINDING)?.id_from_name(link)?.get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(method);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
+    let mut response = stub.fetch_with_request(Request::new_with_init(&format!("https://link-clicks{path}"), &init)?).await?;
+    if response.status_code() != 200 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(ApiError::internal(format!("LinkClicks {path} answered {}: {text}", response.status_code())));
+    }
+    Ok(response)
+}
+
+/// Adds clicks to a link's counters.
+pub async fn record(env: &Env, link: &str, clicks: Vec<Click>) -> Result<(), ApiError> {
+    let body = serde_json::to_string(&Batch { clicks }).map_err(ApiError::internal)?;
+    call(env, link, Method::Post, "/record", Some(body)).await.map(|_| ())
+}
+
+/// A link's counts within a period (whole hours).
+pub async fn stats(env: &Env, link: &str, period: Period) -> Result<Stats, ApiError> {
+    let from = clicks::hour(period.from);
+    let to = clicks::hour(period.to.plus_seconds(3_599));
+    let mut response = call(env, link, Method::Get, &format!("/stats?from={from}&to={to}"), None).await?;
+    response.json::<Stats>().await.map_err(ApiError::from)
+}

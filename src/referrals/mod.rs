@@ -1,0 +1,116 @@
+//! The referral program: a user's `REF` code and link, their referrals' outcomes, and the
+//! API-credit ledger the bonuses go to.
+
+use crate::affiliates::random_bytes;
+use crate::domain::codes;
+use crate::domain::referrals::{self as rules, ReferralStatus};
+use crate::http::idempotency::{self, KeyPolicy};
+use crate::http::pagination::Page;
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::objects::link_clicks;
+use crate::store::credits::{self, Appended};
+use crate::store::referrals::{self as store, Created};
+use crate::domain::time::Period;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The click counter of a referral link.
+pub fn link_name(code: &str) -> String {
+    format!("ref:{code}")
+}
+
+async fn code_of(ctx: &Ctx) -> ApiResult<String> {
+    let db = ctx.db()?;
+    let user = &ctx.user()?.id;
+    if let Some(code) = store::code_of(&db, user).await? {
+        return Ok(code);
+    }
+    for _ in 0..5 {
+        match store::create_code(&db, user, &codes::generate(codes::REFERRAL, random_bytes()?), ctx.now).await? {
+            Created::Code(code) => return Ok(code),
+            Created::CodeTaken => continue,
+        }
+    }
+    Err(ApiError::internal("could not draw a free referral code in 5 attempts"))
+}
+
+/// `GET /referrals/code`: created on first call, stable afterwards.
+pub async fn code(ctx: &Ctx) -> ApiResult {
+    let code = code_of(ctx).await?;
+    let url = format!("{}/r/{code}", ctx.config()?.public_base_url);
+    Reply::ok(&json!({ "referral_code": code, "referral_url": url }))
+}
+
+/// `GET /referrals/stats`
+pub async fn stats(ctx: &Ctx) -> ApiResult {
+    let code = code_of(ctx).await?;
+    let db = ctx.db()?;
+    let user = &ctx.user()?.id;
+    let (mut pending, mut converted, mut expired) = (0, 0, 0);
+    for (status, lapsed, n) in store::counts(&db, user, ctx.now).await? {
+        match rules::shown(status, lapsed) {
+            ReferralStatus::Pending => pending += n,
+            ReferralStatus::Converted => converted += n,
+            ReferralStatus::Expired => expired += n,
+        }
+    }
+    let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
+    Reply::ok(&json!({
+        "referral_code": code,
+        "clicks": clicks.clicks,
+        "unique_visitors": clicks.unique_visitors,
+        "total": pending + converted + expired,
+        "pending": pending,
+        "converted": converted,
+        "expired": expired,
+        "credits_earned": credits::referral_credits(&db, user).await?,
+    }))
+}
+
+/// `GET /referrals/balance`
+pub async fn balance(ctx: &Ctx) -> ApiResult {
+    Reply::ok(&credits::balance(&ctx.db()?, &ctx.user()?.id).await?)
+}
+
+/// `GET /referrals/credits`: the caller's credit transactions, newest first.
+pub async fn transactions(ctx: &Ctx) -> ApiResult {
+    let page = ctx.page::<i64>()?;
+    let rows = credits::list(&ctx.db()?, &ctx.user()?.id, page.after, page.fetch_limit()).await?;
+    let page = Page::from_rows(rows, page.limit, |t| t.seq);
+    Reply::ok(&page.map(|t| {
+        json!({
+            "seq": t.seq,
+            "kind": t.kind,
+            "amount": t.amount,
+            "balance_after": t.balance_after,
+            "reason": t.reason,
+            "created_at": crate::domain::time::Timestamp::from_unix(t.created_at),
+        })
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deduction {
+    amount: i64,
+    reason: String,
+}
+
+/// `POST /referrals/credits/deduct` with a required `Idempotency-Key`: never overdraws.
+pub async fn deduct(ctx: &Ctx) -> ApiResult {
+    idempotency::run(ctx, KeyPolicy::Required, || async {
+        let body: Deduction = ctx.json()?;
+        let amount = rules::deduction(body.amount).map_err(|e| ApiError::validation("amount", e))?;
+        let reason = body.reason.trim();
+        if reason.is_empty() || reason.len() > 200 {
+            return Err(ApiError::validation("reason", "reason must be 1–200 characters"));
+        }
+        match credits::deduct(&ctx.db()?, &ctx.user()?.id, amount, reason, ctx.now).await? {
+            Appended::Balance(balance) => Reply::ok(&json!({ "balance_credits": balance })),
+            Appended::Insufficient => {
+                Err(ApiError::conflict("insufficient_credits", "The credit balance does not cover this deduction."))
+            }
+        }
+    })
+    .await
+}

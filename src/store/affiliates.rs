@@ -1,0 +1,154 @@
+//! SQL of the `affiliates` table and the affiliate dashboard's aggregates.
+
+use super::{Arg, Db, WriteError};
+use crate::affiliates::Affiliate;
+use crate::args;
+use crate::domain::affiliates::AffiliateStatus;
+use crate::domain::time::Timestamp;
+use crate::http::ApiError;
+use serde::Deserialize;
+
+const COLUMNS: &str =
+    "id, user_id, code, status, commission_rate_bps, commission_months, website, payout_email, created_at, updated_at";
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    user_id: String,
+    code: String,
+    status: String,
+    commission_rate_bps: i64,
+    commission_months: i64,
+    website: Option<String>,
+    payout_email: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Affiliate {
+    type Error = ApiError;
+    fn try_from(r: Row) -> Result<Self, ApiError> {
+        Ok(Affiliate {
+            status: AffiliateStatus::parse(&r.status)
+                .ok_or_else(|| ApiError::internal(format!("affiliate {} has status {:?}", r.id, r.status)))?,
+            id: r.id,
+            user_id: r.user_id,
+            code: r.code,
+            commission_rate_bps: r.commission_rate_bps as u32,
+            commission_months: r.commission_months as u32,
+            website: r.website,
+            payout_email: r.payout_email,
+            created_at: Timestamp::from_unix(r.created_at),
+            updated_at: Timestamp::from_unix(r.updated_at),
+        })
+    }
+}
+
+fn one(row: Option<Row>) -> Result<Option<Affiliate>, ApiError> {
+    row.map(Affiliate::try_from).transpose()
+}
+
+fn all(rows: Vec<Row>) -> Result<Vec<Affiliate>, ApiError> {
+    rows.into_iter().map(Affiliate::try_from).collect()
+}
+
+pub enum Inserted {
+    Created(Affiliate),
+    /// The user already is an affiliate.
+    UserTaken,
+    /// The generated code collided with another one (draw again).
+    CodeTaken,
+}
+
+pub async fn insert(db: &Db, a: &Affiliate) -> Result<Inserted, ApiError> {
+    let sql = format!(
+        "INSERT INTO affiliates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING {COLUMNS}"
+    );
+    let args = args![
+        &a.id,
+        &a.user_id,
+        &a.code,
+        a.status.as_str(),
+        a.commission_rate_bps,
+        a.commission_months,
+        a.website.clone(),
+        a.payout_email.clone(),
+        a.created_at.unix(),
+        a.updated_at.unix()
+    ];
+    match db.write::<Row>(&sql, &args).await {
+        Ok(row) => Ok(Inserted::Created(one(row)?.ok_or_else(|| ApiError::internal("insert returned nothing"))?)),
+        Err(WriteError::Violated(v)) if v.is_unique("affiliates.user_id") => Ok(Inserted::UserTaken),
+        Err(WriteError::Violated(v)) if v.is_unique("affiliates.code") => Ok(Inserted::CodeTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<Affiliate>, ApiError> {
+    one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE id = ?1"), &args![id]).await?)
+}
+
+pub async fn find_by_user(db: &Db, user_id: &str) -> Result<Option<Affiliate>, ApiError> {
+    one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE user_id = ?1"), &args![user_id]).await?)
+}
+
+pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Affiliate>, ApiError> {
+    one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE code = ?1"), &args![code]).await?)
+}
+
+/// Applies a change if the affiliate still has `expected` status (else `None`: re-read and retry).
+pub async fn update(
+    db: &Db,
+    id: &str,
+    expected: AffiliateStatus,
+    status: AffiliateStatus,
+    rate_bps: u32,
+    months: u32,
+    now: Timestamp,
+) -> Result<Option<Affiliate>, ApiError> {
+    let sql = format!(
+        "UPDATE affiliates SET status = ?3, commission_rate_bps = ?4, commission_months = ?5, updated_at = ?6
+         WHERE id = ?1 AND status = ?2 RETURNING {COLUMNS}"
+    );
+    let args = args![id, expected.as_str(), status.as_str(), rate_bps, months, now.unix()];
+    one(db.first(&sql, &args).await?)
+}
+
+/// Affiliates in creation order, optionally of one status, after the cursor `(created_at, id)`.
+pub async fn list(
+    db: &Db,
+    status: Option<AffiliateStatus>,
+    after: Option<&(i64, String)>,
+    limit: u32,
+) -> Result<Vec<Affiliate>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM affiliates
+         WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
+         ORDER BY created_at, id LIMIT ?4"
+    );
+    let args = args![status.map(|s| s.as_str()), after.map(|a| a.0), after.map(|a| &a.1), limit];
+    all(db.all(&sql, &args).await?)
+}
+
+/// Activity of an affiliate's referred users within `[from, to)`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Activity {
+    pub referred_users: i64,
+    pub conversions: i64,
+    /// Commissioned conversions' amounts net of their refunds.
+    pub revenue_cents: i64,
+}
+
+pub async fn activity(db: &Db, affiliate_id: &str, from: Timestamp, to: Timestamp) -> Result<Activity, ApiError> {
+    let sql = "SELECT
+        (SELECT COUNT(*) FROM attributions WHERE affiliate_id = ?1 AND created_at >= ?2 AND created_at < ?3) AS referred_users,
+        (SELECT COUNT(*) FROM earnings e JOIN conversions c ON c.id = e.conversion_id
+           WHERE e.program = 'affiliate' AND e.payee_id = ?1 AND e.kind = 'commission'
+             AND c.occurred_at >= ?2 AND c.occurred_at < ?3) AS conversions,
+        (SELECT COALESCE(SUM(c.amount_cents - COALESCE((SELECT MAX(r.refunded_total) FROM refunds r WHERE r.conversion_id = c.id), 0)), 0)
+           FROM earnings e JOIN conversions c ON c.id = e.conversion_id
+           WHERE e.program = 'affiliate' AND e.payee_id = ?1 AND e.kind = 'commission'
+             AND c.occurred_at >= ?2 AND c.occurred_at < ?3) AS revenue_cents";
+    let args: [Arg; 3] = args![affiliate_id, from.unix(), to.unix()];
+    Ok(db.first::<Activity>(sql, &args).await?.unwrap_or_default())
+}

@@ -1,0 +1,260 @@
+//! SQL of `conversions` and `refunds`, and the batches that apply a conversion's or a refund's
+//! effects (commission, referral bonus, reversal) atomically.
+
+use super::{credits, Db, WriteError};
+use crate::args;
+use crate::conversions::Conversion;
+use crate::domain::affiliates::{AffiliateStatus, Referrer};
+use crate::domain::earnings::{CommissionFacts, RefundEffect, StoredStatus};
+use crate::domain::referrals::ReferralStatus;
+use crate::domain::time::Timestamp;
+use crate::http::ApiError;
+use serde::Deserialize;
+use worker::D1PreparedStatement;
+
+const COLUMNS: &str = "c.id, c.external_id, c.source, c.user_id, c.amount_cents, c.currency, c.occurred_at, c.created_at,
+    COALESCE((SELECT MAX(r.refunded_total) FROM refunds r WHERE r.conversion_id = c.id), 0) AS refunded_cents,
+    (SELECT COUNT(*) FROM refunds r WHERE r.conversion_id = c.id) AS refunds";
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    external_id: String,
+    source: String,
+    user_id: String,
+    amount_cents: i64,
+    currency: String,
+    occurred_at: i64,
+    created_at: i64,
+    refunded_cents: i64,
+    refunds: i64,
+}
+
+impl From<Row> for Conversion {
+    fn from(r: Row) -> Self {
+        Conversion {
+            id: r.id,
+            external_id: r.external_id,
+            source: r.source,
+            user_id: r.user_id,
+            amount_cents: r.amount_cents,
+            currency: r.currency,
+            occurred_at: Timestamp::from_unix(r.occurred_at),
+            created_at: Timestamp::from_unix(r.created_at),
+            refunded_cents: r.refunded_cents,
+            refund_count: r.refunds,
+        }
+    }
+}
+
+pub async fn find_by_external(db: &Db, external_id: &str) -> Result<Option<Conversion>, ApiError> {
+    let sql = format!("SELECT {COLUMNS} FROM conversions c WHERE c.external_id = ?1");
+    Ok(db.first::<Row>(&sql, &args![external_id]).await?.map(Conversion::from))
+}
+
+/// What the rules need to know about a converting user.
+pub struct Context {
+    /// The affiliate the user is attributed to: (affiliate id, terms).
+    pub referrer: Option<(String, Referrer)>,
+    /// The user's referral: (id, referrer user, status, expires_at).
+    pub referral: Option<(String, String, ReferralStatus, Timestamp)>,
+    pub earlier_conversions: u64,
+}
+
+#[derive(Deserialize)]
+struct ContextRow {
+    attributed_at: Option<i64>,
+    affiliate_id: Option<String>,
+    affiliate_status: Option<String>,
+    rate_bps: Option<i64>,
+    months: Option<i64>,
+    referral_id: Option<String>,
+    referrer_id: Option<String>,
+    referral_status: Option<String>,
+    expires_at: Option<i64>,
+    conversions: i64,
+}
+
+pub async fn context(db: &Db, user_id: &str) -> Result<Context, ApiError> {
+    let sql = "SELECT a.created_at AS attributed_at, f.id AS affiliate_id, f.status AS affiliate_status,
+            f.commission_rate_bps AS rate_bps, f.commission_months AS months,
+            r.id AS referral_id, r.referrer_id, r.status AS referral_status, r.expires_at,
+            (SELECT COUNT(*) FROM conversions WHERE user_id = ?1) AS conversions
+        FROM (SELECT ?1 AS user_id) u
+        LEFT JOIN attributions a ON a.user_id = u.user_id
+        LEFT JOIN affiliates f ON f.id = a.affiliate_id
+        LEFT JOIN referrals r ON r.referred_id = u.user_id";
+    let row = db.first::<ContextRow>(sql, &args![user_id]).await?.ok_or_else(|| ApiError::internal("no context row"))?;
+    let referrer = match (row.affiliate_id, row.affiliate_status, row.rate_bps, row.months, row.attributed_at) {
+        (Some(id), Some(status), Some(rate), Some(months), Some(at)) => Some((
+            id,
+            Referrer {
+                status: AffiliateStatus::parse(&status).ok_or_else(|| ApiError::internal("affiliate status"))?,
+                rate_bps: rate as u32,
+                months: months as u32,
+                attributed_at: Timestamp::from_unix(at),
+            },
+        )),
+        _ => None,
+    };
+    let referral = match (row.referral_id, row.referrer_id, row.referral_status, row.expires_at) {
+        (Some(id), Some(referrer), Some(status), Some(expires)) => Some((
+            id,
+            referrer,
+            ReferralStatus::parse(&status).ok_or_else(|| ApiError::internal("referral status"))?,
+            Timestamp::from_unix(expires),
+        )),
+        _ => None,
+    };
+    Ok(Context { referrer, referral, earlier_conversions: row.conversions as u64 })
+}
+
+pub struct CommissionPlan<'a> {
+    pub id: &'a str,
+    pub affiliate_id: &'a str,
+    pub cents: i64,
+    pub rate_bps: u32,
+    pub available_at: Timestamp,
+}
+
+pub struct ReferralPlan<'a> {
+    pub id: &'a str,
+    pub referrer_id: &'a str,
+    pub credits: i64,
+}
+
+/// A conversion with its effects, written in one batch.
+pub struct Plan<'a> {
+    /// The Stripe event that carried it: `(id, type)`; a redelivery fails the batch as a whole.
+    pub event: Option<(&'a str, &'a str)>,
+    pub conversion: &'a Conversion,
+    pub commission: Option<CommissionPlan<'a>>,
+    pub referral: Option<ReferralPlan<'a>>,
+    pub now: Timestamp,
+}
+
+pub enum Recorded {
+    Recorded,
+    /// The event or the conversion (`external_id`) was recorded before: nothing happened.
+    Duplicate,
+}
+
+fn event_statement(db: &Db, event: Option<(&str, &str)>, now: Timestamp) -> Result<Option<D1PreparedStatement>, ApiError> {
+    event
+        .map(|(id, kind)| {
+            db.statement("INSERT INTO stripe_events (id, type, received_at) VALUES (?1, ?2, ?3)", &args![id, kind, now.unix()])
+        })
+        .transpose()
+}
+
+fn is_duplicate(e: &WriteError) -> bool {
+    matches!(e, WriteError::Violated(v) if v.is_unique("stripe_events.id") || v.is_unique("conversions.external_id"))
+}
+
+pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded, ApiError> {
+    let c = plan.conversion;
+    let now = plan.now.unix();
+    let mut statements: Vec<D1PreparedStatement> = event_statement(db, plan.event, plan.now)?.into_iter().collect();
+    statements.push(db.statement(
+        "INSERT INTO conversions (id, external_id, source, user_id, amount_cents, currency, occurred_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &args![&c.id, &c.external_id, &c.source, &c.user_id, c.amount_cents, &c.currency, c.occurred_at.unix(), now],
+    )?);
+    if let Some(k) = &plan.commission {
+        statements.push(db.statement(
+            "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, conversion_id, rate_bps, status, available_at, created_at, updated_at)
+             VALUES (?1, 'affiliate', ?2, 'commission', ?3, ?4, ?5, 'open', ?6, ?7, ?7)",
+            &args![k.id, k.affiliate_id, k.cents, &c.id, k.rate_bps, k.available_at.unix(), now],
+        )?);
+    }
+    if let Some(r) = &plan.referral {
+        // Bonus first, guarded by the referral still being pending; then convert it. A concurrent
+        // conversion of the same referral finds it converted and writes neither.
+        if r.credits > 0 {
+            statements.push(credits::referral_bonus(db, r.referrer_id, r.credits, r.id, plan.now)?);
+        }
+        statements.push(db.statement(
+            "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3 WHERE id = ?1 AND status = 'pending'",
+            &args![r.id, now, &c.id],
+        )?);
+    }
+    match db.batch(statements).await {
+        Ok(_) => Ok(Recorded::Recorded),
+        Err(e) if is_duplicate(&e) => Ok(Recorded::Duplicate),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The commission of a conversion as it stands.
+pub async fn commission_of(db: &Db, conversion_id: &str) -> Result<Option<CommissionFacts>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        amount_cents: i64,
+        status: String,
+    }
+    let sql = "SELECT amount_cents, status FROM earnings WHERE program = 'affiliate' AND conversion_id = ?1 AND kind = 'commission'";
+    match db.first::<Row>(sql, &args![conversion_id]).await? {
+        None => Ok(None),
+        Some(r) => Ok(Some(CommissionFacts {
+            cents: r.amount_cents,
+            status: StoredStatus::parse(&r.status).ok_or_else(|| ApiError::internal("earning status"))?,
+        })),
+    }
+}
+
+pub struct RefundPlan<'a> {
+    pub event: Option<(&'a str, &'a str)>,
+    pub conversion_id: &'a str,
+    /// 1 + the refunds recorded when the plan was made.
+    pub seq: i64,
+    pub amount_cents: i64,
+    pub refunded_total: i64,
+    pub effect: RefundEffect,
+    pub adjustment_id: &'a str,
+    pub now: Timestamp,
+}
+
+pub enum RefundRecorded {
+    Recorded,
+    /// The event was delivered before.
+    Duplicate,
+    /// Another refund of this conversion landed since the plan was read: read again.
+    Stale,
+}
+
+pub async fn record_refund(db: &Db, plan: &RefundPlan<'_>) -> Result<RefundRecorded, ApiError> {
+    let now = plan.now.unix();
+    let mut statements: Vec<D1PreparedStatement> = event_statement(db, plan.event, plan.now)?.into_iter().collect();
+    statements.push(db.statement(
+        "INSERT INTO refunds (conversion_id, seq, amount_cents, refunded_total, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        &args![plan.conversion_id, plan.seq, plan.amount_cents, plan.refunded_total, now],
+    )?);
+    let cents = match plan.effect {
+        RefundEffect::None => None,
+        RefundEffect::Reverse { cents } => {
+            statements.push(db.statement(
+                "UPDATE earnings SET status = 'reversed', updated_at = ?2
+                 WHERE program = 'affiliate' AND conversion_id = ?1 AND kind = 'commission' AND status = 'open'",
+                &args![plan.conversion_id, now],
+            )?);
+            Some(cents)
+        }
+        RefundEffect::Adjust { cents } => Some(cents),
+    };
+    if let Some(cents) = cents {
+        // The adjustment lands unless the commission is reversed (by the statement above, when
+        // no payout took it in between).
+        statements.push(db.statement(
+            "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, conversion_id, refund_seq, status, available_at, created_at, updated_at)
+             SELECT ?1, program, payee_id, 'adjustment', ?2, conversion_id, ?3, 'open', ?4, ?4, ?4
+             FROM earnings WHERE program = 'affiliate' AND conversion_id = ?5 AND kind = 'commission' AND status <> 'reversed'",
+            &args![plan.adjustment_id, -cents, plan.seq, now, plan.conversion_id],
+        )?);
+    }
+    match db.batch(statements).await {
+        Ok(_) => Ok(RefundRecorded::Recorded),
+        Err(WriteError::Violated(v)) if v.is_unique("stripe_events.id") => Ok(RefundRecorded::Duplicate),
+        Err(WriteError::Violated(v)) if v.is_unique("refunds.conversion_id, refunds.seq") => Ok(RefundRecorded::Stale),
+        Err(e) => Err(e.into()),
+    }
+}
