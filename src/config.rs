@@ -82,7 +82,10 @@ impl Config {
         };
         let landing = |name: &str, default: &str| {
             let url = non_empty(lookup(name)).unwrap_or_else(|| default.to_owned());
-            links::landing_url(&url).map(|_| url).map_err(|e| ConfigError(format!("var {name}: {e}")))
+            match links::landing_url(&url) {
+                Ok(_) => Ok(url.clone()),
+                Err(e) => Err(ConfigError(format!("var {name}: {e}"))),
+            }
         };
         let visitor_hash_secret = match non_empty(lookup("VISITOR_HASH_SECRET")) {
             Some(secret) => secret.into_bytes(),

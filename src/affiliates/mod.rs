@@ -45,9 +45,9 @@ struct Application {
 
 fn website(text: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else { return Ok(None) };
-    match url::Url::parse(&text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && text.len() <= 2_048 => Ok(Some(text)),
-        _ => Err(ApiError::validation("website", "website must be an absolute http(s) URL")),
+    match crate::domain::links::web_url(&text) {
+        Ok(_) => Ok(Some(text)),
+        Err(e) => Err(ApiError::validation("website", format!("website {e}"))),
     }
 }
 

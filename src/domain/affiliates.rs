@@ -59,10 +59,7 @@ pub fn may_set_terms(is_admin: bool, requested: Option<u32>, default: u32) -> Re
 /// The end of the commission period: `months` calendar months after the attribution (clamped to
 /// the month's last day, e.g. 31 Jan + 1 month = 28/29 Feb).
 pub fn window_end(attributed_at: Timestamp, months: u32) -> Timestamp {
-    attributed_at
-        .to_chrono()
-        .checked_add_months(chrono::Months::new(months))
-        .map_or(Timestamp::from_unix(i64::MAX / 2), |end| Timestamp::from_unix(end.timestamp()))
+    attributed_at.plus_months(months)
 }
 
 /// What the program knows about the converting user's affiliate.

@@ -1,11 +1,62 @@
 //! Instants as whole UTC seconds since the Unix epoch, shown to clients as RFC 3339.
+//!
+//! Calendar arithmetic is done here with the civil-date algorithms of H. Hinnant (proleptic
+//! Gregorian, exact for years 0–9999) instead of chrono's parser and formatter, which cost more
+//! wasm than everything in this file; the tests check both agree.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant with one-second resolution. Stored in D1 as an INTEGER, shown as RFC 3339.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
+
+const DAY: i64 = 86_400;
+
+/// Days since 1970-01-01 of a civil date.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Parses exactly `width` ASCII digits.
+fn digits(text: &[u8], width: usize) -> Option<u32> {
+    let part = text.get(..width)?;
+    part.iter().try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+}
+
+fn date(text: &[u8]) -> Option<(i64, u32, u32)> {
+    let (year, month, day) = (digits(text, 4)?, digits(text.get(5..)?, 2)?, digits(text.get(8..)?, 2)?);
+    let shaped = text.get(4) == Some(&b'-') && text.get(7) == Some(&b'-');
+    let valid = shaped && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year.into(), month);
+    valid.then_some((year.into(), month, day))
+}
 
 impl Timestamp {
     pub const fn from_unix(seconds: i64) -> Self {
@@ -25,30 +76,74 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(seconds))
     }
 
-    /// `2026-11-25T11:54:51Z`; instants outside chrono's range (never produced here) show as the epoch.
+    /// `2026-11-25T11:54:51Z`.
     pub fn to_rfc3339(self) -> String {
-        DateTime::<Utc>::from_timestamp(self.0, 0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Secs, true)
+        let (y, mo, d) = civil_from_days(self.0.div_euclid(DAY));
+        let s = self.0.rem_euclid(DAY);
+        format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3_600, s / 60 % 60, s % 60)
     }
 
-    /// Accepts any RFC 3339 instant (offsets are converted to UTC, fractions dropped).
+    /// The UTC date, `2026-11-25`.
+    pub fn date(self) -> String {
+        self.to_rfc3339()[..10].to_owned()
+    }
+
+    /// Accepts RFC 3339 date-times (`2026-11-25T11:54:51Z`, `…51.123+02:00`): offsets are
+    /// converted to UTC, fractions dropped. Years 0000–9999.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|dt| Timestamp(dt.timestamp()))
+        let b = text.as_bytes();
+        let (y, mo, d) = date(b)?;
+        if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+            return None;
+        }
+        let (h, mi, s) = (digits(&b[11..], 2)?, digits(&b[14..], 2)?, digits(&b[17..], 2)?);
+        if h > 23 || mi > 59 || s > 59 {
+            return None;
+        }
+        let mut rest = &b[19..];
+        if rest.first() == Some(&b'.') {
+            let frac = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if frac == 0 {
+                return None;
+            }
+            rest = &rest[1 + frac..];
+        }
+        let offset = match rest {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), ..] if rest.len() == 6 && rest[3] == b':' => {
+                let (oh, om) = (digits(&rest[1..], 2)?, digits(&rest[4..], 2)?);
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                let minutes = i64::from(oh * 60 + om);
+                if *sign == b'+' { minutes } else { -minutes }
+            }
+            _ => return None,
+        };
+        let local = days_from_civil(y, mo, d) * DAY + i64::from(h * 3_600 + mi * 60 + s);
+        Some(Timestamp(local - offset * 60))
     }
 
     /// An RFC 3339 instant, or a plain `YYYY-MM-DD` date meaning its midnight (UTC).
     pub fn parse_instant_or_date(text: &str) -> Option<Self> {
-        Self::parse_rfc3339(text).or_else(|| {
-            let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-            Some(Timestamp(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()))
-        })
+        if text.len() == 10 {
+            let (y, m, d) = date(text.as_bytes())?;
+            return Some(Timestamp(days_from_civil(y, m, d) * DAY));
+        }
+        Self::parse_rfc3339(text)
     }
 
-    pub fn to_chrono(self) -> DateTime<Utc> {
-        DateTime::<Utc>::from_timestamp(self.0, 0).unwrap_or_default()
+    /// `months` calendar months later, the day clamped to the month's end (31 Jan + 1 = 28/29 Feb).
+    pub fn plus_months(self, months: u32) -> Self {
+        let (y, m, d) = civil_from_days(self.0.div_euclid(DAY));
+        let index = y * 12 + i64::from(m - 1) + i64::from(months);
+        let (year, month) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u32);
+        let day = d.min(days_in_month(year, month));
+        Timestamp(days_from_civil(year, month, day) * DAY + self.0.rem_euclid(DAY))
+    }
+
+    pub fn to_chrono(self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::<chrono::Utc>::from_timestamp(self.0, 0).unwrap_or_default()
     }
 }
 
@@ -106,6 +201,12 @@ mod tests {
         assert_eq!(Timestamp::parse_rfc3339("2026-11-25T11:54:51.999+02:00"), Some(t));
         assert_eq!(Timestamp::parse_rfc3339("2026-11-24"), None);
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+        for bad in ["2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T10:00:00",
+                    "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00+0200", "2026-11-25T10:00:00Zjunk", "+2026-11-25T10:00:00Z"] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(Timestamp::parse_instant_or_date("2024-02-29").map(|t| t.to_rfc3339()).as_deref(), Some("2024-02-29T00:00:00Z"));
+        assert_eq!(Timestamp::parse_instant_or_date("2023-02-29"), None);
     }
 
     #[test]
@@ -123,7 +224,33 @@ mod tests {
         assert_eq!(Timestamp::from_unix_millis(1_999).unix(), 1);
     }
 
+    /// The civil arithmetic agrees with chrono's (which the wasm build does not link).
     proptest::proptest! {
+        #[test]
+        fn formatting_matches_chrono(seconds in 0i64..253_402_300_799) {
+            let ours = Timestamp::from_unix(seconds).to_rfc3339();
+            let theirs = chrono::DateTime::from_timestamp(seconds, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            proptest::prop_assert_eq!(ours, theirs);
+        }
+
+        #[test]
+        fn parsing_matches_chrono(seconds in 86_400i64..253_402_214_400, offset_min in -1439i64..1440, frac in proptest::option::of(0u32..1_000_000)) {
+            let offset = chrono::FixedOffset::east_opt((offset_min * 60) as i32).unwrap();
+            let dt = chrono::DateTime::from_timestamp(seconds, frac.unwrap_or(0) * 1000).unwrap().with_timezone(&offset);
+            let format = if frac.is_some() { chrono::SecondsFormat::Micros } else { chrono::SecondsFormat::Secs };
+            let text = dt.to_rfc3339_opts(format, false);
+            if let Ok(reparsed) = chrono::DateTime::parse_from_rfc3339(&text) {
+                proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&text), Some(Timestamp::from_unix(reparsed.timestamp())), "{}", text);
+            }
+        }
+
+        #[test]
+        fn months_match_chrono(seconds in 0i64..250_000_000_000, months in 0u32..240) {
+            let ours = Timestamp::from_unix(seconds).plus_months(months);
+            let theirs = chrono::DateTime::from_timestamp(seconds, 0).unwrap().checked_add_months(chrono::Months::new(months)).unwrap();
+            proptest::prop_assert_eq!(ours.unix(), theirs.timestamp());
+        }
+
         #[test]
         fn rfc3339_round_trips(seconds in 0i64..253_402_300_799) {
             let t = Timestamp::from_unix(seconds);

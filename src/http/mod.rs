@@ -191,12 +191,13 @@ async fn handle(
     let method = req.method();
     let path = req.path();
     let (route, params) = routes::resolve(&method, &path)?;
-    let url = req.url()?;
-    let target = match url.query() {
-        Some(q) => format!("{path}?{q}"),
+    // The raw URL (no parsing crate: see domain::links); the path comes from the runtime.
+    let url = req.inner().url();
+    let target = match url.split_once('?') {
+        Some((_, q)) => format!("{path}?{}", q.split('#').next().unwrap_or("")),
         None => path.clone(),
     };
-    let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let query = crate::domain::links::query_pairs(&url);
     let body = read_body(&mut req).await?;
     let mut ctx = Ctx {
         env,

@@ -8,7 +8,7 @@ use crate::domain::time::{Period, Timestamp};
 use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
-use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, State};
+use worker::{durable_object, web_sys, DurableObject, Env, Method, Request, Response, SqlStorage, State};
 
 pub const BINDING: &str = "LINK_CLICKS";
 const VISITOR_RETENTION_HOURS: i64 = 48;
@@ -72,9 +72,9 @@ impl DurableObject for LinkClicks {
                 Response::ok("recorded")
             }
             (Method::Get, "/stats") => {
-                let url = req.url()?;
+                let query = crate::domain::links::query_pairs(&req.inner().url());
                 let bound = |name: &str, default: i64| {
-                    url.query_pairs().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok()).unwrap_or(default)
+                    query.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok()).unwrap_or(default)
                 };
                 Response::from_json(&read_stats(&sql, bound("from", 0), bound("to", i64::from(i32::MAX)))?)
             }
@@ -120,7 +120,7 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
     for row in rows {
         stats.clicks += row.clicks;
         stats.unique_visitors += row.uniques;
-        let date = Timestamp::from_unix(row.hour * 3_600).to_rfc3339()[..10].to_owned();
+        let date = Timestamp::from_unix(row.hour * 3_600).date();
         match stats.by_day.last_mut() {
             Some(day) if day.date == date => {
                 day.clicks += row.clicks;
@@ -136,12 +136,15 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
 
 async fn call(env: &Env, link: &str, method: Method, path: &str, body: Option<String>) -> Result<Response, ApiError> {
     let stub = env.durable_object(BINDING)?.id_from_name(link)?.get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(method);
+    // Built with web_sys directly: worker's RequestInit drags in the whole `cf` property model.
+    let init = web_sys::RequestInit::new();
+    init.set_method(method.as_ref());
     if let Some(body) = body {
-        init.with_body(Some(body.into()));
+        init.set_body(&body.into());
     }
-    let mut response = stub.fetch_with_request(Request::new_with_init(&format!("https://link-clicks{path}"), &init)?).await?;
+    let request = web_sys::Request::new_with_str_and_init(&format!("https://link-clicks{path}"), &init)
+        .map_err(|e| ApiError::internal(format!("LinkClicks request: {e:?}")))?;
+    let mut response = stub.fetch_with_request(Request::from(request)).await?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
         return Err(ApiError::internal(format!("LinkClicks {path} answered {}: {text}", response.status_code())));
