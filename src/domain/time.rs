@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(Timestamp::from_unix_millis(1_999).unix(), 1);
     }
 
-    /// The civil arithmetic agrees with chrono's (which the wasm build does not link).
+    // The civil arithmetic agrees with chrono's (which the wasm build does not link).
     proptest::proptest! {
         #[test]
         fn formatting_matches_chrono(seconds in 0i64..253_402_300_799) {

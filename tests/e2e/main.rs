@@ -3,10 +3,14 @@
 
 mod support;
 
+mod affiliates;
 mod auth;
+mod conversions;
 mod idempotency;
+mod payouts;
 mod platform;
 mod ratelimit;
+mod referrals;
 mod users;
 
 use libtest_mimic::{Arguments, Trial};
@@ -26,7 +30,17 @@ fn main() {
     let mut args = Arguments::from_args();
     // Tests mostly wait on the network; run more of them than there are cores.
     args.test_threads.get_or_insert(8);
-    let tests: Vec<Trial> = [platform::tests(), auth::tests(), users::tests(), idempotency::tests(), ratelimit::tests()]
+    let tests: Vec<Trial> = [
+        platform::tests(),
+        auth::tests(),
+        users::tests(),
+        idempotency::tests(),
+        ratelimit::tests(),
+        affiliates::tests(),
+        referrals::tests(),
+        conversions::tests(),
+        payouts::tests(),
+    ]
         .into_iter()
         .flatten()
         .collect();

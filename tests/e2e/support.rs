@@ -33,6 +33,21 @@ pub fn unique(name: &str) -> String {
     format!("{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Unix seconds of an RFC 3339 `…Z` time as the API writes them.
+pub fn parse_time(text: &str) -> i64 {
+    let b = text.as_bytes();
+    let n = |from: usize, len: usize| text[from..from + len].parse::<i64>().expect("digits");
+    assert!(b.len() == 20 && b[19] == b'Z', "not an API time: {text}");
+    let (y, m, d) = (n(0, 4), n(5, 2), n(8, 2));
+    // Days from civil (Howard Hinnant), independent of the worker's implementation.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    days * 86_400 + n(11, 2) * 3_600 + n(14, 2) * 60 + n(17, 2)
+}
+
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -78,7 +93,7 @@ pub fn shared() -> &'static Server {
 }
 
 /// A second shared instance with the optional checks switched on: `JWT_ISSUER`, `JWT_AUDIENCE`,
-/// and a 2-second `IDEMPOTENCY_TTL_SECONDS` so that key expiry is observable.
+/// a 2-second `IDEMPOTENCY_TTL_SECONDS` so that key expiry is observable, and no Stripe secret.
 pub fn strict() -> &'static Server {
     static STRICT: OnceLock<Server> = OnceLock::new();
     STRICT.get_or_init(|| {
@@ -86,6 +101,7 @@ pub fn strict() -> &'static Server {
             ("JWT_ISSUER", "https://api.soundhash.test"),
             ("JWT_AUDIENCE", "monetization"),
             ("IDEMPOTENCY_TTL_SECONDS", "2"),
+            ("STRIPE_WEBHOOK_SECRET", ""),
         ])
     })
 }
@@ -98,6 +114,13 @@ pub fn remove_previous_runs() {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// An instance where commissions are available at once (`COMMISSION_HOLD_DAYS=0`), for the
+/// payout stories.
+pub fn instant() -> &'static Server {
+    static INSTANT: OnceLock<Server> = OnceLock::new();
+    INSTANT.get_or_init(|| Server::start(&[("COMMISSION_HOLD_DAYS", "0")]))
 }
 
 /// Stops every instance still running (called by `main` after the run).
@@ -141,8 +164,19 @@ impl Server {
 
         let secret = format!("e2e-secret-{}", unique("key"));
         let port = free_port();
-        let mut all_vars: Vec<(String, String)> = vec![("API_SECRET_KEY".into(), secret.clone())];
-        all_vars.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut all_vars: Vec<(String, String)> = vec![
+            ("API_SECRET_KEY".into(), secret.clone()),
+            ("STRIPE_WEBHOOK_SECRET".into(), format!("whsec_{}", unique("e2e"))),
+            ("PUBLIC_BASE_URL".into(), "https://links.soundhash.test".into()),
+            ("AFFILIATE_LANDING_URL".into(), "https://soundhash.test/partners?src=aff".into()),
+            ("REFERRAL_LANDING_URL".into(), "https://soundhash.test/signup".into()),
+        ];
+        for (k, v) in vars {
+            all_vars.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                all_vars.push((k.to_string(), v.to_string()));
+            }
+        }
         let mut cmd = Command::new("node");
         cmd.arg(root().join("node_modules/wrangler/bin/wrangler.js"))
             .args(["dev", "-c", path(&config), "--ip", "127.0.0.1", "--port", &port.to_string()])
@@ -308,6 +342,87 @@ impl Server {
                 None => panic!("user {id} not listed"),
             }
         }
+    }
+
+    // --- money ------------------------------------------------------------------------------
+
+    /// Posts a Stripe event signed with the instance's webhook secret (`t` = now).
+    pub fn stripe(&self, event: &Value) -> Resp {
+        self.stripe_signed(event, now(), self.var("STRIPE_WEBHOOK_SECRET").unwrap_or_default())
+    }
+
+    pub fn stripe_signed(&self, event: &Value, t: i64, secret: &str) -> Resp {
+        let body = event.to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(format!("{t}.{body}").as_bytes());
+        let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        self.post(&format!("{API}/webhooks/stripe"))
+            .header("Stripe-Signature", &format!("t={t},v1={signature}"))
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(body.into_bytes())
+            .send()
+    }
+
+    /// Runs sql/ledger_audit.sql against this instance's D1 and returns the violations.
+    pub fn audit(&self) -> Vec<Value> {
+        let file = root().join("sql/ledger_audit.sql");
+        let config = e2e_config();
+        let args = ["d1", "execute", "DB", "--local", "-c", path(&config), "--persist-to", path(&self.dir), "--file", path(&file), "--json"];
+        for attempt in 1.. {
+            let out = Command::new("node")
+                .arg(root().join("node_modules/wrangler/bin/wrangler.js"))
+                .args(args)
+                .current_dir(root())
+                .env("WRANGLER_SEND_METRICS", "false")
+                .output()
+                .expect("run wrangler d1 execute");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            if out.status.success() {
+                let results: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("audit output ({e}): {stdout}"));
+                return results[0]["results"].as_array().cloned().unwrap_or_default();
+            }
+            let busy = stdout.contains("SQLITE_BUSY") || stderr.contains("SQLITE_BUSY");
+            assert!(busy && attempt < 10, "ledger audit failed:\n{stdout}\n{stderr}");
+            std::thread::sleep(Duration::from_millis(300 * attempt));
+        }
+        unreachable!()
+    }
+
+    pub fn assert_ledgers_consistent(&self) {
+        let violations = self.audit();
+        assert!(violations.is_empty(), "ledger audit found violations: {violations:#?}");
+    }
+
+    /// A new active affiliate: `(user id, token, affiliate id, code)`.
+    pub fn active_affiliate(&self) -> (String, String, String, String) {
+        let (user, token) = self.user();
+        let r = self.post(&format!("{API}/affiliates")).token(&token).json(&json!({})).send();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let (id, code) = (r.json()["id"].as_str().unwrap().to_owned(), r.json()["affiliate_code"].as_str().unwrap().to_owned());
+        let r = self.patch(&format!("{API}/admin/affiliates/{id}")).token(self.admin()).json(&json!({"status": "active"})).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        (user, token, id, code)
+    }
+
+    /// A new user attributed to an affiliate code: `(id, token)`.
+    pub fn referred_user(&self, affiliate_code: &str) -> (String, String) {
+        let (user, token) = self.user();
+        let r = self.post(&format!("{API}/attributions")).token(&token).json(&json!({"affiliate_code": affiliate_code})).send();
+        assert_eq!(r.status, 201, "{}", r.body);
+        (user, token)
+    }
+
+    /// Records a conversion through the admin endpoint and returns its response body.
+    pub fn convert(&self, user: &str, cents: i64) -> Value {
+        let external_id = unique("inv");
+        let r = self
+            .post(&format!("{API}/admin/conversions"))
+            .token(self.admin())
+            .json(&json!({"external_id": external_id, "user_id": user, "amount_cents": cents, "currency": "usd"}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()
     }
 
     // --- requests -----------------------------------------------------------------------------

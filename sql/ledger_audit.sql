@@ -1,0 +1,72 @@
+-- Ledger audit: returns one row per violation, and no rows when the ledgers are consistent.
+-- Run it against D1:  npx wrangler d1 execute DB --remote --file sql/ledger_audit.sql
+-- (locally: --local [--persist-to DIR]). The e2e suite runs it after its concurrency tests.
+-- D1 allows 5 terms per compound SELECT, hence the nesting.
+WITH
+credit_steps AS (
+  SELECT user_id, seq, amount, balance_after,
+         LAG(balance_after, 1, 0) OVER (PARTITION BY user_id ORDER BY seq) AS balance_before,
+         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY seq) AS position
+  FROM credit_transactions
+),
+refund_steps AS (
+  SELECT conversion_id, seq, amount_cents, refunded_total,
+         LAG(refunded_total, 1, 0) OVER (PARTITION BY conversion_id ORDER BY seq) AS total_before,
+         ROW_NUMBER() OVER (PARTITION BY conversion_id ORDER BY seq) AS position
+  FROM refunds
+)
+SELECT * FROM (
+-- Credits: each row continues the previous balance; sequence numbers have no gaps; no balance is negative.
+SELECT 'credit_balance_chain' AS check_name, user_id || '#' || seq AS subject,
+       'balance_after ' || balance_after || ' <> ' || balance_before || ' + ' || amount AS detail
+FROM credit_steps WHERE balance_after <> balance_before + amount
+UNION ALL
+SELECT 'credit_sequence_gap', user_id || '#' || seq, 'row ' || position || ' has seq ' || seq
+FROM credit_steps WHERE seq <> position
+UNION ALL
+SELECT 'credit_negative_balance', user_id || '#' || seq, 'balance_after ' || balance_after
+FROM credit_transactions WHERE balance_after < 0
+UNION ALL
+-- Credits: the latest balance equals the sum of all entries.
+SELECT 'credit_balance_sum', t.user_id, 'latest ' || last.balance_after || ' <> sum ' || t.total
+FROM (SELECT user_id, SUM(amount) AS total, MAX(seq) AS last_seq FROM credit_transactions GROUP BY user_id) t
+JOIN credit_transactions last ON last.user_id = t.user_id AND last.seq = t.last_seq
+WHERE last.balance_after <> t.total
+)
+UNION ALL
+SELECT * FROM (
+-- Payouts: the amount equals the sum of the earnings it carries, and is positive.
+SELECT 'payout_amount', p.id, 'amount ' || p.amount_cents || ' <> earnings ' || COALESCE(SUM(e.amount_cents), 0)
+FROM payouts p LEFT JOIN earnings e ON e.payout_id = p.id
+WHERE p.status <> 'failed'
+GROUP BY p.id HAVING p.amount_cents <> COALESCE(SUM(e.amount_cents), 0) OR p.amount_cents <= 0
+UNION ALL
+-- Earnings follow their payout: in_payout while it is under way, paid when it is paid, none on a failed one.
+SELECT 'earning_payout_status', e.id, 'earning ' || e.status || ' in payout ' || COALESCE(p.status, 'missing')
+FROM earnings e LEFT JOIN payouts p ON p.id = e.payout_id
+WHERE (e.status = 'in_payout' AND COALESCE(p.status, '') NOT IN ('pending', 'approved', 'processing'))
+   OR (e.status = 'paid' AND COALESCE(p.status, '') <> 'paid')
+   OR (e.status IN ('open', 'reversed') AND e.payout_id IS NOT NULL)
+)
+UNION ALL
+SELECT * FROM (
+-- Refunds: running totals add up and never exceed the conversion.
+SELECT 'refund_chain', conversion_id || '#' || seq, 'total ' || refunded_total || ' <> ' || total_before || ' + ' || amount_cents
+FROM refund_steps WHERE refunded_total <> total_before + amount_cents OR seq <> position
+UNION ALL
+SELECT 'refund_exceeds_conversion', c.id, 'refunded ' || MAX(r.refunded_total) || ' of ' || c.amount_cents
+FROM conversions c JOIN refunds r ON r.conversion_id = c.id
+GROUP BY c.id HAVING MAX(r.refunded_total) > c.amount_cents
+UNION ALL
+-- Commission reversals never exceed the commission.
+SELECT 'reversal_exceeds_commission', k.id,
+       'commission ' || k.amount_cents || ', reversed ' || (CASE WHEN k.status = 'reversed' THEN k.amount_cents ELSE 0 END - COALESCE(SUM(a.amount_cents), 0))
+FROM earnings k LEFT JOIN earnings a ON a.kind = 'adjustment' AND a.program = k.program AND a.conversion_id = k.conversion_id
+WHERE k.kind = 'commission'
+GROUP BY k.id HAVING CASE WHEN k.status = 'reversed' THEN k.amount_cents ELSE 0 END - COALESCE(SUM(a.amount_cents), 0) > k.amount_cents
+UNION ALL
+-- Referral bonuses: at most one per referral, and only for converted referrals.
+SELECT 'bonus_without_conversion', t.source, 'referral ' || COALESCE(r.status, 'missing')
+FROM credit_transactions t LEFT JOIN referrals r ON 'referral:' || r.id = t.source
+WHERE t.source LIKE 'referral:%' AND COALESCE(r.status, '') <> 'converted'
+);

@@ -1,0 +1,202 @@
+//! The money in: signed Stripe webhooks (signatures, replays, user resolution) and the admin
+//! conversion and refund endpoints.
+
+use crate::affiliates::dashboard;
+use crate::support::{instant, now, parallel, shared, strict, unique, Server, API};
+use crate::trials;
+use serde_json::{json, Value};
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    trials!(conversions:
+        bad_signatures_are_400_and_change_nothing,
+        redelivered_events_have_one_effect_also_in_parallel,
+        invoices_find_their_user,
+        other_events_and_currencies_are_ignored,
+        webhooks_need_their_secret,
+        admin_conversions_are_idempotent_on_external_id,
+        concurrent_partial_refunds_never_exceed_the_payment,
+    )
+}
+
+fn invoice(invoice: &str, object: Value) -> Value {
+    let mut object = object;
+    object["id"] = json!(invoice);
+    object["object"] = json!("invoice");
+    json!({"id": unique("evt"), "type": "invoice.paid", "created": now(), "data": {"object": object}})
+}
+
+fn commission_count(s: &Server, token: &str) -> i64 {
+    dashboard(s, token)["conversions"].as_i64().unwrap()
+}
+
+fn bad_signatures_are_400_and_change_nothing() {
+    let s = shared();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let event = invoice(&unique("in"), json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}}));
+    let secret = s.var("STRIPE_WEBHOOK_SECRET").unwrap().to_owned();
+    let cases = [
+        ("wrong secret", s.stripe_signed(&event, now(), "whsec_wrong")),
+        ("stale", s.stripe_signed(&event, now() - 301, &secret)),
+        ("from the future", s.stripe_signed(&event, now() + 301, &secret)),
+        ("missing header", s.post(&format!("{API}/webhooks/stripe")).header("Content-Type", "application/json").body(event.to_string().into_bytes()).send()),
+        ("garbage header", s.post(&format!("{API}/webhooks/stripe")).header("Stripe-Signature", "t=abc,v1=zz").body(event.to_string().into_bytes()).send()),
+    ];
+    for (case, r) in cases {
+        assert_eq!(r.status, 400, "{case}: {}", r.body);
+        assert_eq!(r.code(), "invalid_signature", "{case}");
+    }
+    // A body changed after signing.
+    let t = now();
+    let signed = s.stripe_signed(&json!({"id": "evt_other", "type": "ping", "created": t, "data": {"object": {}}}), t, &secret);
+    assert_eq!(signed.status, 200);
+    let mut tampered = event.clone();
+    tampered["data"]["object"]["amount_paid"] = json!(99_999_999);
+    let body = tampered.to_string();
+    let good = s.stripe_signed(&event, t, &secret);
+    assert_eq!(good.status, 200, "the untampered event goes through");
+    let header = format!("t={t},v1={}", "0".repeat(64));
+    let r = s.post(&format!("{API}/webhooks/stripe")).header("Stripe-Signature", &header).body(body.into_bytes()).send();
+    r.expect_error(400, "invalid_signature");
+    assert_eq!(commission_count(s, &token), 1, "only the genuine event counted");
+    assert_eq!(dashboard(s, &token)["revenue_cents"], 10_000);
+}
+
+fn redelivered_events_have_one_effect_also_in_parallel() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let event = invoice(&unique("in"), json!({"amount_paid": 25_000, "currency": "usd", "metadata": {"user_id": buyer}}));
+    let results = parallel(10, |_| s.stripe(&event));
+    let outcomes: Vec<String> = results.iter().map(|r| {
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["outcome"].as_str().unwrap().to_owned()
+    }).collect();
+    assert_eq!(outcomes.iter().filter(|o| *o == "conversion_recorded").count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o == "conversion_recorded" || o == "duplicate"));
+    // Later redelivery, and the same invoice under another event id (Stripe retries, resends).
+    assert_eq!(s.stripe(&event).json()["outcome"], "duplicate");
+    let mut resent = event.clone();
+    resent["id"] = json!(unique("evt"));
+    assert_eq!(s.stripe(&resent).json()["outcome"], "duplicate");
+    let d = dashboard(s, &token);
+    assert_eq!((d["conversions"].clone(), d["earnings"]["available_cents"].clone()), (json!(1), json!(5_000)));
+    // Refund events replayed in parallel reverse once.
+    let invoice_id = event["data"]["object"]["id"].as_str().unwrap();
+    let refund = json!({"id": unique("evt"), "type": "charge.refunded", "created": now(),
+                        "data": {"object": {"id": unique("ch"), "invoice": invoice_id, "amount_refunded": 25_000}}});
+    let results = parallel(10, |_| s.stripe(&refund));
+    let recorded = results.iter().filter(|r| r.json()["outcome"] == "refund_recorded").count();
+    assert_eq!(recorded, 1, "{results:?}");
+    let d = dashboard(s, &token);
+    assert_eq!((d["earnings"]["available_cents"].clone(), d["earnings"]["reversed_cents"].clone()), (json!(0), json!(5_000)));
+    s.assert_ledgers_consistent();
+}
+
+fn invoices_find_their_user() {
+    let s = shared();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let customer = unique("cus");
+    // The customer is linked to the user by a customer event…
+    let linked = s.stripe(&json!({"id": unique("evt"), "type": "customer.created", "created": now(),
+                                  "data": {"object": {"id": customer, "object": "customer", "metadata": {"user_id": buyer}}}}));
+    assert_eq!(linked.json()["outcome"], "customer_linked");
+    // …so an invoice naming only the customer is attributed.
+    let r = s.stripe(&invoice(&unique("in"), json!({"amount_paid": 1_000, "currency": "usd", "customer": customer})));
+    assert_eq!(r.json()["outcome"], "conversion_recorded", "{}", r.body);
+    // Subscription metadata (old and new API shapes) names the user too.
+    let r = s.stripe(&invoice(&unique("in"), json!({"amount_paid": 1_000, "currency": "usd", "subscription_details": {"metadata": {"user_id": buyer}}})));
+    assert_eq!(r.json()["outcome"], "conversion_recorded");
+    let r = s.stripe(&invoice(&unique("in"), json!({"amount_paid": 1_000, "currency": "usd", "parent": {"subscription_details": {"metadata": {"user_id": buyer}}}})));
+    assert_eq!(r.json()["outcome"], "conversion_recorded");
+    assert_eq!(commission_count(s, &token), 3);
+    // An invoice nobody can be found for is acknowledged and ignored.
+    let r = s.stripe(&invoice(&unique("in"), json!({"amount_paid": 1_000, "currency": "usd", "customer": unique("cus")})));
+    assert_eq!((r.status, r.json()["outcome"].clone()), (200, json!("ignored: no user for this invoice")));
+}
+
+fn other_events_and_currencies_are_ignored() {
+    let s = shared();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    for (event, outcome) in [
+        (json!({"id": unique("evt"), "type": "invoice.created", "created": now(), "data": {"object": {"id": unique("in")}}}), "ignored: event type not handled"),
+        (invoice(&unique("in"), json!({"amount_paid": 1_000, "currency": "eur", "metadata": {"user_id": buyer}})), "ignored: currency not accepted"),
+        (invoice(&unique("in"), json!({"amount_paid": 0, "currency": "usd", "metadata": {"user_id": buyer}})), "ignored: nothing was paid"),
+        (json!({"id": unique("evt"), "type": "charge.refunded", "created": now(), "data": {"object": {"id": "ch_x", "invoice": unique("in"), "amount_refunded": 5}}}), "ignored: no conversion for this invoice"),
+    ] {
+        let r = s.stripe(&event);
+        assert_eq!((r.status, r.json()["outcome"].clone()), (200, json!(outcome)), "{}", r.body);
+    }
+    assert_eq!(commission_count(s, &token), 0);
+    // Signed but not an event.
+    let r = s.stripe(&json!(["not", "an", "event"]));
+    r.expect_error(400, "invalid_json");
+}
+
+fn webhooks_need_their_secret() {
+    let s = strict(); // no STRIPE_WEBHOOK_SECRET
+    let r = s.post(&format!("{API}/webhooks/stripe")).header("Stripe-Signature", "t=1,v1=00").body(b"{}".to_vec()).send();
+    r.expect_error(503, "webhooks_disabled");
+}
+
+fn admin_conversions_are_idempotent_on_external_id() {
+    let s = shared();
+    let (user, _) = s.user();
+    let external_id = unique("inv");
+    let body = json!({"external_id": external_id, "user_id": user, "amount_cents": 4_200, "currency": "USD", "occurred_at": "2026-01-02T03:04:05Z"});
+    let post = |b: &Value| s.post(&format!("{API}/admin/conversions")).token(s.admin()).json(b).send();
+    let first = post(&body);
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.json()["conversion"]["currency"], "usd");
+    let again = post(&body);
+    assert_eq!((again.status, again.json()["conversion"].clone()), (200, first.json()["conversion"].clone()));
+    let mut different = body.clone();
+    different["amount_cents"] = json!(4_300);
+    post(&different).expect_error(409, "already_exists");
+    for (patch, status, code, field) in [
+        (json!({"currency": "eur"}), 422, "unsupported_currency", "currency"),
+        (json!({"amount_cents": 0}), 422, "validation_failed", "amount_cents"),
+        (json!({"amount_cents": 2_000_000_000_000i64}), 422, "validation_failed", "amount_cents"),
+        (json!({"occurred_at": "2999-01-01T00:00:00Z"}), 422, "validation_failed", "occurred_at"),
+        (json!({"occurred_at": "yesterday"}), 422, "validation_failed", "occurred_at"),
+        (json!({"user_id": ""}), 422, "validation_failed", "user_id"),
+        (json!({"external_id": "has space"}), 422, "validation_failed", "external_id"),
+    ] {
+        let mut b = body.clone();
+        b["external_id"] = json!(unique("inv"));
+        for (k, v) in patch.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let r = post(&b);
+        r.expect_error(status, code);
+        assert_eq!(r.json()["error"]["field"], field, "{patch}");
+    }
+    // Not for regular users.
+    let (_, token) = s.user();
+    s.post(&format!("{API}/admin/conversions")).token(&token).json(&body).send().expect_error(403, "forbidden");
+    s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&json!({"external_id": unique("nope")})).send().expect_error(404, "not_found");
+}
+
+fn concurrent_partial_refunds_never_exceed_the_payment() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let conversion = s.convert(&buyer, 5_000);
+    assert_eq!(conversion["effects"]["commission_cents"], 1_000);
+    let external_id = conversion["conversion"]["external_id"].as_str().unwrap();
+    // Ten parallel refunds of $10.00 against a $50.00 payment: exactly five land.
+    let results = parallel(10, |_| {
+        s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&json!({"external_id": external_id, "amount_cents": 1_000})).send()
+    });
+    let landed = results.iter().filter(|r| r.status == 201).count();
+    assert!(results.iter().all(|r| r.status == 201 || (r.status == 422 && r.code() == "refund_exceeds_amount") || (r.status == 409 && r.code() == "refund_contention")), "{results:?}");
+    assert!(landed <= 5, "{results:?}");
+    // Retry the contended ones until the payment is refunded in full: never more.
+    while s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&json!({"external_id": external_id, "amount_cents": 1_000})).send().status == 201 {}
+    let reversed: i64 = dashboard(s, &token)["earnings"]["reversed_cents"].as_i64().unwrap();
+    assert_eq!(reversed, 1_000, "the whole commission, reversed exactly once");
+    assert_eq!(dashboard(s, &token)["earnings"]["available_cents"], 0);
+    s.assert_ledgers_consistent();
+}
