@@ -74,6 +74,7 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/admin/refunds", Admin, conversions::admin_refund),
     route!(Get "/api/v1/monetization/admin/payouts", Admin, payouts::admin_list),
     route!(Patch "/api/v1/monetization/admin/payouts/{id}", Admin, payouts::admin_update),
+    route!(Get "/api/v1/monetization/admin/ledger-audit", Admin, payouts::ledger_audit),
 ];
 
 /// Path pattern → indices into `ROUTES` (one entry per method on that path).

@@ -61,3 +61,9 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         None => Err(crate::domain::INVALID_TRANSITION.into()),
     }
 }
+
+/// `GET /admin/ledger-audit`: the violations the ledger audit finds (none when consistent).
+pub async fn ledger_audit(ctx: &Ctx) -> ApiResult {
+    let violations = crate::store::audit::ledgers(&ctx.db()?).await?;
+    Reply::ok(&serde_json::json!({ "violations": violations }))
+}

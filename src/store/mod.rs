@@ -3,6 +3,7 @@
 //! D1 failures to internal errors.
 
 pub mod affiliates;
+pub mod audit;
 pub mod attributions;
 pub mod conversions;
 pub mod credits;

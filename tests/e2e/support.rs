@@ -217,6 +217,9 @@ impl Server {
                 .build(),
         };
         server.wait_ready();
+        // Made admin now, before any test sends requests: writing the local D1 from a second
+        // process while the worker serves can make the worker's queries fail (SQLITE_BUSY).
+        server.admin();
         server
     }
 
@@ -363,30 +366,12 @@ impl Server {
             .send()
     }
 
-    /// Runs sql/ledger_audit.sql against this instance's D1 and returns the violations.
+    /// Runs the ledger audit (sql/ledger_audit.sql, through the admin endpoint so that it reads
+    /// the same database connection the worker writes) and returns the violations.
     pub fn audit(&self) -> Vec<Value> {
-        let file = root().join("sql/ledger_audit.sql");
-        let config = e2e_config();
-        let args = ["d1", "execute", "DB", "--local", "-c", path(&config), "--persist-to", path(&self.dir), "--file", path(&file), "--json"];
-        for attempt in 1.. {
-            let out = Command::new("node")
-                .arg(root().join("node_modules/wrangler/bin/wrangler.js"))
-                .args(args)
-                .current_dir(root())
-                .env("WRANGLER_SEND_METRICS", "false")
-                .output()
-                .expect("run wrangler d1 execute");
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            if out.status.success() {
-                let results: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("audit output ({e}): {stdout}"));
-                return results[0]["results"].as_array().cloned().unwrap_or_default();
-            }
-            let busy = stdout.contains("SQLITE_BUSY") || stderr.contains("SQLITE_BUSY");
-            assert!(busy && attempt < 10, "ledger audit failed:\n{stdout}\n{stderr}");
-            std::thread::sleep(Duration::from_millis(300 * attempt));
-        }
-        unreachable!()
+        let r = self.get(&format!("{API}/admin/ledger-audit")).token(self.admin()).send();
+        assert_eq!(r.status, 200, "ledger audit: {}", r.body);
+        r.json()["violations"].as_array().cloned().expect("violations")
     }
 
     pub fn assert_ledgers_consistent(&self) {

@@ -1,0 +1,18 @@
+//! The ledger audit (sql/ledger_audit.sql): one row per violated ledger invariant.
+
+use super::Db;
+use crate::http::ApiError;
+use serde::{Deserialize, Serialize};
+
+pub const LEDGER_AUDIT: &str = include_str!("../../sql/ledger_audit.sql");
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Violation {
+    pub check_name: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+pub async fn ledgers(db: &Db) -> Result<Vec<Violation>, ApiError> {
+    db.all(LEDGER_AUDIT, &[]).await
+}
