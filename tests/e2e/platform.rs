@@ -211,9 +211,11 @@ fn docs_render_the_document_without_a_cdn() {
 fn cron_trigger_runs_the_jobs() {
     let s = shared();
     s.run_cron("* * * * *");
-    let lines = s.wait_log(|l| l["job"] == "purge_idempotency_keys" && l["cron"] == "* * * * *");
-    assert!(!lines.is_empty(), "the cron job logged its run");
-    assert!(lines.iter().all(|l| l["affected"].as_u64().is_some()), "{lines:?}");
+    for job in ["purge_idempotency_keys", "expire_referrals"] {
+        let lines = s.wait_log(|l| l["job"] == job && l["cron"] == "* * * * *");
+        assert!(!lines.is_empty(), "the cron job {job} logged its run");
+        assert!(lines.iter().all(|l| l["affected"].as_u64().is_some()), "{lines:?}");
+    }
 }
 
 fn deploy_dry_run_builds_a_small_bundle() {
