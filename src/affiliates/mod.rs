@@ -145,12 +145,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
 
 /// `GET /admin/affiliates?status=&limit=&cursor=`
 pub async fn admin_list(ctx: &Ctx) -> ApiResult {
-    let status = match ctx.query("status") {
-        None => None,
-        Some(s) => Some(AffiliateStatus::parse(s).ok_or_else(|| {
-            ApiError::validation("status", "status must be pending, active, suspended or terminated")
-        })?),
-    };
+    let status = ctx.query_named::<AffiliateStatus>("status")?;
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list(&ctx.db()?, status, page.after.as_ref(), page.fetch_limit()).await?;
     Reply::ok(&Page::from_rows(rows, page.limit, |a| (a.created_at.unix(), a.id.clone())))

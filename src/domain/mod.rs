@@ -44,6 +44,22 @@ impl Rejection {
 pub const INVALID_TRANSITION: Rejection =
     Rejection::conflict("invalid_transition", "This status change is not allowed from the current status.");
 
+/// An enum with fixed string forms (stored in D1 and shown in the API).
+pub trait Named: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+    fn parse(text: &str) -> Option<Self>;
+
+    /// "pending, active or terminated", for error messages.
+    fn choices() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+}
+
 /// String forms of a status enum (stored in D1 and shown in the API), defined once per enum.
 macro_rules! status_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -63,6 +79,23 @@ macro_rules! status_enum {
                 match text { $($text => Some($name::$variant),)+ _ => None }
             }
         }
+
+        impl $crate::domain::Named for $name {
+            const ALL: &'static [$name] = $name::ALL;
+            fn as_str(self) -> &'static str { $name::as_str(self) }
+            fn parse(text: &str) -> Option<Self> { $name::parse(text) }
+        }
     };
 }
 pub(crate) use status_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::payouts::PayoutStatus;
+    use super::Named;
+
+    #[test]
+    fn choices_read_as_a_sentence() {
+        assert_eq!(PayoutStatus::choices(), "pending, approved, processing, paid or failed");
+    }
+}

@@ -89,21 +89,21 @@ mod tests {
 
     #[test]
     fn every_reference_resolves() {
-        fn walk(node: &Value, root: &Value, refs: &mut Vec<String>) {
+        fn walk(node: &Value, refs: &mut Vec<String>) {
             match node {
                 Value::Object(map) => {
                     if let Some(Value::String(r)) = map.get("$ref") {
                         refs.push(r.clone());
                     }
-                    map.values().for_each(|v| walk(v, root, refs));
+                    map.values().for_each(|v| walk(v, refs));
                 }
-                Value::Array(items) => items.iter().for_each(|v| walk(v, root, refs)),
+                Value::Array(items) => items.iter().for_each(|v| walk(v, refs)),
                 _ => {}
             }
         }
         let doc = doc();
         let mut refs = Vec::new();
-        walk(&doc, &doc, &mut refs);
+        walk(&doc, &mut refs);
         assert!(!refs.is_empty());
         for r in refs {
             let pointer = r.strip_prefix('#').expect("local reference");

@@ -131,6 +131,16 @@ impl Ctx {
         json::parse(&self.body)
     }
 
+    /// An optional query parameter naming one value of an enum (`?status=active`).
+    pub fn query_named<T: crate::domain::Named>(&self, name: &str) -> ApiResult<Option<T>> {
+        match self.query(name) {
+            None => Ok(None),
+            Some(text) => T::parse(text)
+                .map(Some)
+                .ok_or_else(|| ApiError::validation(name, format!("{name} must be {}", T::choices()))),
+        }
+    }
+
     /// `?limit=&cursor=` of a list endpoint.
     pub fn page<K: DeserializeOwned>(&self) -> ApiResult<PageRequest<K>> {
         PageRequest::parse(self.query("limit"), self.query("cursor"))

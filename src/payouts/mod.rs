@@ -23,12 +23,7 @@ pub struct Payout {
 
 /// `GET /admin/payouts?status=&limit=&cursor=`, newest first.
 pub async fn admin_list(ctx: &Ctx) -> ApiResult {
-    let status = match ctx.query("status") {
-        None => None,
-        Some(s) => Some(PayoutStatus::parse(s).ok_or_else(|| {
-            ApiError::validation("status", "status must be pending, approved, processing, paid or failed")
-        })?),
-    };
+    let status = ctx.query_named::<PayoutStatus>("status")?;
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list(&ctx.db()?, None, status, page.after.as_ref(), page.fetch_limit()).await?;
     Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())))
