@@ -205,14 +205,23 @@ fn db_error(sql: &str, e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1 error: {e}; sql: {sql}"))
 }
 
-/// A fresh random id (UUID v4) for new rows.
+/// A fresh id for new rows: UUID v7, so ids sort by creation time (lists ordered by
+/// `(created_at, id)` keep the order rows were written in, also within one second).
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_sort_by_creation() {
+        let ids: Vec<String> = (0..100).map(|_| new_id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
 
     #[test]
     fn sqlite_messages_are_classified() {
