@@ -146,3 +146,19 @@ CREATE TABLE stripe_customers (
   user_id     TEXT NOT NULL,
   updated_at  INTEGER NOT NULL
 ) STRICT;
+
+-- Which invoice a payment intent paid (invoice.paid on older API versions, invoice_payment.paid
+-- on newer ones, where charges no longer name their invoice).
+CREATE TABLE stripe_payments (
+  payment_intent TEXT PRIMARY KEY,
+  invoice_id     TEXT NOT NULL,
+  updated_at     INTEGER NOT NULL
+) STRICT;
+
+-- Refund totals that arrived before their conversion (Stripe does not order events), keyed by
+-- invoice id or, when the charge named none, payment intent; applied once the conversion is known.
+CREATE TABLE stripe_refunds (
+  reference       TEXT PRIMARY KEY,
+  amount_refunded INTEGER NOT NULL CHECK (amount_refunded >= 0),
+  updated_at      INTEGER NOT NULL
+) STRICT;

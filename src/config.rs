@@ -18,6 +18,7 @@ pub mod defaults {
     pub const REFERRAL_LANDING_URL: &str = "https://soundhash.io/signup";
     pub const PUBLIC_BASE_URL: &str = "https://monetization.soundhash.io";
     pub const BILLING_CURRENCY: &str = "usd";
+    pub const CAMPAIGN_CACHE_SECONDS: i64 = 15;
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +51,9 @@ pub struct Config {
     pub public_base_url: String,
     /// The one currency conversions are accepted in (`BILLING_CURRENCY`, ISO 4217, lower case).
     pub billing_currency: String,
+    /// How long an isolate trusts its cached copy of a campaign on the click path
+    /// (`CAMPAIGN_CACHE_SECONDS`; 0 reads D1 on every click).
+    pub campaign_cache_seconds: i64,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -119,6 +123,7 @@ impl Config {
             referral_landing_url: landing("REFERRAL_LANDING_URL", d::REFERRAL_LANDING_URL)?,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             billing_currency,
+            campaign_cache_seconds: int("CAMPAIGN_CACHE_SECONDS", d::CAMPAIGN_CACHE_SECONDS, 0)?,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,
@@ -167,6 +172,7 @@ mod tests {
         assert_eq!(cfg.referral_bonus_credits, 1_000);
         assert_eq!(cfg.referral_expiry_days, 30);
         assert_eq!(cfg.billing_currency, "usd");
+        assert_eq!(cfg.campaign_cache_seconds, 15);
         assert_eq!(cfg.stripe_webhook_secret, None);
         assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");
         assert_eq!(cfg.visitor_hash_secret.len(), 32, "derived from the API key");

@@ -3,7 +3,7 @@
 
 use crate::domain::time::Timestamp;
 use crate::http::{log, ApiError};
-use crate::store::{idempotency, referrals, Db};
+use crate::store::{campaigns, idempotency, referrals, Db};
 use serde_json::json;
 use worker::{Date, Env};
 
@@ -11,6 +11,19 @@ pub async fn run(cron: &str, env: &Env) {
     let now = Timestamp::from_unix_millis(Date::now().as_millis());
     report(cron, "purge_idempotency_keys", purge_idempotency_keys(env, now).await);
     report(cron, "expire_referrals", expire_referrals(env, now).await);
+    report(cron, "advance_campaigns", advance_campaigns(env, now).await);
+}
+
+/// Starts scheduled campaigns and completes ended or used-up ones (rules: domain::campaigns::due).
+async fn advance_campaigns(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
+    let db = Db::from_env(env)?;
+    let mut moved = 0;
+    for campaign in campaigns::in_flight(&db).await? {
+        if let Some(to) = crate::domain::campaigns::due(&campaign.state(), now) {
+            moved += usize::from(campaigns::advance(&db, &campaign.code, campaign.status, to, now).await?);
+        }
+    }
+    Ok(moved)
 }
 
 async fn expire_referrals(env: &Env, now: Timestamp) -> Result<usize, ApiError> {

@@ -6,6 +6,7 @@
 
 pub mod affiliates;
 pub mod attributions;
+pub mod campaigns;
 pub mod config;
 pub mod conversions;
 pub mod domain;

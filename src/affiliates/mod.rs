@@ -125,8 +125,8 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     let months = field("commission_months", body.commission_months, rules::commission_months)?;
     let db = ctx.db()?;
     let id = ctx.param("id")?;
-    // Optimistic: the update applies only if the status is still the one the rules were checked
-    // against; a concurrent change makes us check again.
+    // Optimistic: the update applies only if the affiliate is still as read (the rules were
+    // checked against it, unchanged fields are written back); a concurrent change makes us check again.
     for _ in 0..3 {
         let current = store::find(&db, id).await?.ok_or_else(|| ApiError::not_found("No such affiliate."))?;
         let status = body.status.unwrap_or(current.status);
@@ -136,7 +136,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         }
         let rate = rate.unwrap_or(current.commission_rate_bps);
         let months = months.unwrap_or(current.commission_months);
-        if let Some(updated) = store::update(&db, id, current.status, status, rate, months, ctx.now).await? {
+        if let Some(updated) = store::update(&db, &current, status, rate, months, ctx.now).await? {
             return Reply::ok(&updated);
         }
     }

@@ -256,6 +256,14 @@ pub async fn stripe_webhook(ctx: &Ctx) -> ApiResult {
     let outcome = match event.kind.as_str() {
         "invoice.paid" => invoice_paid(ctx, &db, cfg, &event).await?,
         "charge.refunded" => charge_refunded(ctx, &db, &event).await?,
+        "invoice_payment.paid" => match stripe::invoice_payment(&event.data.object) {
+            Some(payment) => {
+                crate::store::stripe::link_payment(&db, &payment.payment_intent, &payment.invoice_id, ctx.now).await?;
+                settle_held_refund(&db, &payment.invoice_id, ctx.now).await?;
+                "payment_linked"
+            }
+            None => "ignored: invoice payment without invoice or payment intent",
+        },
         "customer.created" | "customer.updated" => match stripe::customer_link(&event.data.object) {
             Some(link) => {
                 crate::store::stripe::link_customer(&db, &link.customer, &link.user_id, ctx.now).await?;
@@ -275,6 +283,9 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
     let Some(invoice) = stripe::paid_invoice(&event.data.object) else {
         return Ok("ignored: invoice without id, amount_paid or currency");
     };
+    if let Some(payment_intent) = &invoice.payment_intent {
+        crate::store::stripe::link_payment(db, payment_intent, &invoice.invoice_id, ctx.now).await?;
+    }
     if invoice.amount_paid <= 0 {
         return Ok("ignored: nothing was paid");
     }
@@ -295,7 +306,7 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
     };
     let conversion = Conversion {
         id: new_id(),
-        external_id: invoice.invoice_id,
+        external_id: invoice.invoice_id.clone(),
         source: "stripe".into(),
         user_id,
         amount_cents: invoice.amount_paid.min(money::MAX_CENTS),
@@ -305,22 +316,54 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
         refunded_cents: 0,
         refund_count: 0,
     };
-    Ok(match apply(db, cfg, &conversion, Some((&event.id, &event.kind)), ctx.now).await? {
-        Some(_) => "conversion_recorded",
-        None => "duplicate",
-    })
+    let recorded = apply(db, cfg, &conversion, Some((&event.id, &event.kind)), ctx.now).await?.is_some();
+    // A refund may have come first.
+    settle_held_refund(db, &invoice.invoice_id, ctx.now).await?;
+    Ok(if recorded { "conversion_recorded" } else { "duplicate" })
 }
 
 async fn charge_refunded(ctx: &Ctx, db: &Db, event: &stripe::Event) -> Result<&'static str, ApiError> {
     let Some(charge) = stripe::refunded_charge(&event.data.object) else {
-        return Ok("ignored: charge without invoice or amount_refunded");
+        return Ok("ignored: charge without invoice, payment intent or amount_refunded");
     };
-    if store::find_by_external(db, &charge.invoice_id).await?.is_none() {
-        return Ok("ignored: no conversion for this invoice");
+    if let Some(outcome) = refund_known_charge(ctx, db, event, &charge).await? {
+        return Ok(outcome);
+    }
+    // No conversion yet (events arrive in any order): hold the total, then look once more in
+    // case the conversion or the payment link landed meanwhile; whichever comes second applies it.
+    let reference = charge.invoice_id.as_ref().or(charge.payment_intent.as_ref()).cloned().unwrap_or_default();
+    crate::store::stripe::hold_refund(db, &reference, charge.amount_refunded, ctx.now).await?;
+    Ok(refund_known_charge(ctx, db, event, &charge).await?.unwrap_or("refund_held: no conversion for this charge yet"))
+}
+
+/// Refunds the charge's conversion if its invoice and conversion are known (`None` otherwise).
+async fn refund_known_charge(
+    ctx: &Ctx,
+    db: &Db,
+    event: &stripe::Event,
+    charge: &stripe::RefundedCharge,
+) -> Result<Option<&'static str>, ApiError> {
+    let invoice = match (&charge.invoice_id, &charge.payment_intent) {
+        (Some(invoice), _) => Some(invoice.clone()),
+        (None, Some(pi)) => crate::store::stripe::invoice_of_payment(db, pi).await?,
+        (None, None) => None,
+    };
+    let Some(invoice) = invoice else { return Ok(None) };
+    if store::find_by_external(db, &invoice).await?.is_none() {
+        return Ok(None);
     }
     let total = |c: &Conversion| Ok(charge.amount_refunded.clamp(0, c.amount_cents));
-    Ok(match refund(db, &charge.invoice_id, total, Some((&event.id, &event.kind)), ctx.now).await? {
+    Ok(Some(match refund(db, &invoice, total, Some((&event.id, &event.kind)), ctx.now).await? {
         Some(_) => "refund_recorded",
         None => "duplicate",
-    })
+    }))
+}
+
+/// Applies a refund total held for an invoice, once its conversion exists.
+async fn settle_held_refund(db: &Db, invoice: &str, now: Timestamp) -> Result<(), ApiError> {
+    let Some(total) = crate::store::stripe::held_refund(db, invoice).await? else { return Ok(()) };
+    if store::find_by_external(db, invoice).await?.is_some() {
+        refund(db, invoice, |c| Ok(total.clamp(0, c.amount_cents)), None, now).await?;
+    }
+    Ok(())
 }

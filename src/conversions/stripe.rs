@@ -4,6 +4,11 @@
 //! HMAC-SHA256(secret, "{t}.{raw body}"), compared in constant time; `t` must be within the
 //! tolerance of now. Pure code, tested natively.
 //!
+//! Refunds name their invoice (older API versions) or only their payment intent (newer ones);
+//! the payment intent → invoice links come from `invoice.paid` (older) and
+//! `invoice_payment.paid` (newer). A refund whose conversion is not known yet is held and applied
+//! when the conversion arrives: Stripe does not deliver events in order.
+//!
 //! The user of an invoice is, in order: `metadata.user_id` of the invoice, then
 //! `subscription_details.metadata.user_id` (older API versions) or
 //! `parent.subscription_details.metadata.user_id` (newer ones), then the customer mapping this
@@ -70,13 +75,24 @@ pub struct PaidInvoice {
     pub customer: Option<String>,
     pub user_id: Option<String>,
     pub paid_at: Option<i64>,
+    /// Older API versions name the payment intent on the invoice.
+    pub payment_intent: Option<String>,
 }
 
-/// `charge.refunded`: the cumulative refunded amount of an invoice's charge.
+/// `charge.refunded`: the cumulative refunded amount of a charge. Older API versions name the
+/// invoice; newer ones only the payment intent (linked to its invoice by `invoice_payment.paid`).
 #[derive(Debug, PartialEq)]
 pub struct RefundedCharge {
-    pub invoice_id: String,
+    pub invoice_id: Option<String>,
+    pub payment_intent: Option<String>,
     pub amount_refunded: i64,
+}
+
+/// `invoice_payment.paid` (API 2025-03-31 and later): which payment intent paid which invoice.
+#[derive(Debug, PartialEq)]
+pub struct InvoicePayment {
+    pub invoice_id: String,
+    pub payment_intent: String,
 }
 
 /// `customer.created` / `customer.updated` with `metadata.user_id`.
@@ -105,12 +121,24 @@ pub fn paid_invoice(object: &Value) -> Option<PaidInvoice> {
         customer: text(object, &["customer"]),
         user_id,
         paid_at: object.get("status_transitions").and_then(|s| s.get("paid_at")).and_then(Value::as_i64),
+        payment_intent: text(object, &["payment_intent"]),
     })
 }
 
 pub fn refunded_charge(object: &Value) -> Option<RefundedCharge> {
-    let invoice_id = text(object, &["invoice"]).or_else(|| text(object, &["metadata", "invoice_id"]))?;
-    Some(RefundedCharge { invoice_id, amount_refunded: object.get("amount_refunded")?.as_i64()? })
+    let invoice_id = text(object, &["invoice"]).or_else(|| text(object, &["metadata", "invoice_id"]));
+    let payment_intent = text(object, &["payment_intent"]);
+    if invoice_id.is_none() && payment_intent.is_none() {
+        return None;
+    }
+    Some(RefundedCharge { invoice_id, payment_intent, amount_refunded: object.get("amount_refunded")?.as_i64()? })
+}
+
+pub fn invoice_payment(object: &Value) -> Option<InvoicePayment> {
+    Some(InvoicePayment {
+        invoice_id: text(object, &["invoice"])?,
+        payment_intent: text(object, &["payment", "payment_intent"])?,
+    })
 }
 
 pub fn customer_link(object: &Value) -> Option<CustomerLink> {
@@ -176,10 +204,18 @@ mod tests {
     #[test]
     fn refunds_and_customers() {
         assert_eq!(
-            refunded_charge(&json!({"id": "ch_1", "invoice": "in_1", "amount_refunded": 500})),
-            Some(RefundedCharge { invoice_id: "in_1".into(), amount_refunded: 500 })
+            refunded_charge(&json!({"id": "ch_1", "invoice": "in_1", "payment_intent": "pi_1", "amount_refunded": 500})),
+            Some(RefundedCharge { invoice_id: Some("in_1".into()), payment_intent: Some("pi_1".into()), amount_refunded: 500 })
+        );
+        assert_eq!(
+            refunded_charge(&json!({"id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 500})).unwrap().invoice_id,
+            None
         );
         assert_eq!(refunded_charge(&json!({"id": "ch_1", "amount_refunded": 500})), None);
+        assert_eq!(
+            invoice_payment(&json!({"id": "inpay_1", "invoice": "in_1", "payment": {"type": "payment_intent", "payment_intent": "pi_1"}})),
+            Some(InvoicePayment { invoice_id: "in_1".into(), payment_intent: "pi_1".into() })
+        );
         assert_eq!(
             customer_link(&json!({"id": "cus_1", "metadata": {"user_id": "u1"}})),
             Some(CustomerLink { customer: "cus_1".into(), user_id: "u1".into() })

@@ -1,7 +1,7 @@
 //! The earnings ledger of payees (affiliates now; creators and sellers later).
 //!
-//! Each row is a `commission` (≥ 0) or an `adjustment` (< 0, from a refund of money already
-//! paid out or partly refunded). Stored statuses: `open` → `in_payout` → `paid`, back to `open`
+//! Each row is a `commission` (≥ 0) or an `adjustment` (< 0, from a partial refund, or a refund
+//! of a commission already in a payout). An adjustment is available when its commission is. Stored statuses: `open` → `in_payout` → `paid`, back to `open`
 //! when a payout fails, or `reversed` (a commission refunded in full before any payout). The API
 //! splits `open` by the hold: `pending` until `available_at`, then `available`.
 
@@ -40,9 +40,10 @@ pub struct Group {
 }
 
 /// The dashboard's buckets. `pending + available + in_payout + paid` is what the payee keeps of
-/// all commissions ever earned after `reversed`; `available` nets refund adjustments and can be
-/// negative when refunds of already-paid commissions exceed new earnings (a debt that the next
-/// payout settles).
+/// all commissions ever earned after `reversed`. A refund adjustment is held as long as its
+/// commission (so a partly refunded pending commission shows less pending); `available` nets the
+/// adjustments of released commissions and is negative when refunds of already-paid commissions
+/// exceed new earnings (a debt that the next payout settles).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Balances {
     pub pending_cents: i64,
@@ -62,7 +63,7 @@ impl Balances {
                 _ => {}
             }
             match g.status {
-                StoredStatus::Open if g.kind == EarningKind::Adjustment || g.matured => b.available_cents += g.cents,
+                StoredStatus::Open if g.matured => b.available_cents += g.cents,
                 StoredStatus::Open => b.pending_cents += g.cents,
                 StoredStatus::InPayout => b.in_payout_cents += g.cents,
                 StoredStatus::Paid => b.paid_cents += g.cents,
@@ -143,7 +144,7 @@ mod tests {
         ]);
         assert_eq!(
             b,
-            Balances { pending_cents: 1_000, available_cents: 1_700, in_payout_cents: 4_000, paid_cents: 7_900, reversed_cents: 900 }
+            Balances { pending_cents: 700, available_cents: 2_000, in_payout_cents: 4_000, paid_cents: 7_900, reversed_cents: 900 }
         );
         // Everything earned = kept + reversed.
         let earned = 1_000 + 2_000 + 4_000 + 8_000 + 500;

@@ -1,6 +1,7 @@
 //! Pure business rules: no `worker`, no JS, no I/O. Everything here is tested natively.
 
 pub mod affiliates;
+pub mod campaigns;
 pub mod clicks;
 pub mod links;
 pub mod codes;

@@ -24,10 +24,11 @@ pub fn expires_at(created_at: Timestamp, expiry_days: i64) -> Timestamp {
     created_at.plus_seconds(expiry_days * 86_400)
 }
 
-/// Whether a conversion converts the referral: it must still be pending, not yet expired when
-/// the payment happened, and the referred user's first conversion.
+/// Whether a conversion converts the referral: not converted yet, the payment made before the
+/// referral expired (whatever the stored status says: the cron marks expiry by the clock, and a
+/// payment's webhook may arrive late), and the referred user's first conversion.
 pub fn converts(status: ReferralStatus, expires_at: Timestamp, occurred_at: Timestamp, earlier_conversions: u64) -> bool {
-    status == ReferralStatus::Pending && occurred_at < expires_at && earlier_conversions == 0
+    status != ReferralStatus::Converted && occurred_at < expires_at && earlier_conversions == 0
 }
 
 /// Nobody refers themselves.
@@ -70,7 +71,8 @@ mod tests {
         assert!(!converts(ReferralStatus::Pending, t(10), t(10), 0), "expired");
         assert!(!converts(ReferralStatus::Pending, t(10), t(5), 1), "not the first payment");
         assert!(!converts(ReferralStatus::Converted, t(10), t(5), 0));
-        assert!(!converts(ReferralStatus::Expired, t(10), t(5), 0));
+        assert!(converts(ReferralStatus::Expired, t(10), t(5), 0), "marked expired after a payment that came in time");
+        assert!(!converts(ReferralStatus::Expired, t(10), t(11), 0));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! these (a native test compares the two).
 
 use super::{meta, ApiError, ApiResult, Ctx};
-use crate::{affiliates, attributions, conversions, links, payouts, referrals, users};
+use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, users};
 use futures_util::future::LocalBoxFuture;
 use std::sync::OnceLock;
 use worker::Method;
@@ -49,6 +49,7 @@ pub static ROUTES: &[Route] = &[
     // Edge links.
     route!(Get "/a/{code}", Public, links::affiliate),
     route!(Get "/r/{code}", Public, links::referral),
+    route!(Get "/c/{code}", Public, links::campaign),
     // Users.
     route!(Get "/api/v1/monetization/me", User, users::me),
     route!(Get "/api/v1/monetization/admin/users", Admin, users::admin_list),
@@ -68,6 +69,15 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/api/v1/monetization/referrals/balance", User, referrals::balance),
     route!(Get "/api/v1/monetization/referrals/credits", User, referrals::transactions),
     route!(Post "/api/v1/monetization/referrals/credits/deduct", User, referrals::deduct),
+    // Campaigns.
+    route!(Post "/api/v1/monetization/campaigns", Admin, campaigns::create),
+    route!(Get "/api/v1/monetization/campaigns", User, campaigns::list_public),
+    route!(Get "/api/v1/monetization/campaigns/redemptions", User, campaigns::my_redemptions),
+    route!(Get "/api/v1/monetization/campaigns/{code}", User, campaigns::get),
+    route!(Post "/api/v1/monetization/campaigns/{code}/redeem", User, campaigns::redeem),
+    route!(Get "/api/v1/monetization/admin/campaigns", Admin, campaigns::admin_list),
+    route!(Patch "/api/v1/monetization/admin/campaigns/{code}", Admin, campaigns::admin_update),
+    route!(Get "/api/v1/monetization/admin/campaigns/{code}/stats", Admin, campaigns::admin_stats),
     // Conversions (the money in) and payouts (the money out).
     route!(Post "/api/v1/monetization/webhooks/stripe", Public, conversions::stripe_webhook, throttled: false),
     route!(Post "/api/v1/monetization/admin/conversions", Admin, conversions::admin_create),

@@ -1,10 +1,11 @@
-//! Public edge links: `/a/{code}` (affiliates) and `/r/{code}` (referrals). A known, active code
-//! answers 302 to the configured landing page with the code added to its query; anything else is
-//! 404, never a redirect. Countable clicks are recorded after the response (`wait_until`).
+//! Public edge links: `/a/{code}` (affiliates), `/r/{code}` (referrals) and `/c/{code}`
+//! (campaigns). A known, active code answers 302 to its stored landing page with the code added
+//! to its query; anything else is 404, never a redirect. Countable clicks are recorded after the
+//! response (`wait_until`), batched per link (objects::link_clicks::track).
 
 use crate::domain::affiliates::AffiliateStatus;
 use crate::domain::{clicks, codes, links};
-use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks::{self, Click};
 use crate::store::{affiliates, referrals};
 use worker::Method;
@@ -34,6 +35,14 @@ pub async fn referral(ctx: &Ctx) -> ApiResult {
     Ok(redirect(target))
 }
 
+/// `GET /c/{code}`
+pub async fn campaign(ctx: &Ctx) -> ApiResult {
+    let code = crate::domain::campaigns::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
+    let target = crate::campaigns::live_target(ctx, &code).await?.ok_or_else(unknown)?;
+    count(ctx, crate::campaigns::link_name(&code))?;
+    Ok(redirect(target))
+}
+
 pub fn redirect(location: String) -> Reply {
     Reply { status: 302, content_type: "text/plain", body: Vec::new(), headers: vec![("Location", location), ("Cache-Control", "no-store".into())] }
 }
@@ -46,11 +55,7 @@ fn count(ctx: &Ctx, link: String) -> ApiResult<()> {
     }
     let visitor = clicks::visitor_id(&ctx.config()?.visitor_hash_secret, ctx.now, &ctx.client_ip(), &user_agent.unwrap_or_default());
     let click = Click { at: ctx.now.unix(), visitor };
-    let (env, request_id) = (ctx.env.clone(), ctx.request_id.clone());
-    ctx.background.wait_until(async move {
-        if let Err(e) = link_clicks::record(&env, &link, vec![click]).await {
-            log("error", &serde_json::json!({"request_id": request_id, "link": link, "error": e.detail}));
-        }
-    });
+    let env = ctx.env.clone();
+    ctx.background.wait_until(link_clicks::track(env, link, click));
     Ok(())
 }

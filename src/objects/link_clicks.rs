@@ -1,17 +1,33 @@
-//! `LinkClicks`: one SQLite-backed Durable Object per edge link (named `aff:CODE`, `ref:CODE`, …)
-//! counting clicks and unique visitors per hour. Clicks arrive in batches (`POST /record`) and
-//! are applied in one synchronous run, so a batch counts entirely or not at all.
+//! `LinkClicks`: one SQLite-backed Durable Object per edge link (named `aff:CODE`, `ref:CODE`,
+//! `cmp:CODE`) counting clicks and unique visitors per hour.
+//!
+//! Clicks reach it in batches: `track` (run by each click's `wait_until`) adds the click to the
+//! isolate's pending batch for that link; the first click of a batch flushes it after
+//! `FLUSH_AFTER` (or the click that fills it, at `MAX_BATCH`), and every click's `wait_until`
+//! lasts until its batch is stored, so no accepted click waits in memory without a request
+//! keeping the isolate alive. A hot link costs one Durable Object round trip per batch, not per
+//! click. Each batch has an id that the object remembers for a day, so a retried batch counts once.
+//! A batch is applied in one synchronous run: it counts entirely or not at all.
 //! Visitor ids are kept 48 hours (long enough to dedupe within an hour) and then deleted.
 
 use crate::domain::clicks;
 use crate::domain::time::{Period, Timestamp};
 use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
-use worker::{durable_object, web_sys, DurableObject, Env, Method, Request, Response, SqlStorage, State};
+use futures_channel::oneshot;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::Duration;
+use worker::{durable_object, web_sys, Delay, DurableObject, Env, Method, Request, Response, SqlStorage, State};
 
 pub const BINDING: &str = "LINK_CLICKS";
 const VISITOR_RETENTION_HOURS: i64 = 48;
+const BATCH_RETENTION_SECONDS: i64 = 86_400;
+/// How long the first click of a batch waits for others before the batch is sent.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(25);
+/// A batch this large is sent at once.
+pub const MAX_BATCH: usize = 500;
+const SEND_ATTEMPTS: usize = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Click {
@@ -23,6 +39,7 @@ pub struct Click {
 
 #[derive(Serialize, Deserialize)]
 struct Batch {
+    id: String,
     clicks: Vec<Click>,
 }
 
@@ -63,12 +80,21 @@ impl DurableObject for LinkClicks {
                 "CREATE TABLE IF NOT EXISTS visitors (hour INTEGER NOT NULL, visitor TEXT NOT NULL, PRIMARY KEY (hour, visitor)) WITHOUT ROWID",
                 None,
             )?;
+            sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
             self.ready.set(true);
         }
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/record") => {
                 let batch: Batch = req.json().await?;
+                let now = worker::Date::now().as_millis() as i64 / 1000;
+                let fresh = sql
+                    .exec("INSERT INTO batches (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![batch.id.clone().into(), now.into()])?
+                    .rows_written();
+                if fresh == 0 {
+                    return Response::ok("duplicate");
+                }
                 self.record(&sql, &batch.clicks)?;
+                sql.exec("DELETE FROM batches WHERE at < ?", vec![(now - BATCH_RETENTION_SECONDS).into()])?;
                 Response::ok("recorded")
             }
             (Method::Get, "/stats") => {
@@ -152,10 +178,85 @@ async fn call(env: &Env, link: &str, method: Method, path: &str, body: Option<St
     Ok(response)
 }
 
-/// Adds clicks to a link's counters.
-pub async fn record(env: &Env, link: &str, clicks: Vec<Click>) -> Result<(), ApiError> {
-    let body = serde_json::to_string(&Batch { clicks }).map_err(ApiError::internal)?;
+/// Sends a batch; the object ignores a batch id it has seen, so retries cannot double count.
+async fn send(env: &Env, link: &str, batch: &Batch) -> Result<(), ApiError> {
+    let body = serde_json::to_string(batch).map_err(ApiError::internal)?;
     call(env, link, Method::Post, "/record", Some(body)).await.map(|_| ())
+}
+
+struct Pending {
+    batch: Batch,
+    /// One per click of the batch: told when the batch is stored (or given up).
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+thread_local! {
+    static PENDING: RefCell<HashMap<String, Pending>> = RefCell::new(HashMap::new());
+}
+
+enum Role {
+    /// Started a batch: flush it after `FLUSH_AFTER` unless someone else did.
+    Leader(String),
+    /// Filled a batch: flush it now.
+    Filler(Pending),
+    Follower,
+}
+
+fn enqueue(link: &str, click: Click, waiter: oneshot::Sender<()>) -> Role {
+    PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        if let Some(p) = pending.get_mut(link) {
+            p.batch.clicks.push(click);
+            p.waiters.push(waiter);
+            if p.batch.clicks.len() < MAX_BATCH {
+                return Role::Follower;
+            }
+            return pending.remove(link).map_or(Role::Follower, Role::Filler);
+        }
+        let id = crate::store::new_id();
+        pending.insert(link.to_owned(), Pending { batch: Batch { id: id.clone(), clicks: vec![click] }, waiters: vec![waiter] });
+        Role::Leader(id)
+    })
+}
+
+async fn flush(env: &Env, link: &str, pending: Pending) {
+    let mut outcome = Ok(());
+    for attempt in 0..SEND_ATTEMPTS {
+        outcome = send(env, link, &pending.batch).await;
+        if outcome.is_ok() {
+            break;
+        }
+        Delay::from(Duration::from_millis(50 << attempt)).await;
+    }
+    if let Err(e) = outcome {
+        crate::http::log(
+            "error",
+            &serde_json::json!({"link": link, "lost_clicks": pending.batch.clicks.len(), "batch": pending.batch.id, "error": e.detail}),
+        );
+    }
+    for waiter in pending.waiters {
+        let _ = waiter.send(());
+    }
+}
+
+/// Counts one click (run inside the click's `wait_until`; returns once its batch is stored).
+pub async fn track(env: Env, link: String, click: Click) {
+    let (waiter, done) = oneshot::channel();
+    match enqueue(&link, click, waiter) {
+        Role::Leader(id) => {
+            Delay::from(FLUSH_AFTER).await;
+            let mine = PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.get(&link).is_some_and(|pending| pending.batch.id == id) { p.remove(&link) } else { None }
+            });
+            if let Some(pending) = mine {
+                flush(&env, &link, pending).await;
+            }
+        }
+        Role::Filler(pending) => flush(&env, &link, pending).await,
+        Role::Follower => {}
+    }
+    let _ = done.await;
 }
 
 /// A link's counts within a period (whole hours).

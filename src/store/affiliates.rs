@@ -96,21 +96,15 @@ pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Affiliate>, ApiE
     one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE code = ?1"), &args![code]).await?)
 }
 
-/// Applies a change if the affiliate still has `expected` status (else `None`: re-read and retry).
-pub async fn update(
-    db: &Db,
-    id: &str,
-    expected: AffiliateStatus,
-    status: AffiliateStatus,
-    rate_bps: u32,
-    months: u32,
-    now: Timestamp,
-) -> Result<Option<Affiliate>, ApiError> {
+/// Applies a change if the affiliate is still as read (`expected`: status and terms; else
+/// `None`: re-read and retry), so concurrent reviews never undo each other.
+pub async fn update(db: &Db, expected: &Affiliate, status: AffiliateStatus, rate_bps: u32, months: u32, now: Timestamp) -> Result<Option<Affiliate>, ApiError> {
     let sql = format!(
         "UPDATE affiliates SET status = ?3, commission_rate_bps = ?4, commission_months = ?5, updated_at = ?6
-         WHERE id = ?1 AND status = ?2 RETURNING {COLUMNS}"
+         WHERE id = ?1 AND status = ?2 AND commission_rate_bps = ?7 AND commission_months = ?8 RETURNING {COLUMNS}"
     );
-    let args = args![id, expected.as_str(), status.as_str(), rate_bps, months, now.unix()];
+    let e = expected;
+    let args = args![&e.id, e.status.as_str(), status.as_str(), rate_bps, months, now.unix(), e.commission_rate_bps, e.commission_months];
     one(db.first(&sql, &args).await?)
 }
 

@@ -168,13 +168,15 @@ pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded, ApiError> {
         )?);
     }
     if let Some(r) = &plan.referral {
-        // Bonus first, guarded by the referral still being pending; then convert it. A concurrent
-        // conversion of the same referral finds it converted and writes neither.
+        // Bonus first, guarded by the referral not being converted yet; then convert it. A
+        // concurrent conversion of the same referral finds it converted and writes neither.
+        // (An `expired` referral still converts when the payment came before its expiry: the
+        // cron marks expiry by the clock, a late webhook delivery may arrive after it.)
         if r.credits > 0 {
             statements.push(credits::referral_bonus(db, r.referrer_id, r.credits, r.id, plan.now)?);
         }
         statements.push(db.statement(
-            "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3 WHERE id = ?1 AND status = 'pending'",
+            "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3 WHERE id = ?1 AND status <> 'converted'",
             &args![r.id, now, &c.id],
         )?);
     }
@@ -243,10 +245,10 @@ pub async fn record_refund(db: &Db, plan: &RefundPlan<'_>) -> Result<RefundRecor
     };
     if let Some(cents) = cents {
         // The adjustment lands unless the commission is reversed (by the statement above, when
-        // no payout took it in between).
+        // no payout took it in between); it is held as long as its commission.
         statements.push(db.statement(
             "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, conversion_id, refund_seq, status, available_at, created_at, updated_at)
-             SELECT ?1, program, payee_id, 'adjustment', ?2, conversion_id, ?3, 'open', ?4, ?4, ?4
+             SELECT ?1, program, payee_id, 'adjustment', ?2, conversion_id, ?3, 'open', MAX(?4, available_at), ?4, ?4
              FROM earnings WHERE program = 'affiliate' AND conversion_id = ?5 AND kind = 'commission' AND status <> 'reversed'",
             &args![plan.adjustment_id, -cents, plan.seq, now, plan.conversion_id],
         )?);

@@ -40,8 +40,8 @@ pub async fn deduct(db: &Db, user: &str, amount: i64, reason: &str, now: Timesta
     }
 }
 
-/// A referral bonus for `referrer`, written only while referral `referral_id` is still pending
-/// (for the conversion batch; `source` makes it once per referral).
+/// A referral bonus for `referrer`, written only while referral `referral_id` is not converted
+/// yet (for the conversion batch; `source` makes it once per referral).
 pub fn referral_bonus(
     db: &Db,
     referrer: &str,
@@ -49,9 +49,24 @@ pub fn referral_bonus(
     referral_id: &str,
     now: Timestamp,
 ) -> Result<D1PreparedStatement, ApiError> {
-    let sql = format!("{APPEND} AND EXISTS (SELECT 1 FROM referrals WHERE id = ?7 AND status = 'pending')");
+    let sql = format!("{APPEND} AND EXISTS (SELECT 1 FROM referrals WHERE id = ?7 AND status <> 'converted')");
     let source = format!("referral:{referral_id}");
     let args: [Arg; 7] = args![referrer, "bonus", credits, "referral converted", source, now.unix(), referral_id];
+    db.statement(&sql, &args)
+}
+
+/// The credits of a campaign redemption, written only if redemption `redemption_id` was.
+pub fn campaign_credit(
+    db: &Db,
+    user: &str,
+    credits: i64,
+    campaign: &str,
+    redemption_id: &str,
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApiError> {
+    let sql = format!("{APPEND} AND EXISTS (SELECT 1 FROM redemptions WHERE id = ?7)");
+    let (reason, source) = (format!("campaign {campaign}"), format!("redemption:{redemption_id}"));
+    let args: [Arg; 7] = args![user, "bonus", credits, reason, source, now.unix(), redemption_id];
     db.statement(&sql, &args)
 }
 

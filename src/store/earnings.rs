@@ -105,8 +105,8 @@ pub async fn groups(
     Ok(groups)
 }
 
-/// What a payout would gather now: open adjustments and open commissions past their hold.
-const PAYABLE: &str = "program = ?1 AND payee_id = ?2 AND status = 'open' AND (kind = 'adjustment' OR available_at <= ?3)";
+/// What a payout would gather now: open rows (commissions and their adjustments) past their hold.
+const PAYABLE: &str = "program = ?1 AND payee_id = ?2 AND status = 'open' AND available_at <= ?3";
 
 pub async fn payable_cents(db: &Db, program: &str, payee_id: &str, now: Timestamp) -> Result<i64, ApiError> {
     let sql = format!("SELECT COALESCE(SUM(amount_cents), 0) AS cents FROM earnings WHERE {PAYABLE}");

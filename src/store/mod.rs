@@ -4,6 +4,7 @@
 
 pub mod affiliates;
 pub mod audit;
+pub mod campaigns;
 pub mod attributions;
 pub mod conversions;
 pub mod credits;
@@ -45,6 +46,11 @@ impl From<String> for Arg {
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
         Arg::Int(v)
+    }
+}
+impl From<&Arg> for Arg {
+    fn from(v: &Arg) -> Self {
+        v.clone()
     }
 }
 impl From<u32> for Arg {

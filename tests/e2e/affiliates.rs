@@ -151,8 +151,14 @@ fn commissions_wait_for_the_hold() {
     let (_, token, _, code) = s.active_affiliate();
     let (buyer, _) = s.referred_user(&code);
     let before = now();
-    assert_eq!(s.convert(&buyer, 9_999)["effects"]["commission_cents"], 2_000); // 1999.8 → 2000
+    let conversion = s.convert(&buyer, 9_999);
+    assert_eq!(conversion["effects"]["commission_cents"], 2_000); // 1999.8 → 2000
     assert_eq!(earnings(&dashboard(s, &token)), [2_000, 0, 0, 0, 0]);
+    // A partial refund of a held commission is held with it: less pending, no debt available now.
+    let external_id = conversion["conversion"]["external_id"].as_str().unwrap();
+    let r = s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&json!({"external_id": external_id, "amount_cents": 5_000})).send();
+    assert_eq!(r.json()["commission_reversed_cents"], 1_000, "{}", r.body); // 2000 × 5000/9999 = 1000.1
+    assert_eq!(earnings(&dashboard(s, &token)), [1_000, 0, 0, 0, 1_000]);
     s.post(&format!("{API}/affiliates/payouts")).token(&token).send().expect_error(422, "below_minimum");
     let rows = s.get(&format!("{API}/affiliates/earnings")).token(&token).send().json();
     let row = &rows["items"][0];

@@ -13,6 +13,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         invoices_find_their_user,
         other_events_and_currencies_are_ignored,
         webhooks_need_their_secret,
+        refunds_that_come_first_wait_for_their_conversion,
+        newer_api_refunds_find_their_invoice_through_the_payment,
         admin_conversions_are_idempotent_on_external_id,
         concurrent_partial_refunds_never_exceed_the_payment,
     )
@@ -124,7 +126,7 @@ fn other_events_and_currencies_are_ignored() {
         (json!({"id": unique("evt"), "type": "invoice.created", "created": now(), "data": {"object": {"id": unique("in")}}}), "ignored: event type not handled"),
         (invoice(&unique("in"), json!({"amount_paid": 1_000, "currency": "eur", "metadata": {"user_id": buyer}})), "ignored: currency not accepted"),
         (invoice(&unique("in"), json!({"amount_paid": 0, "currency": "usd", "metadata": {"user_id": buyer}})), "ignored: nothing was paid"),
-        (json!({"id": unique("evt"), "type": "charge.refunded", "created": now(), "data": {"object": {"id": "ch_x", "invoice": unique("in"), "amount_refunded": 5}}}), "ignored: no conversion for this invoice"),
+        (json!({"id": unique("evt"), "type": "charge.refunded", "created": now(), "data": {"object": {"id": "ch_x", "amount_refunded": 5}}}), "ignored: charge without invoice, payment intent or amount_refunded"),
     ] {
         let r = s.stripe(&event);
         assert_eq!((r.status, r.json()["outcome"].clone()), (200, json!(outcome)), "{}", r.body);
@@ -133,6 +135,56 @@ fn other_events_and_currencies_are_ignored() {
     // Signed but not an event.
     let r = s.stripe(&json!(["not", "an", "event"]));
     r.expect_error(400, "invalid_json");
+}
+
+fn charge_refunded(invoice: Option<&str>, payment_intent: Option<&str>, total: i64) -> Value {
+    let mut charge = json!({"id": unique("ch"), "object": "charge", "amount_refunded": total});
+    if let Some(i) = invoice {
+        charge["invoice"] = json!(i);
+    }
+    if let Some(pi) = payment_intent {
+        charge["payment_intent"] = json!(pi);
+    }
+    json!({"id": unique("evt"), "type": "charge.refunded", "created": now(), "data": {"object": charge}})
+}
+
+fn refunds_that_come_first_wait_for_their_conversion() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let invoice_id = unique("in");
+    // Stripe delivers the refund before the payment.
+    let r = s.stripe(&charge_refunded(Some(&invoice_id), None, 10_000));
+    assert_eq!(r.json()["outcome"], "refund_held: no conversion for this charge yet", "{}", r.body);
+    let r = s.stripe(&invoice(&invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
+    assert_eq!(r.json()["outcome"], "conversion_recorded");
+    let d = dashboard(s, &token);
+    assert_eq!(d["earnings"], json!({"pending_cents": 0, "available_cents": 0, "in_payout_cents": 0, "paid_cents": 0, "reversed_cents": 2_000}));
+    assert_eq!(d["revenue_cents"], 0);
+    s.assert_ledgers_consistent();
+}
+
+fn newer_api_refunds_find_their_invoice_through_the_payment() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let (invoice_id, payment_intent) = (unique("in"), unique("pi"));
+    let payment = json!({"id": unique("evt"), "type": "invoice_payment.paid", "created": now(),
+                         "data": {"object": {"id": unique("inpay"), "object": "invoice_payment", "invoice": invoice_id,
+                                             "payment": {"type": "payment_intent", "payment_intent": payment_intent}}}});
+    // A half refund names only the payment intent, and arrives before everything else.
+    let r = s.stripe(&charge_refunded(None, Some(&payment_intent), 5_000));
+    assert_eq!(r.json()["outcome"], "refund_held: no conversion for this charge yet", "{}", r.body);
+    assert_eq!(s.stripe(&payment).json()["outcome"], "payment_linked");
+    let r = s.stripe(&invoice(&invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
+    assert_eq!(r.json()["outcome"], "conversion_recorded");
+    assert_eq!(dashboard(s, &token)["earnings"]["available_cents"], 1_000, "half of the $20.00 commission");
+    // The rest of the refund, in order this time.
+    let r = s.stripe(&charge_refunded(None, Some(&payment_intent), 10_000));
+    assert_eq!(r.json()["outcome"], "refund_recorded", "{}", r.body);
+    let d = dashboard(s, &token);
+    assert_eq!((d["earnings"]["available_cents"].clone(), d["earnings"]["reversed_cents"].clone()), (json!(0), json!(2_000)));
+    s.assert_ledgers_consistent();
 }
 
 fn webhooks_need_their_secret() {

@@ -1,0 +1,380 @@
+//! Promotional campaigns: admins create and schedule them, `/c/{code}` links redirect and count
+//! clicks at the edge, users redeem offers within the campaign's limits.
+
+use crate::affiliates::random_bytes;
+use crate::domain::campaigns::{self as rules, CampaignStatus, Offer, OfferType};
+use crate::domain::time::{Period, Timestamp};
+use crate::domain::{codes, links};
+use crate::http::idempotency::{self, KeyPolicy};
+use crate::http::pagination::Page;
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::objects::link_clicks;
+use crate::store::campaigns::{self as store, Inserted};
+use crate::store::new_id;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Campaign {
+    #[serde(rename = "campaign_code")]
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub offer: Offer,
+    pub landing_url: String,
+    pub status: CampaignStatus,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Timestamp>,
+    pub max_uses: Option<i64>,
+    pub max_uses_per_user: i64,
+    pub uses: i64,
+    pub tags: Vec<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Campaign {
+    /// What anyone may see of a live campaign.
+    fn public(&self) -> serde_json::Value {
+        json!({
+            "campaign_code": self.code,
+            "name": self.name,
+            "description": self.description,
+            "offer": self.offer,
+            "landing_url": self.landing_url,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "tags": self.tags,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Redemption {
+    #[serde(rename = "redemption_id")]
+    pub id: String,
+    pub campaign_code: String,
+    pub offer: Offer,
+    pub created_at: Timestamp,
+}
+
+/// Where a live campaign's link sends visitors, from a short-lived per-isolate cache: the click
+/// path reads D1 at most once per code and `CAMPAIGN_CACHE_SECONDS`. Liveness (status and dates)
+/// is judged at every click from the cached state; a status change made elsewhere shows after at
+/// most the cache lifetime (this isolate forgets a campaign it changes at once).
+pub async fn live_target(ctx: &Ctx, code: &str) -> ApiResult<Option<String>> {
+    let ttl = ctx.config()?.campaign_cache_seconds;
+    let cached = LINK_CACHE.with(|c| c.borrow().get(code).filter(|e| e.fresh_until > ctx.now).cloned());
+    let entry = match cached {
+        Some(entry) => entry,
+        None => {
+            let campaign = store::find(&ctx.db()?, code).await?;
+            let target = match campaign {
+                Some(c) => Some((links::with_param(&c.landing_url, "promo", code).map_err(ApiError::internal)?, c.state())),
+                None => None,
+            };
+            let entry = CachedLink { target, fresh_until: ctx.now.plus_seconds(ttl) };
+            if ttl > 0 {
+                LINK_CACHE.with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() >= MAX_CACHED_LINKS {
+                        c.clear();
+                    }
+                    c.insert(code.to_owned(), entry.clone());
+                });
+            }
+            entry
+        }
+    };
+    Ok(entry.target.filter(|(_, state)| rules::is_live(state, ctx.now)).map(|(url, _)| url))
+}
+
+fn forget_link(code: &str) {
+    LINK_CACHE.with(|c| c.borrow_mut().remove(code));
+}
+
+const MAX_CACHED_LINKS: usize = 10_000;
+
+#[derive(Clone)]
+struct CachedLink {
+    /// Redirect URL and state; `None` for an unknown code.
+    target: Option<(String, rules::State)>,
+    fresh_until: Timestamp,
+}
+
+thread_local! {
+    static LINK_CACHE: std::cell::RefCell<std::collections::HashMap<String, CachedLink>> = Default::default();
+}
+
+/// The click counter of a campaign link.
+pub fn link_name(code: &str) -> String {
+    format!("cmp:{code}")
+}
+
+/// Campaign fields a client may set; every one optional so that the same shape serves edits.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields {
+    code: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    offer: Option<Offer>,
+    landing_url: Option<String>,
+    starts_at: Option<Timestamp>,
+    ends_at: Option<Timestamp>,
+    max_uses: Option<i64>,
+    max_uses_per_user: Option<i64>,
+    tags: Option<Vec<String>>,
+    status: Option<CampaignStatus>,
+}
+
+/// Applies and validates the given fields on `c`.
+fn apply_fields(c: &mut Campaign, f: Fields) -> ApiResult<()> {
+    if let Some(name) = f.name {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(ApiError::validation("name", "name must be 1–200 characters"));
+        }
+        c.name = name.to_owned();
+    }
+    if let Some(description) = f.description {
+        if description.len() > 2_000 {
+            return Err(ApiError::validation("description", "description must be at most 2000 characters"));
+        }
+        c.description = Some(description);
+    }
+    if let Some(offer) = f.offer {
+        c.offer = offer.validate().map_err(|e| ApiError::validation("offer.value", e))?;
+    }
+    if let Some(url) = f.landing_url {
+        let url = url.trim().to_owned();
+        links::landing_url(&url).map_err(|e| ApiError::validation("landing_url", format!("landing_url {e}")))?;
+        c.landing_url = url;
+    }
+    if f.starts_at.is_some() {
+        c.starts_at = f.starts_at;
+    }
+    if f.ends_at.is_some() {
+        c.ends_at = f.ends_at;
+    }
+    rules::window(c.starts_at, c.ends_at).map_err(|e| ApiError::validation("ends_at", e))?;
+    if let Some(max) = f.max_uses {
+        if max < 1 {
+            return Err(ApiError::validation("max_uses", "max_uses must be positive"));
+        }
+        c.max_uses = Some(max);
+    }
+    if let Some(per_user) = f.max_uses_per_user {
+        if per_user < 1 {
+            return Err(ApiError::validation("max_uses_per_user", "max_uses_per_user must be positive"));
+        }
+        c.max_uses_per_user = per_user;
+    }
+    if let Some(tags) = f.tags {
+        let valid = tags.len() <= 20 && tags.iter().all(|t| !t.trim().is_empty() && t.len() <= 40);
+        if !valid {
+            return Err(ApiError::validation("tags", "up to 20 tags of 1–40 characters"));
+        }
+        c.tags = tags.into_iter().map(|t| t.trim().to_owned()).collect();
+    }
+    Ok(())
+}
+
+/// `POST /campaigns` (admin): a new draft.
+pub async fn create(ctx: &Ctx) -> ApiResult {
+    let mut fields: Fields = ctx.json()?;
+    if fields.status.take().is_some() {
+        return Err(ApiError::validation("status", "new campaigns start as drafts; change the status with PATCH"));
+    }
+    let (Some(_), Some(_), Some(_)) = (&fields.name, &fields.offer, &fields.landing_url) else {
+        let missing = [("name", fields.name.is_none()), ("offer", fields.offer.is_none()), ("landing_url", fields.landing_url.is_none())]
+            .into_iter()
+            .find(|(_, m)| *m)
+            .map_or("name", |(n, _)| n);
+        return Err(ApiError::validation(missing, format!("{missing} is required")));
+    };
+    let chosen = fields.code.take().map(|c| rules::custom_code(&c).map_err(|e| ApiError::validation("code", e))).transpose()?;
+    let mut campaign = Campaign {
+        code: String::new(),
+        name: String::new(),
+        description: None,
+        offer: Offer { kind: OfferType::Credits, value: 1 },
+        landing_url: String::new(),
+        status: CampaignStatus::Draft,
+        starts_at: None,
+        ends_at: None,
+        max_uses: None,
+        max_uses_per_user: 1,
+        uses: 0,
+        tags: Vec::new(),
+        created_by: ctx.user()?.id.clone(),
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    apply_fields(&mut campaign, fields)?;
+    let db = ctx.db()?;
+    for _ in 0..5 {
+        campaign.code = match &chosen {
+            Some(code) => code.clone(),
+            None => codes::generate(rules::PREFIX, random_bytes()?),
+        };
+        match store::insert(&db, &campaign).await? {
+            Inserted::Created(c) => return Reply::created(&c),
+            Inserted::CodeTaken if chosen.is_some() => {
+                return Err(ApiError::conflict("already_exists", "A campaign with this code exists."))
+            }
+            Inserted::CodeTaken => continue,
+        }
+    }
+    Err(ApiError::internal("could not draw a free campaign code in 5 attempts"))
+}
+
+/// `PATCH /admin/campaigns/{code}`: a status change and/or edits of a draft.
+pub async fn admin_update(ctx: &Ctx) -> ApiResult {
+    let mut fields: Fields = ctx.json()?;
+    if fields.code.is_some() {
+        return Err(ApiError::validation("code", "the code of a campaign cannot change"));
+    }
+    let status = fields.status.take();
+    let edits = fields.name.is_some()
+        || fields.description.is_some()
+        || fields.offer.is_some()
+        || fields.landing_url.is_some()
+        || fields.starts_at.is_some()
+        || fields.ends_at.is_some()
+        || fields.max_uses.is_some()
+        || fields.max_uses_per_user.is_some()
+        || fields.tags.is_some();
+    if status.is_none() && !edits {
+        return Err(ApiError::validation("body", "Give a status and/or fields to edit."));
+    }
+    let db = ctx.db()?;
+    let code = rules::parse_code(ctx.param("code")?).ok_or_else(|| ApiError::not_found("No such campaign."))?;
+    let current = store::find(&db, &code).await?.ok_or_else(|| ApiError::not_found("No such campaign."))?;
+    let mut next = current.clone();
+    if edits {
+        rules::editable(current.status)?;
+        apply_fields(&mut next, fields)?;
+    }
+    if let Some(status) = status {
+        rules::transition(current.status, status)?;
+        next.status = status;
+    }
+    next.updated_at = ctx.now;
+    match store::update(&db, &next, current.status).await? {
+        Some(updated) => {
+            forget_link(&code);
+            Reply::ok(&updated)
+        }
+        None => Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry.")),
+    }
+}
+
+/// `GET /campaigns`: live campaigns, public fields.
+pub async fn list_public(ctx: &Ctx) -> ApiResult {
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = store::list_live(&ctx.db()?, ctx.now, page.after.as_ref(), page.fetch_limit()).await?;
+    let page = Page::from_rows(rows, page.limit, |c| (c.created_at.unix(), c.code.clone()));
+    Reply::ok(&page.map(|c| c.public()))
+}
+
+/// `GET /admin/campaigns?status=`: every campaign, all fields.
+pub async fn admin_list(ctx: &Ctx) -> ApiResult {
+    let status = ctx.query_named::<CampaignStatus>("status")?;
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = store::list(&ctx.db()?, status, page.after.as_ref(), page.fetch_limit()).await?;
+    Reply::ok(&Page::from_rows(rows, page.limit, |c| (c.created_at.unix(), c.code.clone())))
+}
+
+/// `GET /campaigns/{code}`: the public view of a live campaign; administrators see any campaign
+/// with all fields.
+pub async fn get(ctx: &Ctx) -> ApiResult {
+    let unknown = || ApiError::not_found("No such campaign.");
+    let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
+    let campaign = store::find(&ctx.db()?, &code).await?.ok_or_else(unknown)?;
+    if ctx.user()?.is_admin {
+        return Reply::ok(&campaign);
+    }
+    if !rules::is_live(&campaign.state(), ctx.now) {
+        return Err(unknown());
+    }
+    Reply::ok(&campaign.public())
+}
+
+/// `POST /campaigns/{code}/redeem` (optional `Idempotency-Key`).
+pub async fn redeem(ctx: &Ctx) -> ApiResult {
+    idempotency::run(ctx, KeyPolicy::Optional, || async {
+        let unknown = || ApiError::not_found("No such campaign.");
+        let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
+        let db = ctx.db()?;
+        let user = &ctx.user()?.id;
+        let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
+        if campaign.status == CampaignStatus::Draft {
+            return Err(unknown());
+        }
+        let credits = (campaign.offer.kind == OfferType::Credits).then_some(campaign.offer.value);
+        let id = new_id();
+        if store::redeem(&db, &id, &code, user, credits, ctx.now).await?.is_some() {
+            return Reply::created(&Redemption { id, campaign_code: code, offer: campaign.offer, created_at: ctx.now });
+        }
+        // Refused: tell which rule, from the state as it is now.
+        let now_state = store::find(&db, &code).await?.ok_or_else(unknown)?.state();
+        let used = store::user_uses(&db, &code, user).await?;
+        rules::redeemable(&now_state, used, ctx.now)?;
+        Err(ApiError::internal("redemption refused although the rules allow it"))
+    })
+    .await
+}
+
+/// `GET /campaigns/redemptions`: the caller's redemptions, newest first.
+pub async fn my_redemptions(ctx: &Ctx) -> ApiResult {
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = store::redemptions_of(&ctx.db()?, &ctx.user()?.id, page.after.as_ref(), page.fetch_limit()).await?;
+    Reply::ok(&Page::from_rows(rows, page.limit, |r| (r.created_at.unix(), r.id.clone())))
+}
+
+/// `GET /admin/campaigns/{code}/stats`
+pub async fn admin_stats(ctx: &Ctx) -> ApiResult {
+    let unknown = || ApiError::not_found("No such campaign.");
+    let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
+    let db = ctx.db()?;
+    let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
+    let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
+    let outcomes = store::outcomes(&db, &code).await?;
+    let mut by_day: Vec<serde_json::Value> = Vec::new();
+    let mut redemptions = store::redemptions_by_day(&db, &code).await?.into_iter().peekable();
+    let mut days = clicks.by_day.iter().peekable();
+    loop {
+        let click_day = days.peek().map(|d| d.date.clone());
+        let redemption_day = redemptions.peek().map(|r| Timestamp::from_unix(r.day * 86_400).date());
+        let date = match (&click_day, &redemption_day) {
+            (None, None) => break,
+            (Some(a), Some(b)) => a.min(b).clone(),
+            (Some(a), None) => a.clone(),
+            (None, Some(b)) => b.clone(),
+        };
+        let (mut clicks_today, mut uniques_today, mut redeemed_today) = (0, 0, 0);
+        if click_day.as_ref() == Some(&date) {
+            if let Some(d) = days.next() {
+                (clicks_today, uniques_today) = (d.clicks, d.unique_visitors);
+            }
+        }
+        if redemption_day.as_ref() == Some(&date) {
+            redeemed_today = redemptions.next().map_or(0, |r| r.n);
+        }
+        by_day.push(json!({"date": date, "clicks": clicks_today, "unique_visitors": uniques_today, "redemptions": redeemed_today}));
+    }
+    let rate = if clicks.clicks > 0 { outcomes.conversions as f64 / clicks.clicks as f64 } else { 0.0 };
+    Reply::ok(&json!({
+        "campaign_code": code,
+        "status": campaign.status,
+        "clicks": clicks.clicks,
+        "unique_visitors": clicks.unique_visitors,
+        "redemptions": campaign.uses,
+        "conversions": outcomes.conversions,
+        "conversion_rate": (rate * 10_000.0).round() / 10_000.0,
+        "revenue_cents": outcomes.revenue_cents,
+        "by_day": by_day,
+    }))
+}

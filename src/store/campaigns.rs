@@ -1,0 +1,260 @@
+//! SQL of `campaigns` and `redemptions`.
+
+use super::{credits, rows, Db, WriteError};
+use crate::args;
+use crate::campaigns::{Campaign, Redemption};
+use crate::domain::campaigns::{CampaignStatus, Offer, OfferType, State};
+use crate::domain::time::Timestamp;
+use crate::http::ApiError;
+use serde::Deserialize;
+
+const COLUMNS: &str = "code, name, description, offer_type, offer_value, landing_url, status, starts_at, ends_at,
+    max_uses, max_uses_per_user, uses, tags, created_by, created_at, updated_at";
+
+#[derive(Deserialize)]
+struct Row {
+    code: String,
+    name: String,
+    description: Option<String>,
+    offer_type: String,
+    offer_value: i64,
+    landing_url: String,
+    status: String,
+    starts_at: Option<i64>,
+    ends_at: Option<i64>,
+    max_uses: Option<i64>,
+    max_uses_per_user: i64,
+    uses: i64,
+    tags: String,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Campaign {
+    type Error = ApiError;
+    fn try_from(r: Row) -> Result<Self, ApiError> {
+        let bad = || ApiError::internal(format!("campaign {} has offer {:?} / status {:?}", r.code, r.offer_type, r.status));
+        Ok(Campaign {
+            offer: Offer { kind: OfferType::parse(&r.offer_type).ok_or_else(bad)?, value: r.offer_value },
+            status: CampaignStatus::parse(&r.status).ok_or_else(bad)?,
+            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            code: r.code,
+            name: r.name,
+            description: r.description,
+            landing_url: r.landing_url,
+            starts_at: r.starts_at.map(Timestamp::from_unix),
+            ends_at: r.ends_at.map(Timestamp::from_unix),
+            max_uses: r.max_uses,
+            max_uses_per_user: r.max_uses_per_user,
+            uses: r.uses,
+            created_by: r.created_by,
+            created_at: Timestamp::from_unix(r.created_at),
+            updated_at: Timestamp::from_unix(r.updated_at),
+        })
+    }
+}
+
+fn all(rows: Vec<Row>) -> Result<Vec<Campaign>, ApiError> {
+    rows.into_iter().map(Campaign::try_from).collect()
+}
+
+pub enum Inserted {
+    Created(Campaign),
+    CodeTaken,
+}
+
+fn values(c: &Campaign) -> [super::Arg; 16] {
+    args![
+        &c.code,
+        &c.name,
+        c.description.clone(),
+        c.offer.kind.as_str(),
+        c.offer.value,
+        &c.landing_url,
+        c.status.as_str(),
+        c.starts_at.map(Timestamp::unix),
+        c.ends_at.map(Timestamp::unix),
+        c.max_uses,
+        c.max_uses_per_user,
+        c.uses,
+        serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into()),
+        &c.created_by,
+        c.created_at.unix(),
+        c.updated_at.unix()
+    ]
+}
+
+pub async fn insert(db: &Db, c: &Campaign) -> Result<Inserted, ApiError> {
+    let sql = format!(
+        "INSERT INTO campaigns ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         RETURNING {COLUMNS}"
+    );
+    match db.write::<Row>(&sql, &values(c)).await {
+        Ok(Some(row)) => Ok(Inserted::Created(row.try_into()?)),
+        Ok(None) => Err(ApiError::internal("campaign insert returned nothing")),
+        Err(WriteError::Violated(v)) if v.is_unique("campaigns.code") => Ok(Inserted::CodeTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn find(db: &Db, code: &str) -> Result<Option<Campaign>, ApiError> {
+    let row = db.first::<Row>(&format!("SELECT {COLUMNS} FROM campaigns WHERE code = ?1"), &args![code]).await?;
+    row.map(Campaign::try_from).transpose()
+}
+
+/// Writes every editable field and the status, if the campaign still has status `expected`.
+pub async fn update(db: &Db, c: &Campaign, expected: CampaignStatus) -> Result<Option<Campaign>, ApiError> {
+    let sql = format!(
+        "UPDATE campaigns SET name = ?2, description = ?3, offer_type = ?4, offer_value = ?5, landing_url = ?6,
+           status = ?7, starts_at = ?8, ends_at = ?9, max_uses = ?10, max_uses_per_user = ?11, tags = ?13, updated_at = ?16
+         WHERE code = ?1 AND status = ?17 RETURNING {COLUMNS}"
+    );
+    let mut args = values(c).to_vec();
+    args.push(expected.as_str().into());
+    db.first::<Row>(&sql, &args).await?.map(Campaign::try_from).transpose()
+}
+
+/// Live campaigns (active, within their dates; mirrors `domain::campaigns::is_live`), newest
+/// first before the cursor.
+pub async fn list_live(db: &Db, now: Timestamp, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Campaign>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM campaigns
+         WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) AND (ends_at IS NULL OR ends_at > ?1)
+           AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
+         ORDER BY created_at DESC, code DESC LIMIT ?4"
+    );
+    all(db.all(&sql, &args![now.unix(), before.map(|b| b.0), before.map(|b| &b.1), limit]).await?)
+}
+
+/// Every campaign (optionally of one status), newest first before the cursor.
+pub async fn list(
+    db: &Db,
+    status: Option<CampaignStatus>,
+    before: Option<&(i64, String)>,
+    limit: u32,
+) -> Result<Vec<Campaign>, ApiError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM campaigns WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
+         ORDER BY created_at DESC, code DESC LIMIT ?4"
+    );
+    all(db.all(&sql, &args![status.map(|s| s.as_str()), before.map(|b| b.0), before.map(|b| &b.1), limit]).await?)
+}
+
+/// Campaigns the cron job may have to move on.
+pub async fn in_flight(db: &Db) -> Result<Vec<Campaign>, ApiError> {
+    all(db.all(&format!("SELECT {COLUMNS} FROM campaigns WHERE status IN ('scheduled', 'active')"), &[]).await?)
+}
+
+/// Moves a campaign from `from` to `to` if it is still in `from`.
+pub async fn advance(db: &Db, code: &str, from: CampaignStatus, to: CampaignStatus, now: Timestamp) -> Result<bool, ApiError> {
+    let sql = "UPDATE campaigns SET status = ?3, updated_at = ?4 WHERE code = ?1 AND status = ?2";
+    Ok(db.run(sql, &args![code, from.as_str(), to.as_str(), now.unix()]).await? == 1)
+}
+
+pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64, ApiError> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: i64,
+    }
+    let sql = "SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?1 AND user_id = ?2";
+    Ok(db.first::<Count>(sql, &args![code, user]).await?.map_or(0, |c| c.n))
+}
+
+/// Redeems atomically: the redemption is written only if the campaign is live, has uses left and
+/// the user is under the per-user limit (the conditions of `domain::campaigns::redeemable`,
+/// checked inside the INSERT so that concurrent redemptions cannot overshoot); the use counter
+/// and, for a credits offer, the credit ledger follow only if it was. `None`: refused.
+pub async fn redeem(db: &Db, id: &str, code: &str, user: &str, credits_offer: Option<i64>, now: Timestamp) -> Result<Option<i64>, ApiError> {
+    let insert = "INSERT INTO redemptions (id, campaign_code, user_id, seq, offer_type, offer_value, created_at)
+        SELECT ?1, c.code, ?3, u.n + 1, c.offer_type, c.offer_value, ?4
+        FROM campaigns c, (SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?2 AND user_id = ?3) u
+        WHERE c.code = ?2 AND c.status = 'active'
+          AND (c.starts_at IS NULL OR c.starts_at <= ?4) AND (c.ends_at IS NULL OR c.ends_at > ?4)
+          AND (c.max_uses IS NULL OR c.uses < c.max_uses)
+          AND u.n < c.max_uses_per_user
+        RETURNING seq";
+    let count = "UPDATE campaigns SET uses = uses + 1, updated_at = ?4 WHERE code = ?2 AND EXISTS (SELECT 1 FROM redemptions WHERE id = ?1)";
+    let args = args![id, code, user, now.unix()];
+    let mut statements = vec![db.statement(insert, &args)?, db.statement(count, &args)?];
+    if let Some(amount) = credits_offer {
+        statements.push(credits::campaign_credit(db, user, amount, code, id, now)?);
+    }
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: i64,
+    }
+    let results = db.batch(statements).await?;
+    Ok(rows::<Seq>(&results, 0)?.first().map(|s| s.seq))
+}
+
+#[derive(Deserialize)]
+struct RedemptionRow {
+    id: String,
+    campaign_code: String,
+    offer_type: String,
+    offer_value: i64,
+    created_at: i64,
+}
+
+/// A user's redemptions, newest first before the cursor.
+pub async fn redemptions_of(db: &Db, user: &str, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Redemption>, ApiError> {
+    let sql = "SELECT id, campaign_code, offer_type, offer_value, created_at FROM redemptions
+               WHERE user_id = ?1 AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+               ORDER BY created_at DESC, id DESC LIMIT ?4";
+    let rows: Vec<RedemptionRow> = db.all(sql, &args![user, before.map(|b| b.0), before.map(|b| &b.1), limit]).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Redemption {
+                offer: Offer {
+                    kind: OfferType::parse(&r.offer_type).ok_or_else(|| ApiError::internal("redemption offer type"))?,
+                    value: r.offer_value,
+                },
+                id: r.id,
+                campaign_code: r.campaign_code,
+                created_at: Timestamp::from_unix(r.created_at),
+            })
+        })
+        .collect()
+}
+
+/// A campaign's redemptions per UTC day and the conversions of users after they redeemed it.
+#[derive(Debug, Default, Deserialize)]
+pub struct Outcomes {
+    pub conversions: i64,
+    /// Those conversions' amounts net of refunds.
+    pub revenue_cents: i64,
+}
+
+pub async fn outcomes(db: &Db, code: &str) -> Result<Outcomes, ApiError> {
+    let sql = "SELECT COUNT(*) AS conversions,
+            COALESCE(SUM(c.amount_cents - COALESCE((SELECT MAX(r.refunded_total) FROM refunds r WHERE r.conversion_id = c.id), 0)), 0) AS revenue_cents
+        FROM conversions c
+        JOIN (SELECT user_id, MIN(created_at) AS first_at FROM redemptions WHERE campaign_code = ?1 GROUP BY user_id) d
+          ON d.user_id = c.user_id AND c.occurred_at >= d.first_at";
+    Ok(db.first::<Outcomes>(sql, &args![code]).await?.unwrap_or_default())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DayCount {
+    pub day: i64,
+    pub n: i64,
+}
+
+pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>, ApiError> {
+    let sql = "SELECT created_at / 86400 AS day, COUNT(*) AS n FROM redemptions WHERE campaign_code = ?1 GROUP BY day ORDER BY day";
+    db.all(sql, &args![code]).await
+}
+
+impl Campaign {
+    pub fn state(&self) -> State {
+        State {
+            status: self.status,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            uses: self.uses,
+            max_uses: self.max_uses,
+            max_uses_per_user: self.max_uses_per_user,
+        }
+    }
+}
