@@ -2,11 +2,13 @@
 //! `cmp:CODE`) counting clicks and unique visitors per hour.
 //!
 //! Clicks reach it in batches: `track` (run by each click's `wait_until`) adds the click to the
-//! isolate's pending batch for that link; the first click of a batch flushes it after
-//! `FLUSH_AFTER` (or the click that fills it, at `MAX_BATCH`), and every click's `wait_until`
-//! lasts until its batch is stored, so no accepted click waits in memory without a request
-//! keeping the isolate alive. A hot link costs one Durable Object round trip per batch, not per
-//! click. Each batch has an id that the object remembers for a day, so a retried batch counts once.
+//! isolate's pending batch for that link; the click that starts a batch flushes it after
+//! `FLUSH_AFTER` (or the click that fills it, at `MAX_BATCH`) from its own `wait_until`, which
+//! keeps the isolate alive until the batch is stored: a click waits in memory only while the
+//! request that will send it is still running. (Requests do not wait for each other: the
+//! runtime forbids one request's promises from being resolved by another's I/O.) A hot link
+//! costs one Durable Object round trip per batch, not per click. Each batch has an id that the
+//! object remembers for a day, so a retried batch counts once.
 //! A batch is applied in one synchronous run: it counts entirely or not at all.
 //! Visitor ids are kept 48 hours (long enough to dedupe within an hour) and then deleted.
 
@@ -14,7 +16,6 @@ use crate::domain::clicks;
 use crate::domain::time::{Period, Timestamp};
 use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
-use futures_channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -186,8 +187,6 @@ async fn send(env: &Env, link: &str, batch: &Batch) -> Result<(), ApiError> {
 
 struct Pending {
     batch: Batch,
-    /// One per click of the batch: told when the batch is stored (or given up).
-    waiters: Vec<oneshot::Sender<()>>,
 }
 
 thread_local! {
@@ -202,19 +201,18 @@ enum Role {
     Follower,
 }
 
-fn enqueue(link: &str, click: Click, waiter: oneshot::Sender<()>) -> Role {
+fn enqueue(link: &str, click: Click) -> Role {
     PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
         if let Some(p) = pending.get_mut(link) {
             p.batch.clicks.push(click);
-            p.waiters.push(waiter);
             if p.batch.clicks.len() < MAX_BATCH {
                 return Role::Follower;
             }
             return pending.remove(link).map_or(Role::Follower, Role::Filler);
         }
         let id = crate::store::new_id();
-        pending.insert(link.to_owned(), Pending { batch: Batch { id: id.clone(), clicks: vec![click] }, waiters: vec![waiter] });
+        pending.insert(link.to_owned(), Pending { batch: Batch { id: id.clone(), clicks: vec![click] } });
         Role::Leader(id)
     })
 }
@@ -234,15 +232,12 @@ async fn flush(env: &Env, link: &str, pending: Pending) {
             &serde_json::json!({"link": link, "lost_clicks": pending.batch.clicks.len(), "batch": pending.batch.id, "error": e.detail}),
         );
     }
-    for waiter in pending.waiters {
-        let _ = waiter.send(());
-    }
 }
 
-/// Counts one click (run inside the click's `wait_until`; returns once its batch is stored).
+/// Counts one click (run inside the click's `wait_until`; a click that starts or fills a batch
+/// returns once the batch is stored).
 pub async fn track(env: Env, link: String, click: Click) {
-    let (waiter, done) = oneshot::channel();
-    match enqueue(&link, click, waiter) {
+    match enqueue(&link, click) {
         Role::Leader(id) => {
             Delay::from(FLUSH_AFTER).await;
             let mine = PENDING.with(|p| {
@@ -256,7 +251,6 @@ pub async fn track(env: Env, link: String, click: Click) {
         Role::Filler(pending) => flush(&env, &link, pending).await,
         Role::Follower => {}
     }
-    let _ = done.await;
 }
 
 /// A link's counts within a period (whole hours).

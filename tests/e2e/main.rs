@@ -5,6 +5,7 @@ mod support;
 
 mod affiliates;
 mod auth;
+mod campaigns;
 mod conversions;
 mod idempotency;
 mod payouts;
@@ -28,8 +29,9 @@ macro_rules! trials {
 
 fn main() {
     let mut args = Arguments::from_args();
-    // Tests mostly wait on the network; run more of them than there are cores.
-    args.test_threads.get_or_insert(8);
+    // Tests mostly wait on the network; run more of them than there are cores, but not so many
+    // that their parallel bursts add up past what wrangler dev's proxy holds (~256 in flight).
+    args.test_threads.get_or_insert(6);
     let tests: Vec<Trial> = [
         platform::tests(),
         auth::tests(),
@@ -40,6 +42,7 @@ fn main() {
         referrals::tests(),
         conversions::tests(),
         payouts::tests(),
+        campaigns::tests(),
     ]
         .into_iter()
         .flatten()

@@ -24,7 +24,7 @@ fn parallel_payout_requests_make_one_payout() {
             let (buyer, _) = s.referred_user(&code);
             s.convert(&buyer, 10_000);
         }
-        let results = parallel(40, |i| {
+        let results = parallel(30, |i| {
             let mut call = s.post(&format!("{API}/affiliates/payouts")).token(&token);
             if i % 2 == 0 {
                 call = call.header("Idempotency-Key", &unique("payout"));

@@ -170,6 +170,7 @@ impl Server {
             ("PUBLIC_BASE_URL".into(), "https://links.soundhash.test".into()),
             ("AFFILIATE_LANDING_URL".into(), "https://soundhash.test/partners?src=aff".into()),
             ("REFERRAL_LANDING_URL".into(), "https://soundhash.test/signup".into()),
+            ("CAMPAIGN_CACHE_SECONDS".into(), "1".into()),
         ];
         for (k, v) in vars {
             all_vars.retain(|(name, _)| name != k);
@@ -188,6 +189,10 @@ impl Server {
         let log = fs::File::create(dir.join("wrangler.log")).expect("log file");
         cmd.current_dir(root())
             .env("WRANGLER_SEND_METRICS", "false")
+            // Each instance keeps its own dev registry: with a shared one, every instance reloads
+            // its worker (dropping requests in flight) whenever another one starts or stops.
+            .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
+            .env("WRANGLER_CI_DISABLE_CONFIG_WATCHING", "true")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -210,11 +215,9 @@ impl Server {
             child: Mutex::new(child),
             pgid,
             admin: OnceLock::new(),
-            agent: ureq::AgentBuilder::new()
-                .redirects(0)
-                .timeout(Duration::from_secs(60))
-                .max_idle_connections_per_host(64)
-                .build(),
+            // No connection reuse: workerd closes idle keep-alive connections, and a POST sent on
+            // one just as it closes fails with EOF (ureq retries only idempotent methods).
+            agent: ureq::AgentBuilder::new().redirects(0).timeout(Duration::from_secs(60)).max_idle_connections(0).build(),
         };
         server.wait_ready();
         // Made admin now, before any test sends requests: writing the local D1 from a second
