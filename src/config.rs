@@ -21,6 +21,16 @@ pub mod defaults {
     pub const CAMPAIGN_CACHE_SECONDS: i64 = 15;
 }
 
+/// Which requests get the one-line structured access log (var `REQUEST_LOG`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestLog {
+    /// Every request (the default).
+    All,
+    /// Only requests answered with 400 or above: for hot edge links where a line per click costs
+    /// more than it tells. Internal errors are logged with their detail either way.
+    Errors,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// HS256 secret shared with the main SoundHash API (secret `API_SECRET_KEY`).
@@ -54,6 +64,8 @@ pub struct Config {
     /// How long an isolate trusts its cached copy of a campaign on the click path
     /// (`CAMPAIGN_CACHE_SECONDS`; 0 reads D1 on every click).
     pub campaign_cache_seconds: i64,
+    /// Which requests are logged (`REQUEST_LOG`: `all` or `errors`).
+    pub request_log: RequestLog,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -124,6 +136,11 @@ impl Config {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             billing_currency,
             campaign_cache_seconds: int("CAMPAIGN_CACHE_SECONDS", d::CAMPAIGN_CACHE_SECONDS, 0)?,
+            request_log: match non_empty(lookup("REQUEST_LOG")).as_deref() {
+                None | Some("all") => RequestLog::All,
+                Some("errors") => RequestLog::Errors,
+                Some(other) => return Err(ConfigError(format!("var REQUEST_LOG must be all or errors, got {other:?}"))),
+            },
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,
@@ -173,6 +190,7 @@ mod tests {
         assert_eq!(cfg.referral_expiry_days, 30);
         assert_eq!(cfg.billing_currency, "usd");
         assert_eq!(cfg.campaign_cache_seconds, 15);
+        assert_eq!(cfg.request_log, RequestLog::All);
         assert_eq!(cfg.stripe_webhook_secret, None);
         assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");
         assert_eq!(cfg.visitor_hash_secret.len(), 32, "derived from the API key");
@@ -217,6 +235,7 @@ mod tests {
             ("REFERRAL_LANDING_URL", "javascript:alert(1)"),
             ("PUBLIC_BASE_URL", "example.com"),
             ("BILLING_CURRENCY", "USD"),
+            ("REQUEST_LOG", "some"),
         ] {
             let err = Config::from_lookup(lookup(&[KEY, (name, value)])).unwrap_err();
             assert!(err.0.contains(name), "{name}={value}: {err}");

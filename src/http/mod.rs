@@ -12,7 +12,7 @@ pub mod routes;
 
 pub use error::{ApiError, ApiResult};
 
-use crate::config::Config;
+use crate::config::{Config, RequestLog};
 use crate::domain::time::Timestamp;
 use crate::store::Db;
 use crate::users::User;
@@ -108,11 +108,19 @@ impl Ctx {
         self.header("CF-Connecting-IP").unwrap_or_else(|| "unknown".into())
     }
 
+    /// The configuration, parsed once per isolate: vars and secrets are fixed for a deployment.
     pub fn config(&self) -> ApiResult<&Config> {
         if let Some(config) = self.config.get() {
             return Ok(config);
         }
-        let config = Config::from_lookup(|name| self.env.var(name).ok().map(|v| v.to_string()))?;
+        let config = match ISOLATE_CONFIG.with(|c| c.borrow().clone()) {
+            Some(config) => config,
+            None => {
+                let config = Config::from_lookup(|name| self.env.var(name).ok().map(|v| v.to_string()))?;
+                ISOLATE_CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
+                config
+            }
+        };
         Ok(self.config.get_or_init(|| config))
     }
 
@@ -147,6 +155,11 @@ impl Ctx {
     }
 }
 
+thread_local! {
+    /// A misconfiguration is not cached: every request reports it until the vars are fixed.
+    static ISOLATE_CONFIG: std::cell::RefCell<Option<Config>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The Worker's fetch entry: never fails, never panics on input.
 pub async fn serve(req: Request, env: Env, background: worker::Context) -> Response {
     let started = Date::now().as_millis();
@@ -154,7 +167,8 @@ pub async fn serve(req: Request, env: Env, background: worker::Context) -> Respo
     let method = req.method();
     let path = req.path();
     let mut user_id = None;
-    let outcome = handle(req, env, background, &request_id, &mut user_id).await;
+    let mut request_log = RequestLog::All;
+    let outcome = handle(req, env, background, &request_id, &mut user_id, &mut request_log).await;
     let (status, reply) = match outcome {
         Ok(reply) => (reply.status, reply),
         Err(error) => {
@@ -166,6 +180,9 @@ pub async fn serve(req: Request, env: Env, background: worker::Context) -> Respo
             (error.status, reply)
         }
     };
+    if request_log == RequestLog::Errors && status < 400 {
+        return into_response(reply, &request_id);
+    }
     log(
         "info",
         &serde_json::json!({
@@ -197,6 +214,7 @@ async fn handle(
     background: worker::Context,
     request_id: &str,
     user_id: &mut Option<String>,
+    request_log: &mut RequestLog,
 ) -> ApiResult {
     let method = req.method();
     let path = req.path();
@@ -224,6 +242,10 @@ async fn handle(
         background,
         config: OnceCell::new(),
     };
+    // (A configuration error surfaces on the routes that need the configuration.)
+    if let Ok(config) = ctx.config() {
+        *request_log = config.request_log;
+    }
     match route.access {
         Access::Public => {
             if route.throttled {

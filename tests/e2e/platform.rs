@@ -13,6 +13,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         wrong_methods_are_405_with_allow,
         every_response_has_a_fresh_request_id,
         every_request_logs_one_structured_line,
+        request_log_errors_logs_only_failures,
         bodies_over_64_kib_are_413,
         malformed_json_is_400_and_shape_errors_are_422_naming_the_field,
         bodies_must_be_json,
@@ -94,6 +95,16 @@ fn every_request_logs_one_structured_line() {
         assert!(line["path"].as_str().unwrap().starts_with(API));
         assert!(line["duration_ms"].as_u64().is_some(), "{line}");
     }
+}
+
+fn request_log_errors_logs_only_failures() {
+    let quiet = Server::start(&[("REQUEST_LOG", "errors")]);
+    let ok = quiet.get("/healthz").send();
+    let missing = quiet.get("/nope").send();
+    let (ok_id, missing_id) = (ok.header("x-request-id").unwrap().to_owned(), missing.header("x-request-id").unwrap().to_owned());
+    let logged = quiet.wait_log(|l| l["request_id"] == missing_id.as_str());
+    assert_eq!(logged.len(), 1, "the 404 is logged");
+    assert!(quiet.log_lines().iter().all(|l| l["request_id"] != ok_id.as_str()), "the 200 is not");
 }
 
 fn bodies_over_64_kib_are_413() {
