@@ -10,7 +10,7 @@ use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
 use crate::store::affiliates::{self as store, Inserted};
 use crate::store::earnings::{self as ledger, AFFILIATE};
-use crate::store::{new_id, payouts as payout_store};
+use crate::store::{new_code, new_id, payouts as payout_store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -83,7 +83,7 @@ pub async fn apply(ctx: &Ctx) -> ApiResult {
         let affiliate = Affiliate {
             id: new_id(),
             user_id: user.id.clone(),
-            code: codes::generate(codes::AFFILIATE, random_bytes()?),
+            code: new_code(codes::AFFILIATE)?,
             status: AffiliateStatus::Pending,
             commission_rate_bps: rate.unwrap_or(cfg.affiliate_commission_bps),
             commission_months: months.unwrap_or(cfg.affiliate_commission_months),
@@ -99,12 +99,6 @@ pub async fn apply(ctx: &Ctx) -> ApiResult {
         }
     }
     Err(ApiError::internal("could not draw a free affiliate code in 5 attempts"))
-}
-
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
-    Ok(bytes)
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,9 @@
 //! Promotional campaigns: admins create and schedule them, `/c/{code}` links redirect and count
 //! clicks at the edge, users redeem offers within the campaign's limits.
 
-use crate::affiliates::random_bytes;
 use crate::domain::campaigns::{self as rules, CampaignStatus, Offer, OfferType};
 use crate::domain::time::{Period, Timestamp};
-use crate::domain::{codes, links};
+use crate::domain::links;
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
@@ -217,7 +216,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
     for _ in 0..5 {
         campaign.code = match &chosen {
             Some(code) => code.clone(),
-            None => codes::generate(rules::PREFIX, random_bytes()?),
+            None => crate::store::new_code(rules::PREFIX)?,
         };
         match store::insert(&db, &campaign).await? {
             Inserted::Created(c) => return Reply::created(&c),
@@ -342,29 +341,19 @@ pub async fn admin_stats(ctx: &Ctx) -> ApiResult {
     let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
     let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
     let outcomes = store::outcomes(&db, &code).await?;
-    let mut by_day: Vec<serde_json::Value> = Vec::new();
-    let mut redemptions = store::redemptions_by_day(&db, &code).await?.into_iter().peekable();
-    let mut days = clicks.by_day.iter().peekable();
-    loop {
-        let click_day = days.peek().map(|d| d.date.clone());
-        let redemption_day = redemptions.peek().map(|r| Timestamp::from_unix(r.day * 86_400).date());
-        let date = match (&click_day, &redemption_day) {
-            (None, None) => break,
-            (Some(a), Some(b)) => a.min(b).clone(),
-            (Some(a), None) => a.clone(),
-            (None, Some(b)) => b.clone(),
-        };
-        let (mut clicks_today, mut uniques_today, mut redeemed_today) = (0, 0, 0);
-        if click_day.as_ref() == Some(&date) {
-            if let Some(d) = days.next() {
-                (clicks_today, uniques_today) = (d.clicks, d.unique_visitors);
-            }
-        }
-        if redemption_day.as_ref() == Some(&date) {
-            redeemed_today = redemptions.next().map_or(0, |r| r.n);
-        }
-        by_day.push(json!({"date": date, "clicks": clicks_today, "unique_visitors": uniques_today, "redemptions": redeemed_today}));
+    // date → (clicks, unique visitors, redemptions), in date order.
+    let mut days: std::collections::BTreeMap<String, (i64, i64, i64)> = std::collections::BTreeMap::new();
+    for d in &clicks.by_day {
+        let day = days.entry(d.date.clone()).or_default();
+        (day.0, day.1) = (d.clicks, d.unique_visitors);
     }
+    for r in store::redemptions_by_day(&db, &code).await? {
+        days.entry(Timestamp::from_unix(r.day * 86_400).date()).or_default().2 = r.n;
+    }
+    let by_day: Vec<serde_json::Value> = days
+        .into_iter()
+        .map(|(date, (c, u, r))| json!({"date": date, "clicks": c, "unique_visitors": u, "redemptions": r}))
+        .collect();
     let rate = if clicks.clicks > 0 { outcomes.conversions as f64 / clicks.clicks as f64 } else { 0.0 };
     Reply::ok(&json!({
         "campaign_code": code,

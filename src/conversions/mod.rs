@@ -76,23 +76,31 @@ pub async fn apply(
     })
 }
 
+/// What a refund did.
+pub enum Refunded {
+    Applied(Conversion, RefundEffect),
+    /// The event was delivered before, or the total was reached already.
+    Nothing,
+    /// No conversion has this external id (yet).
+    NoConversion,
+}
+
 /// Refunds a conversion up to a cumulative `refunded_total`, reversing the matching part of its
 /// commission. Retries when a concurrent refund of the same conversion lands first.
-/// `Ok(None)` when the event was delivered before or the total was reached already.
 pub async fn refund(
     db: &Db,
     external_id: &str,
     total: impl Fn(&Conversion) -> Result<i64, ApiError>,
     event: Option<(&str, &str)>,
     now: Timestamp,
-) -> Result<Option<(Conversion, RefundEffect)>, ApiError> {
+) -> Result<Refunded, ApiError> {
     for _ in 0..5 {
-        let conversion = store::find_by_external(db, external_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("No conversion with this external_id."))?;
+        let Some(conversion) = store::find_by_external(db, external_id).await? else {
+            return Ok(Refunded::NoConversion);
+        };
         let refunded_total = total(&conversion)?;
         if refunded_total <= conversion.refunded_cents {
-            return Ok(None);
+            return Ok(Refunded::Nothing);
         }
         let commission = store::commission_of(db, &conversion.id).await?;
         let effect =
@@ -110,9 +118,10 @@ pub async fn refund(
         };
         match store::record_refund(db, &plan).await? {
             RefundRecorded::Recorded => {
-                return Ok(Some((Conversion { refunded_cents: refunded_total, refund_count: plan.seq, ..conversion }, effect)))
+                let refunded = Conversion { refunded_cents: refunded_total, refund_count: plan.seq, ..conversion };
+                return Ok(Refunded::Applied(refunded, effect));
             }
-            RefundRecorded::Duplicate => return Ok(None),
+            RefundRecorded::Duplicate => return Ok(Refunded::Nothing),
             RefundRecorded::Stale => continue,
         }
     }
@@ -222,11 +231,12 @@ pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
             Ok(c.refunded_cents + amount)
         };
         match refund(&ctx.db()?, &external_id, total, None, ctx.now).await? {
-            Some((conversion, effect)) => Reply::created(&json!({
+            Refunded::Applied(conversion, effect) => Reply::created(&json!({
                 "conversion": conversion,
                 "commission_reversed_cents": reversed_cents(effect),
             })),
-            None => Err(ApiError::unprocessable("refund_exceeds_amount", "Nothing is left to refund.")),
+            Refunded::Nothing => Err(ApiError::unprocessable("refund_exceeds_amount", "Nothing is left to refund.")),
+            Refunded::NoConversion => Err(ApiError::not_found("No conversion with this external_id.")),
         }
     })
     .await
@@ -349,20 +359,17 @@ async fn refund_known_charge(
         (None, None) => None,
     };
     let Some(invoice) = invoice else { return Ok(None) };
-    if store::find_by_external(db, &invoice).await?.is_none() {
-        return Ok(None);
-    }
     let total = |c: &Conversion| Ok(charge.amount_refunded.clamp(0, c.amount_cents));
-    Ok(Some(match refund(db, &invoice, total, Some((&event.id, &event.kind)), ctx.now).await? {
-        Some(_) => "refund_recorded",
-        None => "duplicate",
-    }))
+    Ok(match refund(db, &invoice, total, Some((&event.id, &event.kind)), ctx.now).await? {
+        Refunded::Applied(..) => Some("refund_recorded"),
+        Refunded::Nothing => Some("duplicate"),
+        Refunded::NoConversion => None,
+    })
 }
 
 /// Applies a refund total held for an invoice, once its conversion exists.
 async fn settle_held_refund(db: &Db, invoice: &str, now: Timestamp) -> Result<(), ApiError> {
-    let Some(total) = crate::store::stripe::held_refund(db, invoice).await? else { return Ok(()) };
-    if store::find_by_external(db, invoice).await?.is_some() {
+    if let Some(total) = crate::store::stripe::held_refund(db, invoice).await? {
         refund(db, invoice, |c| Ok(total.clamp(0, c.amount_cents)), None, now).await?;
     }
     Ok(())

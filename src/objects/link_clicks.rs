@@ -185,42 +185,39 @@ async fn send(env: &Env, link: &str, batch: &Batch) -> Result<(), ApiError> {
     call(env, link, Method::Post, "/record", Some(body)).await.map(|_| ())
 }
 
-struct Pending {
-    batch: Batch,
-}
-
 thread_local! {
-    static PENDING: RefCell<HashMap<String, Pending>> = RefCell::new(HashMap::new());
+    /// Each link's batch waiting to be sent.
+    static PENDING: RefCell<HashMap<String, Batch>> = RefCell::new(HashMap::new());
 }
 
 enum Role {
     /// Started a batch: flush it after `FLUSH_AFTER` unless someone else did.
     Leader(String),
     /// Filled a batch: flush it now.
-    Filler(Pending),
+    Filler(Batch),
     Follower,
 }
 
 fn enqueue(link: &str, click: Click) -> Role {
     PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
-        if let Some(p) = pending.get_mut(link) {
-            p.batch.clicks.push(click);
-            if p.batch.clicks.len() < MAX_BATCH {
+        if let Some(batch) = pending.get_mut(link) {
+            batch.clicks.push(click);
+            if batch.clicks.len() < MAX_BATCH {
                 return Role::Follower;
             }
             return pending.remove(link).map_or(Role::Follower, Role::Filler);
         }
         let id = crate::store::new_id();
-        pending.insert(link.to_owned(), Pending { batch: Batch { id: id.clone(), clicks: vec![click] } });
+        pending.insert(link.to_owned(), Batch { id: id.clone(), clicks: vec![click] });
         Role::Leader(id)
     })
 }
 
-async fn flush(env: &Env, link: &str, pending: Pending) {
+async fn flush(env: &Env, link: &str, batch: Batch) {
     let mut outcome = Ok(());
     for attempt in 0..SEND_ATTEMPTS {
-        outcome = send(env, link, &pending.batch).await;
+        outcome = send(env, link, &batch).await;
         if outcome.is_ok() {
             break;
         }
@@ -229,7 +226,7 @@ async fn flush(env: &Env, link: &str, pending: Pending) {
     if let Err(e) = outcome {
         crate::http::log(
             "error",
-            &serde_json::json!({"link": link, "lost_clicks": pending.batch.clicks.len(), "batch": pending.batch.id, "error": e.detail}),
+            &serde_json::json!({"link": link, "lost_clicks": batch.clicks.len(), "batch": batch.id, "error": e.detail}),
         );
     }
 }
@@ -242,7 +239,7 @@ pub async fn track(env: Env, link: String, click: Click) {
             Delay::from(FLUSH_AFTER).await;
             let mine = PENDING.with(|p| {
                 let mut p = p.borrow_mut();
-                if p.get(&link).is_some_and(|pending| pending.batch.id == id) { p.remove(&link) } else { None }
+                if p.get(&link).is_some_and(|batch| batch.id == id) { p.remove(&link) } else { None }
             });
             if let Some(pending) = mine {
                 flush(&env, &link, pending).await;

@@ -1,7 +1,6 @@
 //! The referral program: a user's `REF` code and link, their referrals' outcomes, and the
 //! API-credit ledger the bonuses go to.
 
-use crate::affiliates::random_bytes;
 use crate::domain::codes;
 use crate::domain::referrals::{self as rules, ReferralStatus};
 use crate::http::idempotency::{self, KeyPolicy};
@@ -26,7 +25,7 @@ async fn code_of(ctx: &Ctx) -> ApiResult<String> {
         return Ok(code);
     }
     for _ in 0..5 {
-        match store::create_code(&db, user, &codes::generate(codes::REFERRAL, random_bytes()?), ctx.now).await? {
+        match store::create_code(&db, user, &crate::store::new_code(codes::REFERRAL)?, ctx.now).await? {
             Created::Code(code) => return Ok(code),
             Created::CodeTaken => continue,
         }

@@ -60,7 +60,7 @@ fn all(rows: Vec<Row>) -> Result<Vec<Campaign>, ApiError> {
 }
 
 pub enum Inserted {
-    Created(Campaign),
+    Created(Box<Campaign>),
     CodeTaken,
 }
 
@@ -91,7 +91,7 @@ pub async fn insert(db: &Db, c: &Campaign) -> Result<Inserted, ApiError> {
          RETURNING {COLUMNS}"
     );
     match db.write::<Row>(&sql, &values(c)).await {
-        Ok(Some(row)) => Ok(Inserted::Created(row.try_into()?)),
+        Ok(Some(row)) => Ok(Inserted::Created(Box::new(row.try_into()?))),
         Ok(None) => Err(ApiError::internal("campaign insert returned nothing")),
         Err(WriteError::Violated(v)) if v.is_unique("campaigns.code") => Ok(Inserted::CodeTaken),
         Err(e) => Err(e.into()),

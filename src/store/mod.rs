@@ -69,12 +69,6 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
     }
 }
 
-impl From<f64> for Arg {
-    fn from(v: f64) -> Self {
-        Arg::Int(v as i64)
-    }
-}
-
 impl From<&Arg> for JsValue {
     fn from(arg: &Arg) -> Self {
         match arg {
@@ -209,6 +203,13 @@ impl From<ApiError> for WriteError {
 
 fn db_error(sql: &str, e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1 error: {e}; sql: {sql}"))
+}
+
+/// A fresh public code: `prefix` and 8 characters from a CSPRNG (domain::codes).
+pub fn new_code(prefix: &str) -> Result<String, ApiError> {
+    let mut random = [0u8; crate::domain::codes::RANDOM_LEN];
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+    Ok(crate::domain::codes::generate(prefix, random))
 }
 
 /// A fresh id for new rows: UUID v7, so ids sort by creation time (lists ordered by

@@ -2,7 +2,7 @@
 //! edge, exact redemption limits under concurrency, and stats.
 
 use crate::affiliates::{click, BROWSER};
-use crate::support::{now, parallel, shared, unique, wait_for, Server, API};
+use crate::support::{iso, now, parallel, shared, unique, wait_for, Server, API};
 use crate::trials;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -20,22 +20,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         offers_are_granted_and_listed,
         conversions_after_redeeming_count_for_the_campaign,
     )
-}
-
-fn iso(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    // Civil from days (Hinnant), for test input only.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let s = t.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Creates a campaign (admin) with `extra` fields over a credits offer; returns its body.
