@@ -9,6 +9,7 @@ pub mod earnings;
 pub mod money;
 pub mod payouts;
 pub mod referrals;
+pub mod rewards;
 pub mod time;
 
 /// A business rule said no. `http` turns it into the matching status and error code.

@@ -142,6 +142,22 @@ impl Timestamp {
         Timestamp(days_from_civil(year, month, day) * DAY + self.0.rem_euclid(DAY))
     }
 
+    /// The UTC calendar date: (year, month, day).
+    pub fn civil(self) -> (i64, u32, u32) {
+        civil_from_days(self.0.div_euclid(DAY))
+    }
+
+    /// The ISO 8601 week: (week-numbering year, week 1–53). Weeks start on Monday; week 1 is the
+    /// one holding the year's first Thursday, so 2027-01-01 (a Friday) is in 2026-W53.
+    pub fn iso_week(self) -> (i64, u32) {
+        let days = self.0.div_euclid(DAY);
+        let weekday = (days + 3).rem_euclid(7); // Monday = 0 (1970-01-01 was a Thursday)
+        let thursday = days - weekday + 3;
+        let (year, _, _) = civil_from_days(thursday);
+        let week = (thursday - days_from_civil(year, 1, 1)) / 7 + 1;
+        (year, week as u32)
+    }
+
     pub fn to_chrono(self) -> chrono::DateTime<chrono::Utc> {
         chrono::DateTime::<chrono::Utc>::from_timestamp(self.0, 0).unwrap_or_default()
     }
@@ -249,6 +265,13 @@ mod tests {
             let ours = Timestamp::from_unix(seconds).plus_months(months);
             let theirs = chrono::DateTime::from_timestamp(seconds, 0).unwrap().checked_add_months(chrono::Months::new(months)).unwrap();
             proptest::prop_assert_eq!(ours.unix(), theirs.timestamp());
+        }
+
+        #[test]
+        fn iso_weeks_match_chrono(seconds in 0i64..253_402_300_799) {
+            use chrono::Datelike;
+            let theirs = chrono::DateTime::from_timestamp(seconds, 0).unwrap().iso_week();
+            proptest::prop_assert_eq!(Timestamp::from_unix(seconds).iso_week(), (i64::from(theirs.year()), theirs.week()));
         }
 
         #[test]
