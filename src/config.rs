@@ -19,6 +19,7 @@ pub mod defaults {
     pub const PUBLIC_BASE_URL: &str = "https://monetization.soundhash.io";
     pub const BILLING_CURRENCY: &str = "usd";
     pub const CAMPAIGN_CACHE_SECONDS: i64 = 15;
+    pub const ACTIVITY_MAX_AGE_DAYS: i64 = 35;
 }
 
 /// Which requests get the one-line structured access log (var `REQUEST_LOG`).
@@ -64,6 +65,9 @@ pub struct Config {
     /// How long an isolate trusts its cached copy of a campaign on the click path
     /// (`CAMPAIGN_CACHE_SECONDS`; 0 reads D1 on every click).
     pub campaign_cache_seconds: i64,
+    /// How old a reported activity event may be (`ACTIVITY_MAX_AGE_DAYS`); event ids are
+    /// remembered that long, so a re-sent event never counts twice.
+    pub activity_max_age_days: i64,
     /// Which requests are logged (`REQUEST_LOG`: `all` or `errors`).
     pub request_log: RequestLog,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
@@ -136,6 +140,7 @@ impl Config {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             billing_currency,
             campaign_cache_seconds: int("CAMPAIGN_CACHE_SECONDS", d::CAMPAIGN_CACHE_SECONDS, 0)?,
+            activity_max_age_days: int("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1)?,
             request_log: match non_empty(lookup("REQUEST_LOG")).as_deref() {
                 None | Some("all") => RequestLog::All,
                 Some("errors") => RequestLog::Errors,
@@ -190,6 +195,7 @@ mod tests {
         assert_eq!(cfg.referral_expiry_days, 30);
         assert_eq!(cfg.billing_currency, "usd");
         assert_eq!(cfg.campaign_cache_seconds, 15);
+        assert_eq!(cfg.activity_max_age_days, 35);
         assert_eq!(cfg.request_log, RequestLog::All);
         assert_eq!(cfg.stripe_webhook_secret, None);
         assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");

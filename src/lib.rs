@@ -16,6 +16,7 @@ pub mod links;
 pub mod objects;
 pub mod payouts;
 pub mod referrals;
+pub mod rewards;
 pub mod store;
 pub mod users;
 

@@ -41,12 +41,13 @@ pub struct Effects {
 
 /// Records a conversion and its effects. `Ok(None)` when it (or its event) was recorded before.
 pub async fn apply(
+    ctx: &Ctx,
     db: &Db,
-    cfg: &Config,
     conversion: &Conversion,
     event: Option<(&str, &str)>,
-    now: Timestamp,
 ) -> Result<Option<Effects>, ApiError> {
+    let (cfg, now) = (ctx.config()?, ctx.now);
+    let activity_batch = new_id();
     let context = store::context(db, &conversion.user_id).await?;
     let commission_id = new_id();
     let commission = context.referrer.as_ref().and_then(|(affiliate_id, referrer)| {
@@ -59,19 +60,26 @@ pub async fn apply(
         })
     });
     let referral = context.referral.as_ref().and_then(|(id, referrer_id, status, expires_at)| {
-        referrals::converts(*status, *expires_at, conversion.occurred_at, context.earlier_conversions).then_some(ReferralPlan {
+        referrals::converts(*status, *expires_at, conversion.occurred_at, context.earlier_conversions).then(|| ReferralPlan {
             id,
             referrer_id,
             credits: cfg.referral_bonus_credits,
+            activity: (&activity_batch, crate::rewards::referral_event(id, referrer_id, conversion.occurred_at)),
         })
     });
     let effects = Effects {
         commission_cents: commission.as_ref().map(|c| c.cents),
         referral_bonus_credits: referral.as_ref().map(|r| r.credits),
     };
+    let converts_referral = referral.is_some();
     let plan = Plan { event, conversion, commission, referral, now };
     Ok(match store::record(db, &plan).await? {
-        Recorded::Recorded => Some(effects),
+        Recorded::Recorded => {
+            if converts_referral {
+                crate::rewards::publish_batch(&ctx.env, db, &activity_batch, now).await;
+            }
+            Some(effects)
+        }
         Recorded::Duplicate => None,
     })
 }
@@ -182,7 +190,7 @@ pub async fn admin_create(ctx: &Ctx) -> ApiResult {
         refund_count: 0,
     };
     let db = ctx.db()?;
-    match apply(&db, cfg, &conversion, None, ctx.now).await? {
+    match apply(ctx, &db, &conversion, None).await? {
         Some(effects) => Reply::created(&json!({ "conversion": conversion, "effects": effects })),
         None => {
             let stored = store::find_by_external(&db, &conversion.external_id)
@@ -326,7 +334,7 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
         refunded_cents: 0,
         refund_count: 0,
     };
-    let recorded = apply(db, cfg, &conversion, Some((&event.id, &event.kind)), ctx.now).await?.is_some();
+    let recorded = apply(ctx, db, &conversion, Some((&event.id, &event.kind))).await?.is_some();
     // A refund may have come first.
     settle_held_refund(db, &invoice.invoice_id, ctx.now).await?;
     Ok(if recorded { "conversion_recorded" } else { "duplicate" })

@@ -135,7 +135,11 @@ pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
 /// Event ids and user ids: 1–128 visible ASCII characters.
 pub const MAX_ID_LEN: usize = 128;
 
+/// Ids of events this service records itself start with this; reporters may not use it.
+pub const INTERNAL_ID_PREFIX: &str = "soundhash:";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     pub id: String,
     pub user_id: String,
@@ -155,6 +159,9 @@ pub fn check_event(event: &Event, now: Timestamp, max_age_days: i64) -> Result<(
     if !valid_id(&event.id) {
         return Err(("id", "must be 1–128 visible ASCII characters".into()));
     }
+    if event.id.starts_with(INTERNAL_ID_PREFIX) {
+        return Err(("id", format!("must not start with {INTERNAL_ID_PREFIX} (reserved)")));
+    }
     if !valid_id(&event.user_id) {
         return Err(("user_id", "must be 1–128 visible ASCII characters".into()));
     }
@@ -171,6 +178,17 @@ pub fn check_event(event: &Event, now: Timestamp, max_age_days: i64) -> Result<(
         return Err(("occurred_at", format!("must be within the last {max_age_days} days")));
     }
     Ok(())
+}
+
+/// The `referrals` event of a converted referral, credited to its referrer when it converted.
+pub fn referral_event(referral_id: &str, referrer_id: &str, converted_at: Timestamp) -> Event {
+    Event {
+        id: format!("{INTERNAL_ID_PREFIX}referral:{referral_id}"),
+        user_id: referrer_id.to_owned(),
+        metric: Metric::Referrals,
+        amount: 1,
+        occurred_at: converted_at,
+    }
 }
 
 // --- leaderboards --------------------------------------------------------------------------
@@ -310,6 +328,7 @@ mod tests {
         assert_eq!(field(Event { id: String::new(), ..good.clone() }), "id");
         assert_eq!(field(Event { id: "a b".into(), ..good.clone() }), "id");
         assert_eq!(field(Event { id: "x".repeat(129), ..good.clone() }), "id");
+        assert_eq!(field(Event { id: "soundhash:referral:1".into(), ..good.clone() }), "id");
         assert_eq!(field(Event { user_id: "é".into(), ..good.clone() }), "user_id");
         assert_eq!(field(Event { metric: Metric::Referrals, ..good.clone() }), "metric");
         assert_eq!(field(Event { amount: 0, ..good.clone() }), "amount");

@@ -24,9 +24,9 @@ use serde::Serialize;
 use std::cell::OnceCell;
 use worker::{Date, Env, Headers, Method, Request, Response};
 
-/// Request bodies above this are refused with 413.
+/// Request bodies above this are refused with 413 (unless the route allows more).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Oversized bodies up to this size are read and discarded before the 413.
+/// Oversized bodies up to this size are read and discarded before the 413 (no route allows more).
 const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// What a handler returns; turned into a `Response` (and stored for idempotent replays).
@@ -226,7 +226,7 @@ async fn handle(
         None => path.clone(),
     };
     let query = crate::domain::links::query_pairs(&url);
-    let body = read_body(&mut req).await?;
+    let body = read_body(&mut req, route.max_body).await?;
     let mut ctx = Ctx {
         env,
         method,
@@ -290,16 +290,16 @@ async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User
     crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await
 }
 
-/// Reads the body up to `MAX_BODY_BYTES`. A larger body is answered with 413 after draining it up
+/// Reads the body up to `limit` bytes. A larger body is answered with 413 after draining it up
 /// to `DRAIN_LIMIT_BYTES` (so the client's connection stays usable for its next request); beyond
 /// that it is not read at all.
-async fn read_body(req: &mut Request) -> ApiResult<Vec<u8>> {
+async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
     if matches!(req.method(), Method::Get | Method::Head) {
         return Ok(Vec::new());
     }
     let declared = req.headers().get("Content-Length").ok().flatten();
     if declared.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|len| len > DRAIN_LIMIT_BYTES as u64) {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        return Err(ApiError::payload_too_large(limit));
     }
     let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
@@ -312,12 +312,12 @@ async fn read_body(req: &mut Request) -> ApiResult<Vec<u8>> {
         if received > DRAIN_LIMIT_BYTES {
             break;
         }
-        if received <= MAX_BODY_BYTES {
+        if received <= limit {
             body.extend_from_slice(&chunk);
         }
     }
-    if received > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    if received > limit {
+        return Err(ApiError::payload_too_large(limit));
     }
     Ok(body)
 }

@@ -2,7 +2,7 @@
 //! these (a native test compares the two).
 
 use super::{meta, ApiError, ApiResult, Ctx};
-use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, users};
+use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, rewards, users};
 use futures_util::future::LocalBoxFuture;
 use std::sync::OnceLock;
 use worker::Method;
@@ -24,22 +24,27 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     pub throttled: bool,
+    /// Largest request body accepted (413 above).
+    pub max_body: usize,
     pub handler: Handler,
 }
 
+/// `route!(Method "path", Access, handler)`, optionally followed by `throttled: false` or
+/// `max_body: bytes`.
 macro_rules! route {
-    ($method:ident $path:literal, $access:ident, $handler:path) => {
-        route!($method $path, $access, $handler, throttled: true)
-    };
-    ($method:ident $path:literal, $access:ident, $handler:path, throttled: $throttled:expr) => {
-        Route {
+    ($method:ident $path:literal, $access:ident, $handler:path $(, $option:ident: $value:expr)*) => {{
+        #[allow(unused_mut)]
+        let mut route = Route {
             method: Method::$method,
             path: $path,
             access: Access::$access,
-            throttled: $throttled,
+            throttled: true,
+            max_body: super::MAX_BODY_BYTES,
             handler: |ctx| Box::pin($handler(ctx)),
-        }
-    };
+        };
+        $(route.$option = $value;)*
+        route
+    }};
 }
 
 pub static ROUTES: &[Route] = &[
@@ -85,6 +90,11 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/api/v1/monetization/admin/payouts", Admin, payouts::admin_list),
     route!(Patch "/api/v1/monetization/admin/payouts/{id}", Admin, payouts::admin_update),
     route!(Get "/api/v1/monetization/admin/ledger-audit", Admin, payouts::ledger_audit),
+    // Gamification.
+    route!(Post "/api/v1/monetization/admin/activity", Admin, rewards::ingest, max_body: 512 * 1024),
+    route!(Get "/api/v1/monetization/rewards/badges", User, rewards::my_badges),
+    route!(Post "/api/v1/monetization/admin/rewards/badges", Admin, rewards::admin_award),
+    route!(Get "/api/v1/monetization/rewards/leaderboard", User, rewards::leaderboard),
 ];
 
 /// Path pattern → indices into `ROUTES` (one entry per method on that path).

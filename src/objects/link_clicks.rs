@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
-use worker::{durable_object, web_sys, Delay, DurableObject, Env, Method, Request, Response, SqlStorage, State};
+use worker::{durable_object, Delay, DurableObject, Env, Method, Request, Response, SqlStorage, State};
 
 pub const BINDING: &str = "LINK_CLICKS";
 const VISITOR_RETENTION_HOURS: i64 = 48;
@@ -161,28 +161,10 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
 
 // --- client ------------------------------------------------------------------------------------
 
-async fn call(env: &Env, link: &str, method: Method, path: &str, body: Option<String>) -> Result<Response, ApiError> {
-    let stub = env.durable_object(BINDING)?.id_from_name(link)?.get_stub()?;
-    // Built with web_sys directly: worker's RequestInit drags in the whole `cf` property model.
-    let init = web_sys::RequestInit::new();
-    init.set_method(method.as_ref());
-    if let Some(body) = body {
-        init.set_body(&body.into());
-    }
-    let request = web_sys::Request::new_with_str_and_init(&format!("https://link-clicks{path}"), &init)
-        .map_err(|e| ApiError::internal(format!("LinkClicks request: {e:?}")))?;
-    let mut response = stub.fetch_with_request(Request::from(request)).await?;
-    if response.status_code() != 200 {
-        let text = response.text().await.unwrap_or_default();
-        return Err(ApiError::internal(format!("LinkClicks {path} answered {}: {text}", response.status_code())));
-    }
-    Ok(response)
-}
-
 /// Sends a batch; the object ignores a batch id it has seen, so retries cannot double count.
 async fn send(env: &Env, link: &str, batch: &Batch) -> Result<(), ApiError> {
     let body = serde_json::to_string(batch).map_err(ApiError::internal)?;
-    call(env, link, Method::Post, "/record", Some(body)).await.map(|_| ())
+    super::call(env, BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
 }
 
 thread_local! {
@@ -254,6 +236,6 @@ pub async fn track(env: Env, link: String, click: Click) {
 pub async fn stats(env: &Env, link: &str, period: Period) -> Result<Stats, ApiError> {
     let from = clicks::hour(period.from);
     let to = clicks::hour(period.to.plus_seconds(3_599));
-    let mut response = call(env, link, Method::Get, &format!("/stats?from={from}&to={to}"), None).await?;
+    let mut response = super::call(env, BINDING, link, Method::Get, &format!("/stats?from={from}&to={to}"), None).await?;
     response.json::<Stats>().await.map_err(ApiError::from)
 }

@@ -7,6 +7,7 @@ use crate::conversions::Conversion;
 use crate::domain::affiliates::{AffiliateStatus, Referrer};
 use crate::domain::earnings::{CommissionFacts, RefundEffect, StoredStatus};
 use crate::domain::referrals::ReferralStatus;
+use crate::domain::rewards::Event;
 use crate::domain::time::Timestamp;
 use crate::http::ApiError;
 use serde::Deserialize;
@@ -121,6 +122,9 @@ pub struct ReferralPlan<'a> {
     pub id: &'a str,
     pub referrer_id: &'a str,
     pub credits: i64,
+    /// The referrer's `referrals` activity event and its batch (counted once: its id is the
+    /// referral's).
+    pub activity: (&'a str, Event),
 }
 
 /// A conversion with its effects, written in one batch.
@@ -179,6 +183,8 @@ pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded, ApiError> {
             "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3 WHERE id = ?1 AND status <> 'converted'",
             &args![r.id, now, &c.id],
         )?);
+        let (batch, event) = &r.activity;
+        statements.extend(super::rewards::count(db, batch, std::slice::from_ref(event), plan.now)?);
     }
     match db.batch(statements).await {
         Ok(_) => Ok(Recorded::Recorded),

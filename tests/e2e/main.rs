@@ -12,6 +12,7 @@ mod payouts;
 mod platform;
 mod ratelimit;
 mod referrals;
+mod rewards;
 mod users;
 
 use libtest_mimic::{Arguments, Trial};
@@ -43,6 +44,7 @@ fn main() {
         conversions::tests(),
         payouts::tests(),
         campaigns::tests(),
+        rewards::tests(),
     ]
         .into_iter()
         .flatten()

@@ -24,13 +24,13 @@ fn get(s: &Server, token: &str, path: &str) -> Value {
 }
 
 /// A referrer and their code: `(id, token, code)`.
-fn referrer(s: &Server) -> (String, String, String) {
+pub fn referrer(s: &Server) -> (String, String, String) {
     let (id, token) = s.user();
     let code = get(s, &token, "/referrals/code")["referral_code"].as_str().unwrap().to_owned();
     (id, token, code)
 }
 
-fn referred(s: &Server, code: &str) -> (String, String) {
+pub fn referred(s: &Server, code: &str) -> (String, String) {
     let (id, token) = s.user();
     let r = s.post(&format!("{API}/attributions")).token(&token).json(&json!({"referral_code": code})).send();
     assert_eq!(r.status, 201, "{}", r.body);

@@ -1,0 +1,213 @@
+//! `Leaderboard`: one SQLite-backed Durable Object per category (named by it, `api_usage`, …)
+//! holding every board of that category, one per period (`daily:2026-11-25`, `weekly:2026-W48`,
+//! `monthly:2026-11`, `all_time:all_time`).
+//!
+//! Sharding by category keeps each event's four boards in one object, so a batch updates all its
+//! periods in one transaction, and keeps every board whole, so the top N is one index scan.
+//! Writes arrive pre-batched (one call per ingest request and category, up to 1,000 events),
+//! which is what keeps one object per category far below its ~1,000 requests/s.
+//!
+//! Order within a board: score descending, then `reached_at` ascending (the event time at which
+//! the member's score was complete: who got there first), then user id. The index
+//! `(board, score DESC, reached_at, user_id)` serves the top N directly and a member's rank as two
+//! counting range scans over the index alone.
+//!
+//! Each batch has an id that the object remembers for `BATCH_RETENTION_SECONDS`, so a re-sent
+//! batch (the cron re-publishes batches D1 has not seen confirmed) counts once.
+
+use crate::domain::rewards::{self, Category, Entry};
+use crate::http::ApiError;
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, SqlStorage, State};
+
+pub const BINDING: &str = "LEADERBOARDS";
+/// Longer than the cron re-publishes a batch (`rewards::REPUBLISH_WITHIN_SECONDS`).
+const BATCH_RETENTION_SECONDS: i64 = 8 * 86_400;
+
+#[derive(Serialize, Deserialize)]
+struct Batch {
+    id: String,
+    entries: Vec<Entry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StandingQuery {
+    board: String,
+    limit: u32,
+    user_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ranked {
+    pub rank: i64,
+    pub user_id: String,
+    pub score: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mine {
+    pub rank: i64,
+    pub score: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub entries: Vec<Ranked>,
+    pub me: Option<Mine>,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `DurableObjectStorage`, for `transactionSync` (not bound by the worker crate).
+    type TransactionalStorage;
+
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(this: &TransactionalStorage, work: &Closure<dyn FnMut() -> Result<JsValue, JsValue>>) -> Result<JsValue, JsValue>;
+}
+
+#[durable_object(fetch)]
+pub struct Leaderboard {
+    state: State,
+    ready: Cell<bool>,
+}
+
+impl DurableObject for Leaderboard {
+    fn new(state: State, _env: Env) -> Self {
+        Leaderboard { state, ready: Cell::new(false) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS scores (board TEXT NOT NULL, user_id TEXT NOT NULL, score INTEGER NOT NULL,
+                 reached_at INTEGER NOT NULL, PRIMARY KEY (board, user_id)) WITHOUT ROWID",
+                None,
+            )?;
+            sql.exec("CREATE INDEX IF NOT EXISTS scores_by_rank ON scores (board, score DESC, reached_at, user_id)", None)?;
+            sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
+            self.ready.set(true);
+        }
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/apply") => {
+                let batch: Batch = req.json().await?;
+                let now = worker::Date::now().as_millis() as i64 / 1000;
+                let fresh = self.apply(sql, batch, now)?;
+                Response::ok(if fresh { "applied" } else { "duplicate" })
+            }
+            (Method::Post, "/standing") => {
+                let query: StandingQuery = req.json().await?;
+                Response::from_json(&read_standing(&sql, &query)?)
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl Leaderboard {
+    /// Applies a batch in one transaction; `false` when the batch was applied before.
+    fn apply(&self, sql: SqlStorage, batch: Batch, now: i64) -> worker::Result<bool> {
+        let outcome = std::rc::Rc::new(Cell::new(false));
+        let fresh = outcome.clone();
+        let mut work = Some(move || -> worker::Result<()> {
+            let inserted = sql
+                .exec("INSERT INTO batches (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![batch.id.into(), now.into()])?
+                .rows_written();
+            if inserted == 0 {
+                return Ok(());
+            }
+            for u in rewards::updates(&batch.entries) {
+                sql.exec(
+                    "INSERT INTO scores (board, user_id, score, reached_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (board, user_id) DO UPDATE SET score = score + excluded.score,
+                     reached_at = max(reached_at, excluded.reached_at)",
+                    vec![u.board.into(), u.user_id.into(), u.amount.into(), u.reached_at.into()],
+                )?;
+            }
+            sql.exec("DELETE FROM batches WHERE at < ?", vec![(now - BATCH_RETENTION_SECONDS).into()])?;
+            fresh.set(true);
+            Ok(())
+        });
+        let closure = Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || match work.take() {
+            Some(work) => work().map(|()| JsValue::UNDEFINED).map_err(|e| JsValue::from_str(&e.to_string())),
+            None => Ok(JsValue::UNDEFINED),
+        });
+        // Throwing from the closure rolls the whole batch back.
+        let storage = self.state.storage();
+        let storage: &TransactionalStorage = storage.as_raw().unchecked_ref();
+        storage.transaction_sync(&closure).map_err(worker::Error::from)?;
+        Ok(outcome.get())
+    }
+}
+
+#[derive(Deserialize)]
+struct Row {
+    user_id: String,
+    score: i64,
+}
+
+#[derive(Deserialize)]
+struct Position {
+    score: i64,
+    reached_at: i64,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    ahead: i64,
+}
+
+fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing> {
+    let top: Vec<Row> = sql
+        .exec(
+            "SELECT user_id, score FROM scores WHERE board = ? ORDER BY score DESC, reached_at, user_id LIMIT ?",
+            vec![q.board.clone().into(), i64::from(q.limit).into()],
+        )?
+        .to_array()?;
+    let entries = top.into_iter().zip(1..).map(|(r, rank)| Ranked { rank, user_id: r.user_id, score: r.score }).collect();
+    let mine: Vec<Position> = sql
+        .exec("SELECT score, reached_at FROM scores WHERE board = ? AND user_id = ?", vec![q.board.clone().into(), q.user_id.clone().into()])?
+        .to_array()?;
+    let me = match mine.first() {
+        None => None,
+        Some(p) => {
+            let ahead: Vec<Count> = sql
+                .exec(
+                    "SELECT (SELECT COUNT(*) FROM scores WHERE board = ? AND score > ?)
+                          + (SELECT COUNT(*) FROM scores WHERE board = ? AND score = ?
+                             AND (reached_at < ? OR (reached_at = ? AND user_id < ?))) AS ahead",
+                    vec![
+                        q.board.clone().into(),
+                        p.score.into(),
+                        q.board.clone().into(),
+                        p.score.into(),
+                        p.reached_at.into(),
+                        p.reached_at.into(),
+                        q.user_id.clone().into(),
+                    ],
+                )?
+                .to_array()?;
+            Some(Mine { rank: ahead.first().map_or(0, |c| c.ahead) + 1, score: p.score })
+        }
+    };
+    Ok(Standing { entries, me })
+}
+
+// --- client ------------------------------------------------------------------------------------
+
+/// Adds a batch's entries to the category's boards; a batch id seen before changes nothing.
+pub async fn apply(env: &Env, category: Category, batch_id: &str, entries: Vec<Entry>) -> Result<(), ApiError> {
+    let body = serde_json::to_string(&Batch { id: batch_id.to_owned(), entries }).map_err(ApiError::internal)?;
+    super::call(env, BINDING, category.as_str(), Method::Post, "/apply", Some(body)).await.map(|_| ())
+}
+
+/// The top `limit` of a board and `user_id`'s place on it.
+pub async fn standing(env: &Env, category: Category, board: &str, limit: u32, user_id: &str) -> Result<Standing, ApiError> {
+    let query = StandingQuery { board: board.to_owned(), limit, user_id: user_id.to_owned() };
+    let body = serde_json::to_string(&query).map_err(ApiError::internal)?;
+    let mut response = super::call(env, BINDING, category.as_str(), Method::Post, "/standing", Some(body)).await?;
+    response.json::<Standing>().await.map_err(ApiError::from)
+}

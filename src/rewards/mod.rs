@@ -1,0 +1,189 @@
+//! Gamification: activity ingest (from the main SoundHash API, and referral conversions), badges
+//! awarded in D1 in the same transaction that counts the activity, and leaderboards in the
+//! `Leaderboard` Durable Objects, fed from the D1 outbox `activity_batches`.
+
+use crate::domain::rewards::{self as rules, Category, Event, Window};
+use crate::domain::time::Timestamp;
+use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::objects::leaderboard;
+use crate::store::rewards::{self as store, Counted};
+use crate::store::{new_id, Db};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use worker::Env;
+
+pub use rules::referral_event;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityBody {
+    events: Vec<Event>,
+}
+
+/// `POST /admin/activity`: counts each event id once, awards the badges the new totals reach and
+/// updates the leaderboards.
+pub async fn ingest(ctx: &Ctx) -> ApiResult {
+    let body: ActivityBody = ctx.json()?;
+    if body.events.is_empty() || body.events.len() > rules::MAX_EVENTS {
+        return Err(ApiError::validation("events", format!("events must hold 1–{} events", rules::MAX_EVENTS)));
+    }
+    let max_age_days = ctx.config()?.activity_max_age_days;
+    for (i, event) in body.events.iter().enumerate() {
+        rules::check_event(event, ctx.now, max_age_days)
+            .map_err(|(field, why)| ApiError::validation(format!("events[{i}].{field}"), format!("{field} {why}")))?;
+    }
+    let db = ctx.db()?;
+    let batch = new_id();
+    let ingested = store::ingest(&db, &batch, &body.events, ctx.now).await?;
+    if !ingested.counted.is_empty() {
+        publish(&ctx.env, &db, &batch, &ingested.counted, ctx.now).await;
+    }
+    let accepted = ingested.counted.len();
+    Reply::ok(&json!({
+        "accepted": accepted,
+        "duplicates": body.events.len() - accepted,
+        "badges_awarded": ingested.badges_awarded,
+    }))
+}
+
+/// Sends a counted batch to the leaderboards of its categories and marks it published. A failure
+/// is logged and left to the cron (`republish`), which sends the batch again.
+pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: Timestamp) {
+    let mut by_category: BTreeMap<&'static str, (Category, Vec<rules::Entry>)> = BTreeMap::new();
+    for row in counted {
+        if let Some(category) = store::metric(row).and_then(|m| m.category()) {
+            let entry = rules::Entry { user_id: row.user_id.clone(), amount: row.amount, occurred_at: row.occurred_at };
+            by_category.entry(category.as_str()).or_insert_with(|| (category, Vec::new())).1.push(entry);
+        }
+    }
+    let sends = by_category.into_values().map(|(category, entries)| leaderboard::apply(env, category, batch, entries));
+    let outcome: Result<Vec<()>, ApiError> = futures_util::future::join_all(sends).await.into_iter().collect();
+    let outcome = match outcome {
+        Ok(_) => store::mark_published(db, batch, now).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"}));
+    }
+}
+
+/// Publishes a batch written by another program (a referral conversion).
+pub async fn publish_batch(env: &Env, db: &Db, batch: &str, now: Timestamp) {
+    match store::batch_events(db, batch).await {
+        Ok(counted) if !counted.is_empty() => publish(env, db, batch, &counted, now).await,
+        Ok(_) => {}
+        Err(e) => log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"})),
+    }
+}
+
+/// How long the cron keeps re-sending a batch no leaderboard confirmed (the objects remember
+/// batch ids for longer, so a late re-send still counts once).
+pub const REPUBLISH_WITHIN_SECONDS: i64 = 7 * 86_400;
+/// A batch younger than this is still being published by the request that wrote it.
+const REPUBLISH_AFTER_SECONDS: i64 = 30;
+
+/// Cron: re-sends unconfirmed batches, then forgets events too old to be re-sent.
+pub async fn republish(env: &Env, now: Timestamp, max_age_days: i64) -> Result<usize, ApiError> {
+    let db = Db::from_env(env)?;
+    let since = now.plus_seconds(-REPUBLISH_WITHIN_SECONDS);
+    let pending = store::unpublished(&db, since, now.plus_seconds(-REPUBLISH_AFTER_SECONDS), 50).await?;
+    for batch in &pending {
+        publish_batch(env, &db, batch, now).await;
+    }
+    // A day of slack past the age limit: an event is kept while a re-send could be accepted.
+    let pruned = store::prune(&db, now.plus_seconds(-(max_age_days + 1) * 86_400)).await?;
+    Ok(pending.len() + pruned)
+}
+
+// --- badges ------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct BadgeView {
+    id: &'static str,
+    name: &'static str,
+    category: Category,
+    tier: rules::Tier,
+    awarded_at: Timestamp,
+}
+
+fn badge_view(held: &store::Held) -> Option<BadgeView> {
+    rules::find_badge(&held.badge_id).map(|b| BadgeView {
+        id: b.id,
+        name: b.name,
+        category: b.category,
+        tier: b.tier,
+        awarded_at: Timestamp::from_unix(held.awarded_at),
+    })
+}
+
+/// `GET /rewards/badges`: the caller's badges, and progress along every ladder.
+pub async fn my_badges(ctx: &Ctx) -> ApiResult {
+    let user = ctx.user()?;
+    let db = ctx.db()?;
+    let (held, totals) = futures_util::try_join!(store::badges(&db, &user.id), store::totals(&db, &user.id))?;
+    let ids: Vec<&str> = held.iter().map(|h| h.badge_id.as_str()).collect();
+    let total = |metric: rules::Metric| totals.iter().find(|t| t.metric == metric.as_str()).map_or(0, |t| t.value);
+    let progress: Vec<rules::Progress> =
+        Category::ALL.iter().map(|&c| rules::progress(c, total(c.metric()), &ids)).collect();
+    let metrics: BTreeMap<&str, i64> = rules::Metric::ALL.iter().map(|&m| (m.as_str(), total(m))).collect();
+    Reply::ok(&json!({
+        "badges": held.iter().filter_map(badge_view).collect::<Vec<_>>(),
+        "progress": progress,
+        "metrics": metrics,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AwardBody {
+    user_id: String,
+    badge_id: String,
+}
+
+/// `POST /admin/rewards/badges`: awards a badge by hand; awarding it again changes nothing (200
+/// with the first award instead of 201).
+pub async fn admin_award(ctx: &Ctx) -> ApiResult {
+    let body: AwardBody = ctx.json()?;
+    if !crate::http::auth::valid_user_id(&body.user_id) {
+        return Err(ApiError::validation("user_id", "user_id must be 1–128 visible ASCII characters"));
+    }
+    let Some(badge) = rules::find_badge(&body.badge_id) else {
+        return Err(ApiError::validation("badge_id", "badge_id names no badge"));
+    };
+    let (held, fresh) = store::award(&ctx.db()?, &body.user_id, badge.id, &ctx.user()?.id, ctx.now).await?;
+    let view = badge_view(&held).ok_or_else(|| ApiError::internal("awarded badge unknown"))?;
+    Reply::json(if fresh { 201 } else { 200 }, &json!({ "user_id": body.user_id, "badge": view }))
+}
+
+// --- leaderboards ------------------------------------------------------------------------------
+
+/// `GET /rewards/leaderboard?category=&period=&limit=&at=`.
+pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
+    let required = |name: &str| ApiError::validation(name, format!("{name} is required"));
+    let category: Category = ctx.query_named("category")?.ok_or_else(|| required("category"))?;
+    let window: Window = ctx.query_named("period")?.ok_or_else(|| required("period"))?;
+    let limit = match ctx.query("limit") {
+        None => rules::DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=rules::MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::validation("limit", format!("limit must be an integer from 1 to {}", rules::MAX_LIMIT)))?,
+    };
+    let at = match ctx.query("at") {
+        None => ctx.now,
+        Some(text) => Timestamp::parse_instant_or_date(text)
+            .filter(|&t| t <= ctx.now)
+            .ok_or_else(|| ApiError::validation("at", "at must be a past YYYY-MM-DD date or RFC 3339 date-time"))?,
+    };
+    let user = ctx.user()?;
+    let standing = leaderboard::standing(&ctx.env, category, &rules::board(window, at), limit, &user.id).await?;
+    Reply::ok(&json!({
+        "category": category,
+        "period": window,
+        "period_key": rules::period_key(window, at),
+        "entries": standing.entries,
+        "me": standing.me,
+    }))
+}

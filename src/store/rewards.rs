@@ -1,0 +1,212 @@
+//! SQL of activity events, metric totals, badges and the leaderboard outbox (`activity_batches`).
+
+use super::{rows, Db};
+use crate::args;
+use crate::domain::rewards::{Event, Metric, BADGES};
+use crate::domain::time::Timestamp;
+use crate::http::ApiError;
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use worker::D1PreparedStatement;
+
+/// An event as stored (and as the leaderboards are sent it).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Counted {
+    pub user_id: String,
+    pub metric: String,
+    pub amount: i64,
+    pub occurred_at: i64,
+}
+
+#[derive(Serialize)]
+struct EventJson<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    metric: &'static str,
+    amount: i64,
+    occurred_at: i64,
+}
+
+/// The badge rules as an SQL table `(badge_id, metric, threshold)`, built once from
+/// `domain::rewards::BADGES` (ids and metric names are fixed identifiers, tested to be plain).
+fn badge_rules() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows: Vec<String> = BADGES
+            .iter()
+            .map(|b| format!("('{}', '{}', {})", b.id, b.category.metric().as_str(), b.threshold))
+            .collect();
+        format!("(SELECT column1 AS badge_id, column2 AS metric, column3 AS threshold FROM (VALUES {}))", rows.join(", "))
+    })
+}
+
+/// The statements that count `events` as batch `batch_id`, atomically when run in one D1 batch:
+/// 0. insert the events, skipping ids counted before (also within the batch);
+/// 1. open the batch in the outbox if it counted anything;
+/// 2. add the counted amounts to the users' totals;
+/// 3. award every badge a total of this batch's users has reached (a held badge is skipped);
+/// 4. read back what was counted.
+pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Vec<D1PreparedStatement>, ApiError> {
+    let json: Vec<EventJson> = events
+        .iter()
+        .map(|e| EventJson {
+            id: &e.id,
+            user_id: &e.user_id,
+            metric: e.metric.as_str(),
+            amount: e.amount,
+            occurred_at: e.occurred_at.unix(),
+        })
+        .collect();
+    let json = serde_json::to_string(&json).map_err(ApiError::internal)?;
+    let now = now.unix();
+    Ok(vec![
+        db.statement(
+            "INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
+             SELECT e.value ->> 'id', ?2, e.value ->> 'user_id', e.value ->> 'metric', e.value ->> 'amount', e.value ->> 'occurred_at', ?3
+             FROM json_each(?1) AS e WHERE true
+             ON CONFLICT (id) DO NOTHING",
+            &args![json, batch_id, now],
+        )?,
+        db.statement(
+            "INSERT INTO activity_batches (id, created_at)
+             SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM activity_events WHERE batch_id = ?1)",
+            &args![batch_id, now],
+        )?,
+        db.statement(
+            "INSERT INTO user_metrics (user_id, metric, value, updated_at)
+             SELECT user_id, metric, SUM(amount), ?2 FROM activity_events WHERE batch_id = ?1 GROUP BY user_id, metric
+             ON CONFLICT (user_id, metric) DO UPDATE SET value = value + excluded.value, updated_at = excluded.updated_at",
+            &args![batch_id, now],
+        )?,
+        db.statement(
+            &format!(
+                "INSERT INTO user_badges (user_id, badge_id, awarded_at, source)
+                 SELECT m.user_id, r.badge_id, ?2, 'auto' FROM user_metrics m JOIN {} r ON r.metric = m.metric AND m.value >= r.threshold
+                 WHERE m.user_id IN (SELECT user_id FROM activity_events WHERE batch_id = ?1)
+                 ON CONFLICT DO NOTHING",
+                badge_rules()
+            ),
+            &args![batch_id, now],
+        )?,
+        db.statement("SELECT user_id, metric, amount, occurred_at FROM activity_events WHERE batch_id = ?1", &args![batch_id])?,
+    ])
+}
+
+/// Index of the read-back statement within `count`'s statements.
+pub const COUNTED: usize = 4;
+/// Index of the badge statement within `count`'s statements.
+pub const AWARDED: usize = 3;
+
+pub struct Ingested {
+    pub counted: Vec<Counted>,
+    pub badges_awarded: usize,
+}
+
+/// Counts a batch of events (see `count`).
+pub async fn ingest(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Ingested, ApiError> {
+    let results = db.batch(count(db, batch_id, events, now)?).await?;
+    let badges_awarded = results.get(AWARDED).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+    Ok(Ingested { counted: rows(&results, COUNTED)?, badges_awarded })
+}
+
+/// The events a batch counted.
+pub async fn batch_events(db: &Db, batch_id: &str) -> Result<Vec<Counted>, ApiError> {
+    db.all("SELECT user_id, metric, amount, occurred_at FROM activity_events WHERE batch_id = ?1", &args![batch_id]).await
+}
+
+pub async fn mark_published(db: &Db, batch_id: &str, now: Timestamp) -> Result<(), ApiError> {
+    db.run("UPDATE activity_batches SET published_at = ?2 WHERE id = ?1 AND published_at IS NULL", &args![batch_id, now.unix()])
+        .await
+        .map(|_| ())
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+/// Batches created in `[since, until)` that some leaderboard has not confirmed yet, oldest first.
+pub async fn unpublished(db: &Db, since: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<String>, ApiError> {
+    let ids: Vec<Id> = db
+        .all(
+            "SELECT id FROM activity_batches WHERE published_at IS NULL AND created_at >= ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3",
+            &args![since.unix(), until.unix(), limit],
+        )
+        .await?;
+    Ok(ids.into_iter().map(|r| r.id).collect())
+}
+
+/// Forgets events that happened before `before` (a re-send of them is refused as too old) unless
+/// their batch still waits to be published, and published batches created before `before`.
+pub async fn prune(db: &Db, before: Timestamp) -> Result<usize, ApiError> {
+    let events = db
+        .run(
+            "DELETE FROM activity_events WHERE occurred_at < ?1
+             AND batch_id NOT IN (SELECT id FROM activity_batches WHERE published_at IS NULL)",
+            &args![before.unix()],
+        )
+        .await?;
+    let batches = db
+        .run("DELETE FROM activity_batches WHERE created_at < ?1 AND published_at IS NOT NULL", &args![before.unix()])
+        .await?;
+    Ok(events + batches)
+}
+
+#[derive(Deserialize)]
+pub struct Held {
+    pub badge_id: String,
+    pub awarded_at: i64,
+}
+
+/// A user's badges, oldest first.
+pub async fn badges(db: &Db, user: &str) -> Result<Vec<Held>, ApiError> {
+    db.all("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 ORDER BY awarded_at, badge_id", &args![user]).await
+}
+
+#[derive(Deserialize)]
+pub struct Total {
+    pub metric: String,
+    pub value: i64,
+}
+
+pub async fn totals(db: &Db, user: &str) -> Result<Vec<Total>, ApiError> {
+    db.all("SELECT metric, value FROM user_metrics WHERE user_id = ?1", &args![user]).await
+}
+
+/// Awards a badge by hand; the first award stands. Returns it and whether this call awarded it.
+pub async fn award(db: &Db, user: &str, badge_id: &str, by: &str, now: Timestamp) -> Result<(Held, bool), ApiError> {
+    let fresh = db
+        .run(
+            "INSERT INTO user_badges (user_id, badge_id, awarded_at, source, awarded_by) VALUES (?1, ?2, ?3, 'manual', ?4)
+             ON CONFLICT DO NOTHING",
+            &args![user, badge_id, now.unix(), by],
+        )
+        .await?;
+    let held: Option<Held> = db
+        .first("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 AND badge_id = ?2", &args![user, badge_id])
+        .await?;
+    let held = held.ok_or_else(|| ApiError::internal("awarded badge not found"))?;
+    Ok((held, fresh > 0))
+}
+
+/// The metric of a stored row (the table's CHECK allows only known names).
+pub fn metric(row: &Counted) -> Option<Metric> {
+    Metric::parse(&row.metric)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rewards::Metric;
+
+    #[test]
+    fn badge_rules_are_plain_sql_literals() {
+        let sql = badge_rules();
+        assert_eq!(sql.matches("('").count(), BADGES.len());
+        for b in BADGES {
+            assert!(b.id.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'), "{}", b.id);
+            assert!(sql.contains(&format!("('{}', '{}', {})", b.id, b.category.metric().as_str(), b.threshold)));
+        }
+        assert!(Metric::ALL.iter().all(|m| m.as_str().bytes().all(|c| c.is_ascii_lowercase() || c == b'_')));
+    }
+}

@@ -1,0 +1,290 @@
+//! Gamification: activity ingest → badges and leaderboards of all four periods, each event id
+//! counted once (also re-sent and concurrently), thresholds crossed concurrently award once,
+//! ranks and ties, past periods, and referral conversions feeding the referrals ladder.
+
+use crate::referrals::{referred, referrer};
+use crate::support::{iso, now, parallel, shared, unique, Server, API};
+use crate::trials;
+use chrono::Datelike;
+use serde_json::{json, Value};
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    trials!(rewards:
+        ingest_awards_badges_and_updates_every_period,
+        a_re_sent_event_counts_once,
+        concurrent_events_crossing_a_threshold_award_once,
+        ranks_order_by_score_then_who_got_there_first,
+        past_periods_are_read_with_at,
+        bad_input_is_refused_whole_and_changes_nothing,
+        a_thousand_events_fit_in_one_request,
+        manual_awards_are_idempotent_and_never_doubled,
+        referral_conversions_feed_the_referrals_ladder,
+    )
+}
+
+fn event(id: &str, user: &str, metric: &str, amount: i64, at: i64) -> Value {
+    json!({"id": id, "user_id": user, "metric": metric, "amount": amount, "occurred_at": iso(at)})
+}
+
+fn report(s: &Server, events: &[Value]) -> Value {
+    let r = s.post(&format!("{API}/admin/activity")).token(s.admin()).json(&json!({ "events": events })).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn badges(s: &Server, token: &str) -> Value {
+    let r = s.get(&format!("{API}/rewards/badges")).token(token).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn badge_ids(s: &Server, token: &str) -> Vec<String> {
+    badges(s, token)["badges"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn board(s: &Server, token: &str, query: &str) -> Value {
+    let r = s.get(&format!("{API}/rewards/leaderboard?{query}")).token(token).send();
+    assert_eq!(r.status, 200, "{query}: {}", r.body);
+    r.json()
+}
+
+/// The four period keys of a Unix time, computed with chrono (independently of the worker).
+fn keys(t: i64) -> [String; 4] {
+    let week = chrono::DateTime::from_timestamp(t, 0).unwrap().iso_week();
+    let day = iso(t);
+    [day[..10].to_owned(), format!("{}-W{:02}", week.year(), week.week()), day[..7].to_owned(), "all_time".to_owned()]
+}
+
+const PERIODS: [&str; 4] = ["daily", "weekly", "monthly", "all_time"];
+
+fn ingest_awards_badges_and_updates_every_period() {
+    let s = shared();
+    let (user, token) = s.user();
+    let t = now();
+    let result = report(s, &[
+        event(&unique("ev"), &user, "api_calls", 600, t - 60),
+        event(&unique("ev"), &user, "api_calls", 400, t),
+        event(&unique("ev"), &user, "matches", 7, t),
+        event(&unique("ev"), &user, "content_items", 1, t),
+    ]);
+    assert_eq!(result, json!({"accepted": 4, "duplicates": 0, "badges_awarded": 2}));
+    let mine = badges(s, &token);
+    let names: Vec<(&str, &str, &str)> = mine["badges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b["category"].as_str().unwrap(), b["tier"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names.len(), 2, "{mine}");
+    assert!(names.contains(&("API Explorer", "api_usage", "bronze")) && names.contains(&("First Upload", "content", "bronze")), "{mine}");
+    let progress = |category: &str| mine["progress"].as_array().unwrap().iter().find(|p| p["category"] == category).cloned().unwrap();
+    assert_eq!(progress("api_usage"), json!({"category": "api_usage", "value": 1000, "next_badge": "API Builder", "next_threshold": 10000}));
+    assert_eq!(progress("referrals"), json!({"category": "referrals", "value": 0, "next_badge": "First Referral", "next_threshold": 1}));
+    assert_eq!(mine["metrics"]["matches"], 7);
+    for (period, key) in PERIODS.iter().zip(keys(t)) {
+        let b = board(s, &token, &format!("category=api_usage&period={period}&limit=100"));
+        assert_eq!((b["category"].as_str(), b["period"].as_str(), b["period_key"].as_str()), (Some("api_usage"), Some(*period), Some(key.as_str())));
+        assert_eq!(b["me"]["score"], 1000, "{period}: {b}");
+        let rank = b["me"]["rank"].as_i64().unwrap();
+        let listed = b["entries"].as_array().unwrap().iter().find(|e| e["user_id"] == user.as_str());
+        if let Some(entry) = listed {
+            assert_eq!((entry["rank"].as_i64(), entry["score"].as_i64()), (Some(rank), Some(1000)));
+        }
+        let c = board(s, &token, &format!("category=content&period={period}"));
+        assert_eq!(c["me"]["score"], 1, "{period}: {c}");
+    }
+}
+
+fn a_re_sent_event_counts_once() {
+    let s = shared();
+    let (user, token) = s.user();
+    let t = now();
+    let (a, b) = (unique("ev"), unique("ev"));
+    let batch = [event(&a, &user, "revenue_cents", 150, t), event(&b, &user, "revenue_cents", 50, t), event(&a, &user, "revenue_cents", 150, t)];
+    assert_eq!(report(s, &batch), json!({"accepted": 2, "duplicates": 1, "badges_awarded": 1}));
+    assert_eq!(report(s, &batch), json!({"accepted": 0, "duplicates": 3, "badges_awarded": 0}));
+    // A re-sent id counts once even with another amount.
+    assert_eq!(report(s, &[event(&b, &user, "revenue_cents", 999, t)])["accepted"], 0);
+    assert_eq!(badges(s, &token)["metrics"]["revenue_cents"], 200);
+    assert_eq!(badge_ids(s, &token), ["first_dollar"]);
+    for period in PERIODS {
+        assert_eq!(board(s, &token, &format!("category=revenue&period={period}"))["me"]["score"], 200, "{period}");
+    }
+}
+
+fn concurrent_events_crossing_a_threshold_award_once() {
+    let s = shared();
+    let (user, token) = s.user();
+    let t = now();
+    // 20 requests at once, each carrying its own event and its neighbour's: every id is sent
+    // twice, concurrently. 20 × 50 = 1,000 calls cross API Explorer exactly once.
+    let ids: Vec<String> = (0..20).map(|_| unique("ev")).collect();
+    let results = parallel(20, |i| {
+        let pair = [event(&ids[i], &user, "api_calls", 50, t), event(&ids[(i + 1) % 20], &user, "api_calls", 50, t)];
+        report(s, &pair)
+    });
+    let sum = |field: &str| results.iter().map(|r| r[field].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((sum("accepted"), sum("duplicates"), sum("badges_awarded")), (20, 20, 1), "{results:?}");
+    assert_eq!(badge_ids(s, &token), ["api_explorer"]);
+    assert_eq!(badges(s, &token)["metrics"]["api_calls"], 1000);
+    for period in PERIODS {
+        assert_eq!(board(s, &token, &format!("category=api_usage&period={period}"))["me"]["score"], 1000, "{period}");
+    }
+}
+
+fn ranks_order_by_score_then_who_got_there_first() {
+    let s = shared();
+    // A day of its own (no other test writes content on it): 20 days ago at noon UTC.
+    let day = (now() / 86_400 - 20) * 86_400 + 12 * 3_600;
+    let users: Vec<(String, String)> = (0..5).map(|_| s.user()).collect();
+    let id = |i: usize| users[i].0.as_str();
+    let ev = |user: usize, amount, at| event(&unique("ev"), id(user), "content_items", amount, at);
+    report(s, &[
+        ev(0, 30, day),
+        ev(0, 20, day + 100), // 50, complete at +100
+        ev(1, 50, day + 50),  // 50, complete at +50: ahead of user 0
+        ev(2, 70, day + 500), // 70: first
+        ev(3, 10, day),
+        ev(4, 50, day + 50), // ties user 1 on score and time: user id decides
+    ]);
+    let date = &iso(day)[..10];
+    let b = board(s, &users[0].1, &format!("category=content&period=daily&at={date}"));
+    assert_eq!(b["period_key"], date);
+    let (first_tie, second_tie) = if id(1) < id(4) { (id(1), id(4)) } else { (id(4), id(1)) };
+    let expected: Vec<Value> = [(id(2), 70), (first_tie, 50), (second_tie, 50), (id(0), 50), (id(3), 10)]
+        .iter()
+        .zip(1..)
+        .map(|(&(user, score), rank)| json!({"rank": rank, "user_id": user, "score": score}))
+        .collect();
+    assert_eq!(b["entries"], json!(expected), "{b}");
+    assert_eq!(b["me"], json!({"rank": 4, "score": 50}));
+    let top2 = board(s, &users[3].1, &format!("category=content&period=daily&at={date}&limit=2"));
+    assert_eq!(top2["entries"], json!(expected[..2]));
+    assert_eq!(top2["me"], json!({"rank": 5, "score": 10}), "the caller's rank beyond the limit");
+    // Someone with no score that day.
+    let (_, outsider) = s.user();
+    assert_eq!(board(s, &outsider, &format!("category=content&period=daily&at={date}"))["me"], Value::Null);
+}
+
+fn past_periods_are_read_with_at() {
+    let s = shared();
+    let (user, token) = s.user();
+    let then = now() - 10 * 86_400;
+    report(s, &[event(&unique("ev"), &user, "matches", 1, then), event(&unique("ev"), &user, "content_items", 3, then)]);
+    let [day, week, month, _] = keys(then);
+    let date = &iso(then)[..10];
+    for (period, key) in [("daily", &day), ("weekly", &week), ("monthly", &month)] {
+        let b = board(s, &token, &format!("category=content&period={period}&at={date}"));
+        assert_eq!((b["period_key"].as_str(), b["me"]["score"].as_i64()), (Some(key.as_str()), Some(3)), "{period}");
+        // An instant within the period names it too.
+        let b = board(s, &token, &format!("category=content&period={period}&at={}", iso(then)));
+        assert_eq!(b["period_key"].as_str(), Some(key.as_str()));
+    }
+    assert_eq!(board(s, &token, "category=content&period=daily")["me"], Value::Null, "not today");
+    assert_eq!(board(s, &token, "category=content&period=all_time")["me"]["score"], 3);
+}
+
+fn bad_input_is_refused_whole_and_changes_nothing() {
+    let s = shared();
+    let (user, token) = s.user();
+    let t = now();
+    let post = |body: Value| s.post(&format!("{API}/admin/activity")).token(s.admin()).json(&body).send();
+    let good = event(&unique("ev"), &user, "api_calls", 5, t);
+    let refused = |bad: Value, field: &str| {
+        let r = post(json!({"events": [good.clone(), bad]}));
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.body);
+    };
+    refused(event(&unique("ev"), &user, "referrals", 1, t), "events[1].metric");
+    refused(event(&unique("ev"), &user, "followers", 1, t), "events[1].metric");
+    refused(event(&unique("ev"), &user, "api_calls", 0, t), "events[1].amount");
+    refused(event(&unique("ev"), &user, "api_calls", 1, t + 3_600), "events[1].occurred_at");
+    refused(event(&unique("ev"), &user, "api_calls", 1, t - 40 * 86_400), "events[1].occurred_at");
+    refused(event("soundhash:referral:x", &user, "api_calls", 1, t), "events[1].id");
+    refused(event("", &user, "api_calls", 1, t), "events[1].id");
+    refused(json!({"id": unique("ev"), "user_id": user, "metric": "api_calls", "amount": 1, "occurred_at": iso(t), "extra": 1}), "events[1].extra");
+    post(json!({"events": []})).expect_error(422, "validation_failed");
+    post(json!({})).expect_error(422, "validation_failed");
+    let (_, not_admin) = s.user();
+    s.post(&format!("{API}/admin/activity")).token(&not_admin).json(&json!({"events": [good.clone()]})).send().expect_error(403, "forbidden");
+    assert_eq!(badges(s, &token)["metrics"]["api_calls"], 0, "nothing was counted");
+    assert_eq!(report(s, &[good])["accepted"], 1, "the good event was not used up by the refused requests");
+    // Leaderboard queries.
+    for (query, field) in [
+        ("period=daily", "category"),
+        ("category=fame&period=daily", "category"),
+        ("category=content", "period"),
+        ("category=content&period=yearly", "period"),
+        ("category=content&period=daily&limit=0", "limit"),
+        ("category=content&period=daily&limit=101", "limit"),
+        ("category=content&period=daily&limit=ten", "limit"),
+        ("category=content&period=daily&at=yesterday", "at"),
+        ("category=content&period=daily&at=2999-01-01", "at"),
+    ] {
+        let r = s.get(&format!("{API}/rewards/leaderboard?{query}")).token(&token).send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], field, "{query}");
+    }
+    s.get(&format!("{API}/rewards/leaderboard?category=content&period=daily")).send().expect_error(401, "unauthorized");
+}
+
+fn a_thousand_events_fit_in_one_request() {
+    let s = shared();
+    let t = now();
+    let users: Vec<String> = (0..100).map(|_| unique("member")).collect();
+    let events: Vec<Value> = (0..1_000).map(|i| event(&unique("bulk-event"), &users[i % 100], "content_items", 1, t)).collect();
+    let size = json!({ "events": events }).to_string().len();
+    assert!(size > 64 * 1024, "the body ({size} bytes) is above the default limit");
+    assert_eq!(report(s, &events), json!({"accepted": 1000, "duplicates": 0, "badges_awarded": 100}));
+    let token = s.token(&users[7]);
+    let b = board(s, &token, "category=content&period=all_time");
+    assert_eq!(b["me"]["score"], 10);
+    let mut too_many = events.clone();
+    too_many.push(event(&unique("ev"), &users[0], "content_items", 1, t));
+    let r = s.post(&format!("{API}/admin/activity")).token(s.admin()).json(&json!({ "events": too_many })).send();
+    r.expect_error(422, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "events");
+}
+
+fn manual_awards_are_idempotent_and_never_doubled() {
+    let s = shared();
+    let (user, token) = s.user();
+    let award = |badge: &str| {
+        s.post(&format!("{API}/admin/rewards/badges")).token(s.admin()).json(&json!({"user_id": user, "badge_id": badge})).send()
+    };
+    let first = award("api_explorer");
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.json()["badge"]["name"], "API Explorer");
+    let again = award("api_explorer");
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json(), first.json(), "the first award stands");
+    award("api_wizard").expect_error(422, "validation_failed");
+    // Crossing the threshold later does not award it a second time.
+    let r = report(s, &[event(&unique("ev"), &user, "api_calls", 2_000, now())]);
+    assert_eq!(r["badges_awarded"], 0);
+    let mine = badges(s, &token);
+    assert_eq!(mine["badges"], json!([first.json()["badge"]]));
+    let progress = mine["progress"].as_array().unwrap().iter().find(|p| p["category"] == "api_usage").cloned().unwrap();
+    assert_eq!(progress["next_badge"], "API Builder");
+    let (_, other) = s.user();
+    s.post(&format!("{API}/admin/rewards/badges")).token(&other).json(&json!({"user_id": user, "badge_id": "api_master"})).send().expect_error(403, "forbidden");
+}
+
+fn referral_conversions_feed_the_referrals_ladder() {
+    let s = shared();
+    let (referrer_id, token, code) = referrer(s);
+    let converted: Vec<String> = (0..2).map(|_| referred(s, &code).0).collect();
+    for user in &converted {
+        s.convert(user, 2_000);
+    }
+    // A second payment of the same user converts nothing more.
+    s.convert(&converted[0], 2_000);
+    let mine = badges(s, &token);
+    assert_eq!(mine["metrics"]["referrals"], 2, "{mine}");
+    assert_eq!(badge_ids(s, &token), ["first_referral"]);
+    for period in PERIODS {
+        assert_eq!(board(s, &token, &format!("category=referrals&period={period}"))["me"]["score"], 2, "{period}");
+    }
+    assert_eq!(mine["progress"][0], json!({"category": "referrals", "value": 2, "next_badge": "Referral Builder", "next_threshold": 5}));
+    let _ = referrer_id;
+}
