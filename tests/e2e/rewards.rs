@@ -19,6 +19,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_thousand_events_fit_in_one_request,
         manual_awards_are_idempotent_and_never_doubled,
         referral_conversions_feed_the_referrals_ladder,
+        the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events,
     )
 }
 
@@ -287,4 +288,38 @@ fn referral_conversions_feed_the_referrals_ladder() {
     }
     assert_eq!(mine["progress"][0], json!({"category": "referrals", "value": 2, "next_badge": "Referral Builder", "next_threshold": 5}));
     let _ = referrer_id;
+}
+
+fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
+    // An instance of its own: the test writes its D1 from outside.
+    let s = Server::start(&[]);
+    let (user, token) = s.user();
+    let t = now();
+    let score = || board(&s, &token, "category=api_usage&period=all_time")["me"]["score"].as_i64();
+    report(&s, &[event(&unique("ev"), &user, "api_calls", 5, t)]);
+    assert_eq!(score(), Some(5));
+    // As if the confirmation had been lost: the batch is sent again and must count once. And as
+    // if a request had died between its D1 transaction and its leaderboard call: a batch the
+    // leaderboards never saw.
+    s.d1(&format!(
+        "UPDATE activity_batches SET published_at = NULL, created_at = created_at - 120;
+         INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
+           VALUES ('lost-1', 'lost-batch', '{user}', 'api_calls', 7, {t}, {t});
+         INSERT INTO activity_batches (id, created_at) VALUES ('lost-batch', {old});
+         INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
+           VALUES ('ancient-1', 'ancient-batch', '{user}', 'matches', 1, {ancient}, {ancient});
+         INSERT INTO activity_batches (id, created_at, published_at) VALUES ('ancient-batch', {ancient}, {ancient});",
+        old = t - 120,
+        ancient = t - 40 * 86_400,
+    ));
+    s.run_cron("* * * * *");
+    assert_eq!(score(), Some(12), "the re-sent batch counted once, the lost one now");
+    s.run_cron("* * * * *");
+    assert_eq!(score(), Some(12), "nothing counts twice on later runs");
+    let left = s.d1(
+        "SELECT (SELECT COUNT(*) FROM activity_batches WHERE published_at IS NULL) AS unpublished,
+                (SELECT COUNT(*) FROM activity_events WHERE id = 'ancient-1') AS ancient,
+                (SELECT COUNT(*) FROM activity_events WHERE id = 'lost-1') AS lost",
+    );
+    assert_eq!(left, [json!({"unpublished": 0, "ancient": 0, "lost": 1})]);
 }

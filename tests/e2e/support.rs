@@ -443,6 +443,32 @@ impl Server {
         self.request("PATCH", path)
     }
 
+    /// Runs SQL on the instance's local D1 from outside the worker (`wrangler d1 execute`) and
+    /// returns the rows of the last statement. For simulating what the API cannot do (a crash
+    /// between two writes, old rows): use it on an instance of the test's own, while no request is
+    /// in flight, since a second writer can make the worker's queries fail with SQLITE_BUSY.
+    pub fn d1(&self, sql: &str) -> Vec<Value> {
+        let config = e2e_config();
+        for attempt in 1.. {
+            let out = Command::new("node")
+                .arg(root().join("node_modules/wrangler/bin/wrangler.js"))
+                .args(["d1", "execute", "DB", "--local", "--json", "-c", path(&config), "--persist-to", path(&self.dir), "--command", sql])
+                .current_dir(root())
+                .env("WRANGLER_SEND_METRICS", "false")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run wrangler d1 execute");
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            if out.status.success() {
+                let results: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("d1 execute output ({e}): {text}"));
+                return results.as_array().and_then(|r| r.last()).and_then(|r| r["results"].as_array()).cloned().unwrap_or_default();
+            }
+            assert!(attempt < 8 && (text.contains("SQLITE_BUSY") || text.contains("database is locked")), "d1 execute failed: {text}");
+            std::thread::sleep(Duration::from_millis(250 * attempt));
+        }
+        unreachable!()
+    }
+
     /// Fires the cron trigger (`wrangler dev --test-scheduled`).
     pub fn run_cron(&self, cron: &str) {
         let r = self.get(&format!("/__scheduled?cron={}", cron.replace(' ', "+"))).send();

@@ -1,0 +1,170 @@
+// Shared plumbing of `npm run bench`: wrangler dev instances, wrk runs with exact request counts,
+// tokens, medians.
+import { spawn, execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { openSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createServer } from "node:net";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const work = join(root, "target", "bench");
+const wranglerJs = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+export const threads = Number(process.env.BENCH_THREADS ?? 2);
+export const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+export const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const children = [];
+
+export function log(message) {
+  console.error(`bench: ${message}`);
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+export function ensureWrk() {
+  try {
+    return execFileSync("wrk", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).split("\n")[0];
+  } catch (e) {
+    if (e.code !== "ENOENT") return String(e.stdout ?? "").split("\n")[0]; // wrk --version exits 1
+  }
+  log("installing wrk from Debian's archive (apt-get install wrk)");
+  const sudo = process.getuid && process.getuid() === 0 ? [] : ["sudo"];
+  const apt = (args) => execFileSync(sudo[0] ?? "apt-get", [...(sudo.length ? ["apt-get"] : []), ...args], { stdio: "inherit" });
+  try {
+    apt(["install", "-y", "wrk"]);
+  } catch {
+    apt(["update"]);
+    apt(["install", "-y", "wrk"]);
+  }
+  return ensureWrk();
+}
+
+export function wrangler(args, env = {}) {
+  return execFileSync(process.execPath, [wranglerJs, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", SOUNDHASH_SKIP_BUILD: "1", ...env },
+  });
+}
+
+/// A fresh local D1 with the migrations applied and `admin` made an administrator.
+export function freshState(dir, secret, admin) {
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+  execFileSync(process.execPath, [join(root, "scripts", "token.mjs"), admin, "--admin", "--persist-to", dir], {
+    cwd: root, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, API_SECRET_KEY: secret },
+  });
+}
+
+export async function startDev(name, configArgs, port, persist, vars) {
+  const logFile = openSync(join(work, `${name}.log`), "w");
+  const args = [wranglerJs, "dev", ...configArgs, "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false", "--log-level", "warn"];
+  if (persist) args.push("--persist-to", persist);
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", logFile, logFile],
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      SOUNDHASH_SKIP_BUILD: "1",
+      WRANGLER_REGISTRY_PATH: join(work, `${name}-registry`),
+      WRANGLER_CI_DISABLE_CONFIG_WATCHING: "true",
+    },
+  });
+  children.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    try {
+      const r = await fetch(`${base}/healthz`, { redirect: "manual" });
+      if (r.status === 200 || r.status === 302) {
+        // wrangler rebuilds (a no-op here) and reloads the worker once it is up; let it settle.
+        await new Promise((res) => setTimeout(res, 3000));
+        return base;
+      }
+    } catch {}
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`${name} did not start; see ${join(work, `${name}.log`)}`);
+}
+
+export function stopAll() {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+  }
+}
+process.on("exit", stopAll);
+process.on("SIGINT", () => process.exit(130));
+
+export function jwt(secret, sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const data = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub, iat: now, exp: now + 3600 })}`;
+  return `${data}.${createHmac("sha256", secret).update(data).digest("base64url")}`;
+}
+
+/// A JSON API client for one instance and token.
+export function client(base, token) {
+  return async (method, path, body) => {
+    const r = await fetch(`${base}/api/v1/monetization${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body && JSON.stringify(body),
+    });
+    const json = await r.json();
+    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+}
+
+// wrk would run for its whole -d even when every thread is through; the scripts print a line per
+// finished thread, and wrk is then stopped with SIGINT (it prints its results on SIGINT). -d is
+// only a safety net: a thread cut off by it would leave requests unanswered, reported as unfinished.
+// `script` is a bench/*.lua file taking `<requests per thread> …args`; its summary line counts
+// `ok` (expected) and `others` responses.
+export function runWrk(base, script, perConnection, args) {
+  const perThread = (perConnection * connections) / threads;
+  const wrkArgs = ["-t", String(threads), "-c", String(connections), "-d", "600s", "--timeout", "10s",
+    "-s", join(root, "bench", script), base, "--", String(perThread), ...args];
+  return new Promise((resolve, reject) => {
+    const wrk = spawn("wrk", wrkArgs, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    let finished = 0;
+    wrk.stdout.on("data", (chunk) => {
+      out += chunk;
+      const done = (out.match(/^thread-done$/gm) || []).length;
+      if (done !== finished) {
+        finished = done;
+        if (finished === threads) wrk.kill("SIGINT");
+      }
+    });
+    wrk.on("error", reject);
+    wrk.on("close", () => {
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (!line) return reject(new Error(`no result from wrk:\n${out}`));
+      const r = JSON.parse(line);
+      if (r.unfinished > 0) return reject(new Error(`wrk threads did not finish: ${line}`));
+      const rps = r.requests / (r.elapsed_ms / 1000);
+      resolve({ ...r, rps, p50: r.p50_us / 1000, p90: r.p90_us / 1000, p99: r.p99_us / 1000 });
+    });
+  });
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+export const fmt = (x, digits = 1) => x.toFixed(digits);
