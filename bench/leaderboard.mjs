@@ -28,8 +28,9 @@ function tokensFile(name, secret, ids) {
   return file;
 }
 
-/// Sums read straight from the local SQLite files of D1 and of the `api_usage` Leaderboard object.
-function storedTotals(persist) {
+/// Sums read straight from the local SQLite files of D1 and of the `api_usage` Leaderboard object,
+/// the bucket counts' totals, and the all-time ranks of `users` counted row by row.
+function storedTotals(persist, users) {
   const script = `
 import glob, json, sqlite3, sys
 root = sys.argv[1]
@@ -45,9 +46,16 @@ def rows(pattern, sql):
     return None
 d1 = rows("/v3/d1/**/*.sqlite", "SELECT COALESCE(SUM(value), 0), COUNT(*) FROM user_metrics WHERE metric = 'api_calls'")
 do = rows("/v3/do/*Leaderboard*/*.sqlite", "SELECT substr(board, 1, instr(board, ':') - 1), SUM(score), COUNT(*) FROM scores GROUP BY 1")
-print(json.dumps({"d1": d1, "do": do}))
+buckets = rows("/v3/do/*Leaderboard*/*.sqlite", "SELECT substr(board, 1, instr(board, ':') - 1), SUM(members) FROM buckets GROUP BY 1")
+ranks = {}
+for user in json.loads(sys.argv[2]):
+    ranks[user] = rows("/v3/do/*Leaderboard*/*.sqlite", f"""
+        SELECT COUNT(*) + 1 FROM scores AS s, (SELECT score, reached_at FROM scores WHERE board = 'all_time:all_time' AND user_id = '{user}') AS m
+        WHERE s.board = 'all_time:all_time' AND (s.score > m.score OR (s.score = m.score
+          AND (s.reached_at < m.reached_at OR (s.reached_at = m.reached_at AND s.user_id < '{user}'))))""")[0][0]
+print(json.dumps({"d1": d1, "do": do, "buckets": buckets, "ranks": ranks}))
 `;
-  return JSON.parse(execFileSync("python3", ["-c", script, persist], { encoding: "utf8" }));
+  return JSON.parse(execFileSync("python3", ["-c", script, persist, JSON.stringify(users)], { encoding: "utf8" }));
 }
 
 export async function benchLeaderboard({ secret, baseline }) {
@@ -121,13 +129,21 @@ export async function benchLeaderboard({ secret, baseline }) {
     log(`leaderboard round ${round}: ${line}`);
   }
 
-  // The last leaderboard calls have been answered; the stores hold everything now.
-  const totals = storedTotals(persist);
+  // The last leaderboard calls have been answered; the stores hold everything now. Spot-check
+  // ranks from the top, the middle and the bottom against a row-by-row count.
+  const checked = [0, 1, Math.floor(members / 2), members - 2, members - 1].map((k) => `member-${byScore[k]}`);
+  const apiRanks = {};
+  for (const user of checked) {
+    apiRanks[user] = (await client(service, jwt(secret, user))("GET", BOARD.slice(API.length)))?.me?.rank;
+  }
+  const totals = storedTotals(persist, checked);
+  const ranksOk = checked.every((u) => apiRanks[u] === totals.ranks[u]);
   const expected = seeded + accepted;
   const d1Total = totals.d1?.[0]?.[0];
   const boards = Object.fromEntries((totals.do ?? []).map(([window, sum, count]) => [window, { sum, count }]));
+  const bucketTotals = Object.fromEntries((totals.buckets ?? []).map(([window, n]) => [window, n]));
   const accountingOk = d1Total === expected
-    && ["daily", "weekly", "monthly", "all_time"].every((w) => boards[w]?.sum === expected && boards[w]?.count === members);
+    && ["daily", "weekly", "monthly", "all_time"].every((w) => boards[w]?.sum === expected && boards[w]?.count === members && bucketTotals[w] === members);
 
   const m = (name, key) => median(results[name].map((r) => r[key]));
   const sentEvents = rounds * writesPerConnection * connections * eventsPerWrite;
@@ -142,7 +158,7 @@ export async function benchLeaderboard({ secret, baseline }) {
     row("`GET /me` (JWT, one D1 read)", "me"),
     row("leaderboard top 10 (caller not on the board)", "top"),
     row("leaderboard top 10 + caller's rank (members across the board)", "rank"),
-    row("leaderboard top 10 + caller's rank (the 64 lowest: rank ≈ 100,000)", "bottom"),
+    row(`leaderboard top 10 + caller's rank (the 64 lowest: rank ≈ ${members.toLocaleString("en")})`, "bottom"),
     row(`\`POST /admin/activity\`, ${eventsPerWrite} events`, "update"),
   ].join("\n");
   const eventsPerSecond = m("update", "rps") * eventsPerWrite;
@@ -166,7 +182,9 @@ ${eventsPerWrite} members × 4 boards in one transaction).
 Accounting, read from the stores' SQLite files after the run: ${expected.toLocaleString("en")} expected (seeded amounts plus
 ${accepted.toLocaleString("en")} accepted update events of amount 1, ${sentEvents.toLocaleString("en")} sent in the measured rounds plus the warm-up);
 D1 \`user_metrics\` holds ${d1Total?.toLocaleString("en")}, the object's boards hold ${["daily", "weekly", "monthly", "all_time"].map((w) => `${w} ${boards[w]?.sum?.toLocaleString("en")} (${boards[w]?.count?.toLocaleString("en")} members)`).join(", ")}:
-**${accountingOk ? "exact" : "MISMATCH"}**.
+**${accountingOk ? "exact" : "MISMATCH"}**; every board's bucket counts add up to its members (${accountingOk ? "yes" : "see above"}).
+Ranks from the API against a row-by-row count in the object's SQLite file (the lowest score, the second lowest, the middle, the second highest, the highest):
+${checked.map((u) => `${apiRanks[u]} = ${totals.ranks[u]}`).join(", ")} (**${ranksOk ? "equal" : "MISMATCH"}**).
 
 Rounds (requests/s, p50 ms):
 
@@ -175,6 +193,7 @@ Rounds (requests/s, p50 ms):
 ${results.me.map((_, i) => `| ${i + 1} | ${Object.values(results).map((list) => `${fmt(list[i].rps, 0)}, ${fmt(list[i].p50)}`).join(" | ")} |`).join("\n")}
 `;
   const summary = [table, `updates: ${fmt(eventsPerSecond, 0)} events/s; seeding ${fmt(members / seedSeconds, 0)} events/s`,
-    `leaderboard accounting: expected ${expected}, D1 ${d1Total}, boards ${JSON.stringify(boards)} (${accountingOk ? "exact" : "MISMATCH"})`].join("\n");
-  return { title: "## Leaderboards", section, summary, ok: accountingOk };
+    `leaderboard accounting: expected ${expected}, D1 ${d1Total}, boards ${JSON.stringify(boards)}, buckets ${JSON.stringify(bucketTotals)} (${accountingOk ? "exact" : "MISMATCH"})`,
+    `ranks (API = row count): ${checked.map((u) => `${apiRanks[u]} = ${totals.ranks[u]}`).join(", ")} (${ranksOk ? "equal" : "MISMATCH"})`].join("\n");
+  return { title: "## Leaderboards", section, summary, ok: accountingOk && ranksOk };
 }

@@ -68,7 +68,7 @@ export function freshState(dir, secret, admin) {
 export async function startDev(name, configArgs, port, persist, vars) {
   const logFile = openSync(join(work, `${name}.log`), "w");
   const args = [wranglerJs, "dev", ...configArgs, "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false", "--log-level", "warn"];
+    "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false", "--log-level", process.env.BENCH_LOG_LEVEL ?? "warn"];
   if (persist) args.push("--persist-to", persist);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(process.execPath, args, {

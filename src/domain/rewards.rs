@@ -254,6 +254,75 @@ pub fn updates(entries: &[Entry]) -> Vec<Update> {
         .collect()
 }
 
+// --- ranks ---------------------------------------------------------------------------------
+//
+// A member's rank is 1 + the members ahead of them. Counting those one by one over the board's
+// index costs as many steps as the rank (100,000 at the bottom of a 100,000-member board), so the
+// board also keeps how many members each score bucket holds: the members ahead are the sum over
+// the buckets above the member's (a few thousand rows at most), plus the few in the member's own
+// bucket with a higher score, plus the ties that got there first.
+
+/// A score's bucket: the score itself below 256, above that its top 8 significant bits and their
+/// position, so that a bucket spans under 1/128 of its scores' size. Monotone: a higher score
+/// never has a lower bucket. Scores up to 2^53 use fewer than 6,200 buckets.
+pub fn bucket(score: i64) -> i64 {
+    if score < 256 {
+        return score;
+    }
+    let shift = i64::from(63 - score.leading_zeros()) - 7;
+    256 + (shift - 1) * 128 + ((score >> shift) - 128)
+}
+
+/// The highest score in `score`'s bucket.
+pub fn bucket_ceiling(score: i64) -> i64 {
+    if score < 256 {
+        return score;
+    }
+    let shift = 63 - score.leading_zeros() - 7;
+    ((score >> shift) << shift) + (1i64 << shift) - 1
+}
+
+/// A member's new standing on a board (`reached_at` as in `Update`: the store keeps the later one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberScore {
+    pub board: String,
+    pub user_id: String,
+    pub score: i64,
+    pub reached_at: i64,
+}
+
+/// How many members a bucket of a board gains (or loses, when negative).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BucketChange {
+    pub board: String,
+    pub bucket: i64,
+    pub members: i64,
+}
+
+/// What a batch's updates do to the boards, given the members' current scores (`None`: not on
+/// the board yet): their new scores, and the bucket counts that move.
+pub fn apply(updates: Vec<Update>, current: impl Fn(&str, &str) -> Option<i64>) -> (Vec<MemberScore>, Vec<BucketChange>) {
+    let mut moves: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut standings = Vec::with_capacity(updates.len());
+    for u in updates {
+        let old = current(&u.board, &u.user_id);
+        let score = old.unwrap_or(0) + u.amount;
+        if old.map(bucket) != Some(bucket(score)) {
+            if let Some(old) = old {
+                *moves.entry((u.board.clone(), bucket(old))).or_default() -= 1;
+            }
+            *moves.entry((u.board.clone(), bucket(score))).or_default() += 1;
+        }
+        standings.push(MemberScore { board: u.board, user_id: u.user_id, score, reached_at: u.reached_at });
+    }
+    let changes = moves
+        .into_iter()
+        .filter(|(_, members)| *members != 0)
+        .map(|((board, bucket), members)| BucketChange { board, bucket, members })
+        .collect();
+    (standings, changes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,7 +457,69 @@ mod tests {
         ]);
     }
 
+    #[test]
+    fn buckets_are_exact_below_256_and_narrow_above() {
+        assert_eq!((bucket(0), bucket(1), bucket(255)), (0, 1, 255));
+        assert_eq!((bucket(256), bucket(257), bucket(258), bucket(511), bucket(512)), (256, 256, 257, 383, 384));
+        assert_eq!((bucket_ceiling(7), bucket_ceiling(256), bucket_ceiling(512), bucket_ceiling(1_000_000)), (7, 257, 515, 1_003_519));
+        assert!(bucket(1 << 53) < 6_200);
+    }
+
+    #[test]
+    fn applying_moves_members_between_buckets() {
+        let u = |user: &str, amount| Update { board: "b".into(), user_id: user.into(), amount, reached_at: 9 };
+        let current = |_: &str, user: &str| match user {
+            "old" => Some(300), // bucket 278
+            "same" => Some(10),
+            _ => None,
+        };
+        let (standings, changes) = apply(vec![u("old", 300), u("new", 5), u("same", 0)], current);
+        let scores: Vec<(&str, i64)> = standings.iter().map(|s| (s.user_id.as_str(), s.score)).collect();
+        assert_eq!(scores, [("old", 600), ("new", 5), ("same", 10)]);
+        let moved: Vec<(i64, i64)> = changes.iter().map(|c| (c.bucket, c.members)).collect();
+        assert_eq!(moved, [(5, 1), (278, -1), (bucket(600), 1)]);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn buckets_are_monotone_and_ceilings_close_them(a in 0i64..1 << 53, b in 0i64..1 << 53) {
+            let (low, high) = (a.min(b), a.max(b));
+            proptest::prop_assert!(bucket(low) <= bucket(high));
+            let ceiling = bucket_ceiling(a);
+            proptest::prop_assert!(ceiling >= a && bucket(ceiling) == bucket(a) && bucket(ceiling + 1) == bucket(a) + 1);
+            // A bucket spans less than 1/128 of its scores.
+            proptest::prop_assert!(a < 256 || (ceiling - a) * 128 < a);
+        }
+
+        /// Bucket counts kept by `apply` over any sequence of batches equal a recount.
+        #[test]
+        fn bucket_counts_match_a_recount(batches in proptest::collection::vec(
+            proptest::collection::vec((0usize..6, 1i64..400), 1..8), 1..12)
+        ) {
+            let mut scores: BTreeMap<String, i64> = BTreeMap::new();
+            let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+            for batch in batches {
+                let mut merged: BTreeMap<String, i64> = BTreeMap::new();
+                for (user, amount) in batch {
+                    *merged.entry(format!("u{user}")).or_default() += amount;
+                }
+                let updates = merged.into_iter().map(|(user_id, amount)| Update { board: "b".into(), user_id, amount, reached_at: 0 }).collect();
+                let (standings, changes) = apply(updates, |_, user| scores.get(user).copied());
+                for s in standings {
+                    scores.insert(s.user_id, s.score);
+                }
+                for c in changes {
+                    *counts.entry(c.bucket).or_default() += c.members;
+                }
+            }
+            let mut recount: BTreeMap<i64, i64> = BTreeMap::new();
+            for score in scores.values() {
+                *recount.entry(bucket(*score)).or_default() += 1;
+            }
+            counts.retain(|_, n| *n != 0);
+            proptest::prop_assert_eq!(counts, recount);
+        }
+
         /// However a batch is split, the boards end with the same totals and times.
         #[test]
         fn updates_of_parts_add_up_to_the_whole(

@@ -9,8 +9,9 @@
 //!
 //! Order within a board: score descending, then `reached_at` ascending (the event time at which
 //! the member's score was complete: who got there first), then user id. The index
-//! `(board, score DESC, reached_at, user_id)` serves the top N directly and a member's rank as two
-//! counting range scans over the index alone.
+//! `(board, score DESC, reached_at, user_id)` serves the top N directly. A member's rank comes from
+//! the `buckets` table (members per score bucket, `domain::rewards::bucket`): the sum over the
+//! buckets above plus two short index ranges, instead of counting every member ahead.
 //!
 //! Each batch has an id that the object remembers for `BATCH_RETENTION_SECONDS`, so a re-sent
 //! batch (the cron re-publishes batches D1 has not seen confirmed) counts once.
@@ -19,6 +20,8 @@ use crate::domain::rewards::{self, Category, Entry};
 use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, SqlStorage, State};
@@ -88,6 +91,11 @@ impl DurableObject for Leaderboard {
                 None,
             )?;
             sql.exec("CREATE INDEX IF NOT EXISTS scores_by_rank ON scores (board, score DESC, reached_at, user_id)", None)?;
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS buckets (board TEXT NOT NULL, bucket INTEGER NOT NULL, members INTEGER NOT NULL,
+                 PRIMARY KEY (board, bucket)) WITHOUT ROWID",
+                None,
+            )?;
             sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
             self.ready.set(true);
         }
@@ -110,7 +118,7 @@ impl DurableObject for Leaderboard {
 impl Leaderboard {
     /// Applies a batch in one transaction; `false` when the batch was applied before.
     fn apply(&self, sql: SqlStorage, batch: Batch, now: i64) -> worker::Result<bool> {
-        let outcome = std::rc::Rc::new(Cell::new(false));
+        let outcome = Rc::new(Cell::new(false));
         let fresh = outcome.clone();
         let mut work = Some(move || -> worker::Result<()> {
             let inserted = sql
@@ -119,14 +127,37 @@ impl Leaderboard {
             if inserted == 0 {
                 return Ok(());
             }
-            for u in rewards::updates(&batch.entries) {
-                sql.exec(
-                    "INSERT INTO scores (board, user_id, score, reached_at) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (board, user_id) DO UPDATE SET score = score + excluded.score,
-                     reached_at = max(reached_at, excluded.reached_at)",
-                    vec![u.board.into(), u.user_id.into(), u.amount.into(), u.reached_at.into()],
-                )?;
-            }
+            let updates = rewards::updates(&batch.entries);
+            // The members' current scores, then their new ones and the bucket moves (a handful of
+            // statements per batch, each over a JSON array, whatever the batch's size).
+            let keys: Vec<(&str, &str)> = updates.iter().map(|u| (u.board.as_str(), u.user_id.as_str())).collect();
+            let current: Vec<Current> = sql
+                .exec(
+                    "SELECT s.board, s.user_id, s.score FROM json_each(?) AS j
+                     JOIN scores AS s ON s.board = j.value ->> 0 AND s.user_id = j.value ->> 1",
+                    vec![to_json(&keys)?.into()],
+                )?
+                .to_array()?;
+            let current: HashMap<(String, String), i64> = current.into_iter().map(|c| ((c.board, c.user_id), c.score)).collect();
+            let (standings, moves) =
+                rewards::apply(updates, |board, user| current.get(&(board.to_owned(), user.to_owned())).copied());
+            sql.exec(
+                "INSERT INTO scores (board, user_id, score, reached_at)
+                 SELECT value ->> 'board', value ->> 'user_id', value ->> 'score', value ->> 'reached_at' FROM json_each(?) WHERE true
+                 ON CONFLICT (board, user_id) DO UPDATE SET score = excluded.score, reached_at = max(reached_at, excluded.reached_at)",
+                vec![to_json(&standings)?.into()],
+            )?;
+            let moves = to_json(&moves)?;
+            sql.exec(
+                "INSERT INTO buckets (board, bucket, members)
+                 SELECT value ->> 'board', value ->> 'bucket', value ->> 'members' FROM json_each(?) WHERE true
+                 ON CONFLICT (board, bucket) DO UPDATE SET members = members + excluded.members",
+                vec![moves.clone().into()],
+            )?;
+            sql.exec(
+                "DELETE FROM buckets WHERE members = 0 AND (board, bucket) IN (SELECT value ->> 'board', value ->> 'bucket' FROM json_each(?))",
+                vec![moves.into()],
+            )?;
             sql.exec("DELETE FROM batches WHERE at < ?", vec![(now - BATCH_RETENTION_SECONDS).into()])?;
             fresh.set(true);
             Ok(())
@@ -141,6 +172,17 @@ impl Leaderboard {
         storage.transaction_sync(&closure).map_err(worker::Error::from)?;
         Ok(outcome.get())
     }
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> worker::Result<String> {
+    serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct Current {
+    board: String,
+    user_id: String,
+    score: i64,
 }
 
 #[derive(Deserialize)]
@@ -171,29 +213,34 @@ fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing
     let mine: Vec<Position> = sql
         .exec("SELECT score, reached_at FROM scores WHERE board = ? AND user_id = ?", vec![q.board.clone().into(), q.user_id.clone().into()])?
         .to_array()?;
-    let me = match mine.first() {
-        None => None,
-        Some(p) => {
-            let ahead: Vec<Count> = sql
-                .exec(
-                    "SELECT (SELECT COUNT(*) FROM scores WHERE board = ? AND score > ?)
-                          + (SELECT COUNT(*) FROM scores WHERE board = ? AND score = ?
-                             AND (reached_at < ? OR (reached_at = ? AND user_id < ?))) AS ahead",
-                    vec![
-                        q.board.clone().into(),
-                        p.score.into(),
-                        q.board.clone().into(),
-                        p.score.into(),
-                        p.reached_at.into(),
-                        p.reached_at.into(),
-                        q.user_id.clone().into(),
-                    ],
-                )?
-                .to_array()?;
-            Some(Mine { rank: ahead.first().map_or(0, |c| c.ahead) + 1, score: p.score })
-        }
+    let Some(p) = mine.first() else {
+        return Ok(Standing { entries, me: None });
     };
-    Ok(Standing { entries, me })
+    // Ahead: every member of a higher bucket, the higher scores of the member's own bucket, and
+    // the ties that reached the score first (or, at the same instant, have a smaller user id).
+    let board = || q.board.clone().into();
+    let ahead: Vec<Count> = sql
+        .exec(
+            "SELECT (SELECT COALESCE(SUM(members), 0) FROM buckets WHERE board = ? AND bucket > ?)
+                  + (SELECT COUNT(*) FROM scores WHERE board = ? AND score > ? AND score <= ?)
+                  + (SELECT COUNT(*) FROM scores WHERE board = ? AND score = ?
+                     AND (reached_at < ? OR (reached_at = ? AND user_id < ?))) AS ahead",
+            vec![
+                board(),
+                rewards::bucket(p.score).into(),
+                board(),
+                p.score.into(),
+                rewards::bucket_ceiling(p.score).into(),
+                board(),
+                p.score.into(),
+                p.reached_at.into(),
+                p.reached_at.into(),
+                q.user_id.clone().into(),
+            ],
+        )?
+        .to_array()?;
+    let rank = ahead.first().map_or(0, |c| c.ahead) + 1;
+    Ok(Standing { entries, me: Some(Mine { rank, score: p.score }) })
 }
 
 // --- client ------------------------------------------------------------------------------------

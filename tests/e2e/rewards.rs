@@ -165,6 +165,21 @@ fn ranks_order_by_score_then_who_got_there_first() {
     // Someone with no score that day.
     let (_, outsider) = s.user();
     assert_eq!(board(s, &outsider, &format!("category=content&period=daily&at={date}"))["me"], Value::Null);
+
+    // Large scores, where ranks are counted through score buckets: 300 and 301 share a bucket
+    // (scores above 256 are bucketed by their top 8 bits), 1,000 and 5,000 sit in buckets above.
+    let users: Vec<(String, String)> = (0..5).map(|_| s.user()).collect();
+    let id = |i: usize| users[i].0.as_str();
+    let ev = |user: usize, amount, at| event(&unique("ev"), id(user), "revenue_cents", amount, at);
+    report(s, &[ev(0, 1_000, day), ev(1, 301, day + 10), ev(2, 300, day + 30), ev(3, 300, day + 20), ev(4, 4_999, day), ev(4, 1, day + 1)]);
+    let expected = [(4, 5_000), (0, 1_000), (1, 301), (3, 300), (2, 300)];
+    let b = board(s, &users[0].1, &format!("category=revenue&period=daily&at={date}"));
+    let listed: Vec<Value> = expected.iter().zip(1..).map(|(&(u, score), rank)| json!({"rank": rank, "user_id": id(u), "score": score})).collect();
+    assert_eq!(b["entries"], json!(listed), "{b}");
+    for (rank, &(u, score)) in (1..).zip(&expected) {
+        let mine = board(s, &users[u].1, &format!("category=revenue&period=daily&at={date}&limit=1"))["me"].clone();
+        assert_eq!(mine, json!({"rank": rank, "score": score}), "user {u}");
+    }
 }
 
 fn past_periods_are_read_with_at() {
