@@ -30,16 +30,16 @@ export async function benchClicks({ secret, baseline }) {
   const quietCode = await liveCampaign(quiet);
 
   log(`clicks: warming up (${threads} threads, ${connections} connections)`);
-  await runWrk(baseline, "clicks.lua", 20, ["/"]);
-  const warm = await runWrk(service, "clicks.lua", 20, [`/c/${code}`]);
-  await runWrk(quiet, "clicks.lua", 20, [`/c/${quietCode}`]);
+  await runWrk(baseline, 20, ["clicks", "/"]);
+  const warm = await runWrk(service, 20, ["clicks", `/c/${code}`]);
+  await runWrk(quiet, 20, ["clicks", `/c/${quietCode}`]);
   let sent = warm.ok;
 
   const results = { baseline: [], campaign: [], quiet: [] };
   for (let round = 1; round <= rounds; round++) {
-    const b = await runWrk(baseline, "clicks.lua", perConnection, ["/"]);
-    const c = await runWrk(service, "clicks.lua", perConnection, [`/c/${code}`]);
-    const q = await runWrk(quiet, "clicks.lua", perConnection, [`/c/${quietCode}`]);
+    const b = await runWrk(baseline, perConnection, ["clicks", "/"]);
+    const c = await runWrk(service, perConnection, ["clicks", `/c/${code}`]);
+    const q = await runWrk(quiet, perConnection, ["clicks", `/c/${quietCode}`]);
     // (Socket errors are not checked: parked connections are closed by the server while idle.
     // Every request sent got a response; non-302 answers would be counted in `others`.)
     if (b.others || c.others || q.others) {

@@ -102,20 +102,20 @@ export async function benchLeaderboard({ secret, baseline }) {
   const writers = tokensFile("writers", secret, writerIds);
   const nonce = `run${Date.now()}`;
   const write = (perConnection) =>
-    runWrk(service, "api.lua", perConnection, ["POST", `${API}/admin/activity`, writers, "activity", String(eventsPerWrite), String(members), occurredAt, `${nonce}-${perConnection}-${Math.random()}`]);
+    runWrk(service, perConnection, ["api", "POST", `${API}/admin/activity`, writers, "activity", String(eventsPerWrite), String(members), occurredAt, `${nonce}-${perConnection}-${Math.random()}`]);
 
   log(`leaderboard: warming up (${threads} threads, ${connections} connections; provisions the readers)`);
   let accepted = (await write(1)).accepted;
   const targets = {
-    baseline: () => runWrk(baseline, "api.lua", readsPerConnection, ["GET", "/api/status", readers]),
-    me: () => runWrk(service, "api.lua", readsPerConnection, ["GET", `${API}/me`, readers]),
-    top: () => runWrk(service, "api.lua", readsPerConnection, ["GET", BOARD, outsiders]),
-    rank: () => runWrk(service, "api.lua", readsPerConnection, ["GET", BOARD, readers]),
-    bottom: () => runWrk(service, "api.lua", readsPerConnection, ["GET", BOARD, bottom]),
+    baseline: () => runWrk(baseline, readsPerConnection, ["api", "GET", "/api/status", readers]),
+    me: () => runWrk(service, readsPerConnection, ["api", "GET", `${API}/me`, readers]),
+    top: () => runWrk(service, readsPerConnection, ["api", "GET", BOARD, outsiders]),
+    rank: () => runWrk(service, readsPerConnection, ["api", "GET", BOARD, readers]),
+    bottom: () => runWrk(service, readsPerConnection, ["api", "GET", BOARD, bottom]),
     update: () => write(writesPerConnection),
   };
   for (const name of ["me", "top", "rank", "bottom"]) {
-    await runWrk(service, "api.lua", 4, ["GET", name === "me" ? `${API}/me` : BOARD, { me: readers, top: outsiders, rank: readers, bottom }[name]]);
+    await runWrk(service, 4, ["api", "GET", name === "me" ? `${API}/me` : BOARD, { me: readers, top: outsiders, rank: readers, bottom }[name]]);
   }
   const results = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
   for (let round = 1; round <= rounds; round++) {

@@ -133,12 +133,12 @@ export function client(base, token) {
 // wrk would run for its whole -d even when every thread is through; the scripts print a line per
 // finished thread, and wrk is then stopped with SIGINT (it prints its results on SIGINT). -d is
 // only a safety net: a thread cut off by it would leave requests unanswered, reported as unfinished.
-// `script` is a bench/*.lua file taking `<requests per thread> …args`; its summary line counts
-// `ok` (expected) and `others` responses.
-export function runWrk(base, script, perConnection, args) {
+// `args` are bench/load.lua's after the per-thread quota (`clicks <path>` or `api <method> <path>
+// <tokens file> …`); its summary line counts `ok` (expected) and `others` responses.
+export function runWrk(base, perConnection, args) {
   const perThread = (perConnection * connections) / threads;
   const wrkArgs = ["-t", String(threads), "-c", String(connections), "-d", "600s", "--timeout", "10s",
-    "-s", join(root, "bench", script), base, "--", String(perThread), ...args];
+    "-s", join(root, "bench", "load.lua"), base, "--", String(perThread), ...args];
   return new Promise((resolve, reject) => {
     const wrk = spawn("wrk", wrkArgs, { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";

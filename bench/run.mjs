@@ -8,7 +8,8 @@
 // Options (environment): BENCH_ONLY (clicks | leaderboard; the other section of BENCHMARKS.md is
 // kept), BENCH_THREADS (wrk threads, 2), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3); clicks:
 // BENCH_REQUESTS (per connection and round, 400); leaderboard: BENCH_MEMBERS (100000),
-// BENCH_READS (100), BENCH_WRITES (10), BENCH_EVENTS_PER_WRITE (100).
+// BENCH_READS (100), BENCH_WRITES (10), BENCH_EVENTS_PER_WRITE (100); BENCH_LOG_LEVEL (wrangler
+// dev --log-level, warn: `log` shows the workers' lines in target/bench/*.log).
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
