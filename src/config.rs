@@ -20,6 +20,8 @@ pub mod defaults {
     pub const BILLING_CURRENCY: &str = "usd";
     pub const CAMPAIGN_CACHE_SECONDS: i64 = 15;
     pub const ACTIVITY_MAX_AGE_DAYS: i64 = 35;
+    pub const DAILY_BOARD_RETENTION_DAYS: i64 = 90;
+    pub const WEEKLY_BOARD_RETENTION_WEEKS: i64 = 104;
 }
 
 /// Which requests get the one-line structured access log (var `REQUEST_LOG`).
@@ -68,6 +70,9 @@ pub struct Config {
     /// How old a reported activity event may be (`ACTIVITY_MAX_AGE_DAYS`); event ids are
     /// remembered that long, so a re-sent event never counts twice.
     pub activity_max_age_days: i64,
+    /// How long daily and weekly leaderboards are kept (`DAILY_BOARD_RETENTION_DAYS`,
+    /// `WEEKLY_BOARD_RETENTION_WEEKS`); the cron deletes older ones.
+    pub board_retention: crate::domain::rewards::Retention,
     /// Which requests are logged (`REQUEST_LOG`: `all` or `errors`).
     pub request_log: RequestLog,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
@@ -141,6 +146,10 @@ impl Config {
             billing_currency,
             campaign_cache_seconds: int("CAMPAIGN_CACHE_SECONDS", d::CAMPAIGN_CACHE_SECONDS, 0)?,
             activity_max_age_days: int("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1)?,
+            board_retention: crate::domain::rewards::Retention {
+                daily_days: int("DAILY_BOARD_RETENTION_DAYS", d::DAILY_BOARD_RETENTION_DAYS, 1)?,
+                weekly_weeks: int("WEEKLY_BOARD_RETENTION_WEEKS", d::WEEKLY_BOARD_RETENTION_WEEKS, 1)?,
+            },
             request_log: match non_empty(lookup("REQUEST_LOG")).as_deref() {
                 None | Some("all") => RequestLog::All,
                 Some("errors") => RequestLog::Errors,
@@ -196,6 +205,7 @@ mod tests {
         assert_eq!(cfg.billing_currency, "usd");
         assert_eq!(cfg.campaign_cache_seconds, 15);
         assert_eq!(cfg.activity_max_age_days, 35);
+        assert_eq!(cfg.board_retention, crate::domain::rewards::Retention { daily_days: 90, weekly_weeks: 104 });
         assert_eq!(cfg.request_log, RequestLog::All);
         assert_eq!(cfg.stripe_webhook_secret, None);
         assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");

@@ -13,15 +13,22 @@ pub async fn run(cron: &str, env: &Env) {
     report(cron, "expire_referrals", expire_referrals(env, now).await);
     report(cron, "advance_campaigns", advance_campaigns(env, now).await);
     report(cron, "publish_activity", publish_activity(env, now).await);
+    report(cron, "expire_boards", expire_boards(env, now).await);
 }
 
 /// Re-sends activity batches the leaderboards have not confirmed; forgets events too old to be
 /// re-sent.
 async fn publish_activity(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    let max_age_days = crate::config::Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
-        .map_err(ApiError::internal)?
-        .activity_max_age_days;
-    crate::rewards::republish(env, now, max_age_days).await
+    crate::rewards::republish(env, now, config(env)?.activity_max_age_days).await
+}
+
+/// Deletes daily and weekly leaderboards past their retention, a chunk a minute.
+async fn expire_boards(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
+    crate::rewards::expire_boards(env, now, config(env)?.board_retention).await
+}
+
+fn config(env: &Env) -> Result<crate::config::Config, ApiError> {
+    crate::config::Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map_err(ApiError::internal)
 }
 
 /// Starts scheduled campaigns and completes ended or used-up ones (rules: domain::campaigns::due).

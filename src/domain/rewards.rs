@@ -215,6 +215,24 @@ pub fn board(window: Window, at: Timestamp) -> String {
     format!("{}:{}", window.as_str(), period_key(window, at))
 }
 
+/// How long the boards of short periods are kept (monthly and all-time boards are kept for good).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Daily boards, today included.
+    pub daily_days: i64,
+    /// Weekly boards, this week included.
+    pub weekly_weeks: i64,
+}
+
+/// For each window whose boards expire: the name of its oldest board still kept at `now`. Board
+/// names sort by time within a window (`daily:2026-11-25`), so every name of the window below it
+/// has expired.
+pub fn oldest_kept(now: Timestamp, retention: Retention) -> Vec<String> {
+    // The period `n - 1` periods back is the oldest of `n` kept periods (this one included).
+    let back = |periods: i64, seconds: i64| now.plus_seconds(-(periods.max(1) - 1).saturating_mul(seconds));
+    vec![board(Window::Daily, back(retention.daily_days, 86_400)), board(Window::Weekly, back(retention.weekly_weeks, 7 * 86_400))]
+}
+
 /// One counted event as a leaderboard sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -455,6 +473,20 @@ mod tests {
             row("weekly:2026-W48", "b", 1, "2026-11-29T08:00:00Z"),
             row("weekly:2026-W49", "a", 5, "2026-12-01T09:00:00Z"),
         ]);
+    }
+
+    #[test]
+    fn short_boards_expire_after_their_retention() {
+        let now = at("2026-11-25T12:00:00Z"); // a Wednesday of 2026-W48
+        let kept = oldest_kept(now, Retention { daily_days: 90, weekly_weeks: 104 });
+        assert_eq!(kept, ["daily:2026-08-28", "weekly:2024-W49"]);
+        // One day: today only; one week: this week only (the Monday before is this week too).
+        let kept = oldest_kept(now, Retention { daily_days: 1, weekly_weeks: 1 });
+        assert_eq!(kept, ["daily:2026-11-25", "weekly:2026-W48"]);
+        let expired = |name: &str| kept.iter().any(|k| k.split(':').next() == name.split(':').next() && name < k.as_str());
+        assert!(expired("daily:2026-11-24") && !expired("daily:2026-11-25"));
+        assert!(expired("weekly:2026-W47") && expired("weekly:2025-W52") && !expired("weekly:2026-W48"));
+        assert!(!expired("monthly:1999-01") && !expired("all_time:all_time"));
     }
 
     #[test]

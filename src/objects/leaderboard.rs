@@ -96,6 +96,7 @@ impl DurableObject for Leaderboard {
                  PRIMARY KEY (board, bucket)) WITHOUT ROWID",
                 None,
             )?;
+            sql.exec("CREATE TABLE IF NOT EXISTS boards (board TEXT PRIMARY KEY) WITHOUT ROWID", None)?;
             sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
             self.ready.set(true);
         }
@@ -105,6 +106,10 @@ impl DurableObject for Leaderboard {
                 let now = worker::Date::now().as_millis() as i64 / 1000;
                 let fresh = self.apply(sql, batch, now)?;
                 Response::ok(if fresh { "applied" } else { "duplicate" })
+            }
+            (Method::Post, "/prune") => {
+                let prune: Prune = req.json().await?;
+                Response::ok(prune_boards(&sql, &prune)?.to_string())
             }
             (Method::Post, "/standing") => {
                 let query: StandingQuery = req.json().await?;
@@ -141,11 +146,16 @@ impl Leaderboard {
             let current: HashMap<(String, String), i64> = current.into_iter().map(|c| ((c.board, c.user_id), c.score)).collect();
             let (standings, moves) =
                 rewards::apply(updates, |board, user| current.get(&(board.to_owned(), user.to_owned())).copied());
+            let standings = to_json(&standings)?;
             sql.exec(
                 "INSERT INTO scores (board, user_id, score, reached_at)
                  SELECT value ->> 'board', value ->> 'user_id', value ->> 'score', value ->> 'reached_at' FROM json_each(?) WHERE true
                  ON CONFLICT (board, user_id) DO UPDATE SET score = excluded.score, reached_at = max(reached_at, excluded.reached_at)",
-                vec![to_json(&standings)?.into()],
+                vec![standings.clone().into()],
+            )?;
+            sql.exec(
+                "INSERT INTO boards (board) SELECT DISTINCT value ->> 'board' FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
+                vec![standings.into()],
             )?;
             let moves = to_json(&moves)?;
             sql.exec(
@@ -172,6 +182,48 @@ impl Leaderboard {
         storage.transaction_sync(&closure).map_err(worker::Error::from)?;
         Ok(outcome.get())
     }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Prune {
+    /// Per expiring window, its oldest board still kept (`domain::rewards::oldest_kept`).
+    oldest_kept: Vec<String>,
+    limit: u32,
+}
+
+/// Deletes expired boards, at most `limit` score rows per call: a board's buckets and name go
+/// first, so a board being deleted is never half-counted by a rank (its scores are already
+/// outside any period a client is told is kept). Returns the rows deleted.
+fn prune_boards(sql: &SqlStorage, prune: &Prune) -> worker::Result<usize> {
+    #[derive(Deserialize)]
+    struct Name {
+        board: String,
+    }
+    let mut deleted = 0usize;
+    for kept in &prune.oldest_kept {
+        let Some((window, _)) = kept.split_once(':') else { continue };
+        let expired: Vec<Name> = sql
+            .exec("SELECT board FROM boards WHERE board > ? AND board < ?", vec![format!("{window}:").into(), kept.clone().into()])?
+            .to_array()?;
+        for Name { board } in expired {
+            sql.exec("DELETE FROM buckets WHERE board = ?", vec![board.clone().into()])?;
+            let budget = i64::from(prune.limit).saturating_sub(deleted as i64);
+            if budget <= 0 {
+                return Ok(deleted);
+            }
+            let rows = sql
+                .exec(
+                    "DELETE FROM scores WHERE board = ? AND user_id IN (SELECT user_id FROM scores WHERE board = ? LIMIT ?)",
+                    vec![board.clone().into(), board.clone().into(), budget.into()],
+                )?
+                .rows_written();
+            deleted += rows;
+            if (rows as i64) < budget {
+                sql.exec("DELETE FROM boards WHERE board = ?", vec![board.into()])?;
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> worker::Result<String> {
@@ -249,6 +301,14 @@ fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing
 pub async fn apply(env: &Env, category: Category, batch_id: &str, entries: Vec<Entry>) -> Result<(), ApiError> {
     let body = serde_json::to_string(&Batch { id: batch_id.to_owned(), entries }).map_err(ApiError::internal)?;
     super::call(env, BINDING, category.as_str(), Method::Post, "/apply", Some(body)).await.map(|_| ())
+}
+
+/// Deletes up to `limit` rows of the category's boards older than `oldest_kept`; the rows deleted.
+pub async fn prune(env: &Env, category: Category, oldest_kept: &[String], limit: u32) -> Result<usize, ApiError> {
+    let body = serde_json::to_string(&Prune { oldest_kept: oldest_kept.to_vec(), limit }).map_err(ApiError::internal)?;
+    let mut response = super::call(env, BINDING, category.as_str(), Method::Post, "/prune", Some(body)).await?;
+    let text = response.text().await?;
+    text.parse().map_err(|_| ApiError::internal(format!("Leaderboard /prune answered {text:?}")))
 }
 
 /// The top `limit` of a board and `user_id`'s place on it.

@@ -96,6 +96,18 @@ pub async fn republish(env: &Env, now: Timestamp, max_age_days: i64) -> Result<u
     Ok(pending.len() + pruned)
 }
 
+/// Cron: deletes expired daily and weekly boards of every category, up to `PRUNE_ROWS` rows per
+/// category and run.
+pub async fn expire_boards(env: &Env, now: Timestamp, retention: rules::Retention) -> Result<usize, ApiError> {
+    let kept = rules::oldest_kept(now, retention);
+    let prunes = Category::ALL.iter().map(|&c| leaderboard::prune(env, c, &kept, PRUNE_ROWS));
+    let deleted: Vec<usize> = futures_util::future::try_join_all(prunes).await?;
+    Ok(deleted.into_iter().sum())
+}
+
+/// Rows an expiring category deletes per cron run (a minute): far more than a day's new boards.
+const PRUNE_ROWS: u32 = 10_000;
+
 // --- badges ------------------------------------------------------------------------------------
 
 #[derive(Serialize)]

@@ -306,13 +306,18 @@ fn referral_conversions_feed_the_referrals_ladder() {
 }
 
 fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
-    // An instance of its own: the test writes its D1 from outside.
-    let s = Server::start(&[]);
+    // An instance of its own: the test writes its D1 from outside. Daily and weekly boards are
+    // kept for the current day and week only.
+    let s = Server::start(&[("DAILY_BOARD_RETENTION_DAYS", "1"), ("WEEKLY_BOARD_RETENTION_WEEKS", "1")]);
     let (user, token) = s.user();
     let t = now();
     let score = || board(&s, &token, "category=api_usage&period=all_time")["me"]["score"].as_i64();
     report(&s, &[event(&unique("ev"), &user, "api_calls", 5, t)]);
     assert_eq!(score(), Some(5));
+    let then = t - 10 * 86_400;
+    report(&s, &[event(&unique("ev"), &user, "content_items", 4, then)]);
+    let old = |period: &str| board(&s, &token, &format!("category=content&period={period}&at={}", &iso(then)[..10]));
+    assert_eq!((old("daily")["me"]["score"].as_i64(), old("weekly")["me"]["score"].as_i64()), (Some(4), Some(4)));
     // As if the confirmation had been lost: the batch is sent again and must count once. And as
     // if a request had died between its D1 transaction and its leaderboard call: a batch the
     // leaderboards never saw.
@@ -329,6 +334,14 @@ fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
     ));
     s.run_cron("* * * * *");
     assert_eq!(score(), Some(12), "the re-sent batch counted once, the lost one now");
+    // The boards of ten days ago are past their retention and deleted; longer periods keep them.
+    for period in ["daily", "weekly"] {
+        let b = old(period);
+        assert_eq!((b["me"].clone(), b["entries"].clone()), (Value::Null, json!([])), "{period}: {b}");
+    }
+    assert_eq!(old("monthly")["me"]["score"], 4);
+    assert_eq!(board(&s, &token, "category=content&period=all_time")["me"]["score"], 4);
+    assert_eq!(board(&s, &token, "category=api_usage&period=daily")["me"]["score"], 12, "today's board is kept");
     s.run_cron("* * * * *");
     assert_eq!(score(), Some(12), "nothing counts twice on later runs");
     let left = s.d1(
