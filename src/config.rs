@@ -94,6 +94,11 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl Config {
+    /// From the Worker's vars and secrets.
+    pub fn from_env(env: &worker::Env) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+    }
+
     /// Builds the configuration from a name → value lookup (the Worker's `env`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         use defaults as d;

@@ -28,7 +28,7 @@ async fn expire_boards(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
 }
 
 fn config(env: &Env) -> Result<crate::config::Config, ApiError> {
-    crate::config::Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())).map_err(ApiError::internal)
+    crate::config::Config::from_env(env).map_err(ApiError::internal)
 }
 
 /// Starts scheduled campaigns and completes ended or used-up ones (rules: domain::campaigns::due).

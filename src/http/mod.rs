@@ -116,7 +116,7 @@ impl Ctx {
         let config = match ISOLATE_CONFIG.with(|c| c.borrow().clone()) {
             Some(config) => config,
             None => {
-                let config = Config::from_lookup(|name| self.env.var(name).ok().map(|v| v.to_string()))?;
+                let config = Config::from_env(&self.env)?;
                 ISOLATE_CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
                 config
             }
