@@ -1,39 +1,25 @@
 //! Routes about the service itself: health, the OpenAPI document and its rendering.
 
-//!
-//! The document and the page are static files (`public/`, the `ASSETS` binding) served through
-//! the Worker, so they answer like every route (request id, log line) but stay out of the wasm.
+use super::{ApiResult, Ctx, Reply};
 
-use super::{ApiError, ApiResult, Ctx, Reply};
-use worker::{web_sys, Request};
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+const DOCS_HTML: &str = include_str!("docs.html");
 
 pub async fn healthz(_ctx: &Ctx) -> ApiResult {
     Reply::ok(&serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn openapi(ctx: &Ctx) -> ApiResult {
-    asset(ctx, "/openapi.json", "application/json").await
+pub async fn openapi(_ctx: &Ctx) -> ApiResult {
+    Ok(Reply::text("application/json", OPENAPI_JSON).with_header("Cache-Control", "public, max-age=300"))
 }
 
-pub async fn docs(ctx: &Ctx) -> ApiResult {
-    asset(ctx, "/docs.html", "text/html; charset=utf-8").await
-}
-
-/// A file of `public/`, cacheable for five minutes.
-async fn asset(ctx: &Ctx, path: &str, content_type: &'static str) -> ApiResult {
-    let request = web_sys::Request::new_with_str(&format!("https://assets.invalid{path}"))
-        .map_err(|e| ApiError::internal(format!("asset request {path}: {e:?}")))?;
-    let mut response = ctx.env.assets("ASSETS")?.fetch_request(Request::from(request)).await?;
-    if response.status_code() != 200 {
-        return Err(ApiError::internal(format!("asset {path} answered {}", response.status_code())));
-    }
-    let body = response.bytes().await?;
-    Ok(Reply { status: 200, content_type, body, headers: vec![("Cache-Control", "public, max-age=300".into())] })
+pub async fn docs(_ctx: &Ctx) -> ApiResult {
+    Ok(Reply::text("text/html; charset=utf-8", DOCS_HTML).with_header("Cache-Control", "public, max-age=300"))
 }
 
 #[cfg(test)]
 mod tests {
-    const OPENAPI_JSON: &str = include_str!("../../public/openapi.json");
+    use super::OPENAPI_JSON;
     use crate::http::routes::{Access, ROUTES};
     use serde_json::Value;
     use std::collections::BTreeSet;

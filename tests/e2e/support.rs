@@ -648,10 +648,6 @@ fn e2e_config() -> PathBuf {
                     db.insert("migrations_dir".into(), dir.to_string_lossy().into_owned().into());
                 }
             }
-            if let Some(assets) = config.get_mut("assets").and_then(|a| a.as_table_mut()) {
-                let dir = root().join(assets.get("directory").and_then(|d| d.as_str()).unwrap_or("public"));
-                assets.insert("directory".into(), dir.to_string_lossy().into_owned().into());
-            }
             let dir = root().join("target").join("e2e");
             fs::create_dir_all(&dir).expect("target/e2e");
             let path = dir.join("wrangler.toml");
