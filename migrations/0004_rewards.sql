@@ -16,15 +16,19 @@ CREATE TABLE activity_events (
 CREATE INDEX activity_events_by_batch ON activity_events (batch_id);
 CREATE INDEX activity_events_by_time ON activity_events (occurred_at);
 
--- One row per write that counted events; published_at is set once every leaderboard has them
--- (the cron re-sends a batch left unpublished, and the leaderboards ignore a batch seen before).
+-- One row per write that counted events: `pending` until every leaderboard has confirmed it. The
+-- cron re-sends pending batches, least tried first (the leaderboards ignore a batch seen before),
+-- and after a week gives up on one (`abandoned`, logged as an error).
 CREATE TABLE activity_batches (
-  id           TEXT PRIMARY KEY,
-  created_at   INTEGER NOT NULL,
-  published_at INTEGER
+  id         TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'published', 'abandoned')),
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  settled_at INTEGER
 ) STRICT;
 
-CREATE INDEX activity_batches_unpublished ON activity_batches (created_at) WHERE published_at IS NULL;
+CREATE INDEX activity_batches_pending ON activity_batches (attempts, created_at) WHERE state = 'pending';
+CREATE INDEX activity_batches_by_time ON activity_batches (created_at);
 
 -- All-time totals per user and metric: what badges are judged by.
 CREATE TABLE user_metrics (

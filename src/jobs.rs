@@ -19,7 +19,7 @@ pub async fn run(cron: &str, env: &Env) {
 /// Re-sends activity batches the leaderboards have not confirmed; forgets events too old to be
 /// re-sent.
 async fn publish_activity(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    crate::rewards::republish(env, now, config(env)?.activity_max_age_days).await
+    crate::rewards::republish(env, now, &config(env)?).await
 }
 
 /// Deletes daily and weekly leaderboards past their retention, a chunk a minute.

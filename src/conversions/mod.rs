@@ -76,7 +76,7 @@ pub async fn apply(
     Ok(match store::record(db, &plan).await? {
         Recorded::Recorded => {
             if converts_referral {
-                crate::rewards::publish_batch(&ctx.env, db, &activity_batch, now).await;
+                crate::rewards::publish_batch(&ctx.env, db, &activity_batch, now, cfg.board_retention).await;
             }
             Some(effects)
         }

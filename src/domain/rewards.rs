@@ -174,7 +174,7 @@ pub fn check_event(event: &Event, now: Timestamp, max_age_days: i64) -> Result<(
     if event.occurred_at > now.plus_seconds(MAX_CLOCK_SKEW_SECONDS) {
         return Err(("occurred_at", "must not be in the future".into()));
     }
-    if event.occurred_at < now.plus_seconds(-max_age_days * 86_400) {
+    if event.occurred_at < now.plus_seconds(-max_age_days.saturating_mul(86_400)) {
         return Err(("occurred_at", format!("must be within the last {max_age_days} days")));
     }
     Ok(())
@@ -233,6 +233,12 @@ pub fn oldest_kept(now: Timestamp, retention: Retention) -> Vec<String> {
     vec![board(Window::Daily, back(retention.daily_days, 86_400)), board(Window::Weekly, back(retention.weekly_weeks, 7 * 86_400))]
 }
 
+/// Whether `board` is older than its window's oldest kept board (see `oldest_kept`).
+pub fn expired(board: &str, oldest_kept: &[String]) -> bool {
+    let window = |name: &str| name.split(':').next().map(str::to_owned);
+    oldest_kept.iter().any(|kept| window(kept) == window(board) && board < kept.as_str())
+}
+
 /// One counted event as a leaderboard sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -254,13 +260,18 @@ pub struct Update {
     pub reached_at: i64,
 }
 
-/// The updates of a batch: every entry counts in each of the four periods it falls in,
-/// summed per board and member.
-pub fn updates(entries: &[Entry]) -> Vec<Update> {
+/// The updates of a batch: every entry counts in each of the four periods it falls in, summed
+/// per board and member, except on boards already expired (`oldest_kept`): an old event must not
+/// bring back a board the cron deleted.
+pub fn updates(entries: &[Entry], oldest_kept: &[String]) -> Vec<Update> {
     let mut merged: BTreeMap<(String, &str), (i64, i64)> = BTreeMap::new();
     for entry in entries {
         for &window in Window::ALL {
-            let key = (board(window, Timestamp::from_unix(entry.occurred_at)), entry.user_id.as_str());
+            let board = board(window, Timestamp::from_unix(entry.occurred_at));
+            if expired(&board, oldest_kept) {
+                continue;
+            }
+            let key = (board, entry.user_id.as_str());
             let slot = merged.entry(key).or_insert((0, i64::MIN));
             slot.0 += entry.amount;
             slot.1 = slot.1.max(entry.occurred_at);
@@ -456,7 +467,7 @@ mod tests {
             e("a", 3, "2026-12-01T09:00:00Z"),
             e("b", 1, "2026-11-29T08:00:00Z"), // Sunday of W48
         ];
-        let got: Vec<(String, String, i64, String)> = updates(&entries)
+        let got: Vec<(String, String, i64, String)> = updates(&entries, &[])
             .into_iter()
             .map(|u| (u.board, u.user_id, u.amount, Timestamp::from_unix(u.reached_at).to_rfc3339()))
             .collect();
@@ -483,10 +494,14 @@ mod tests {
         // One day: today only; one week: this week only (the Monday before is this week too).
         let kept = oldest_kept(now, Retention { daily_days: 1, weekly_weeks: 1 });
         assert_eq!(kept, ["daily:2026-11-25", "weekly:2026-W48"]);
-        let expired = |name: &str| kept.iter().any(|k| k.split(':').next() == name.split(':').next() && name < k.as_str());
+        let expired = |name: &str| expired(name, &kept);
         assert!(expired("daily:2026-11-24") && !expired("daily:2026-11-25"));
         assert!(expired("weekly:2026-W47") && expired("weekly:2025-W52") && !expired("weekly:2026-W48"));
         assert!(!expired("monthly:1999-01") && !expired("all_time:all_time"));
+        // An event of an expired day still counts on its month and all time.
+        let entry = Entry { user_id: "u".into(), amount: 1, occurred_at: at("2026-11-20T10:00:00Z").unix() };
+        let boards: Vec<String> = updates(&[entry], &kept).into_iter().map(|u| u.board).collect();
+        assert_eq!(boards, ["all_time:all_time", "monthly:2026-11"]);
     }
 
     #[test]
@@ -562,16 +577,16 @@ mod tests {
             let cut = cut.min(entries.len());
             let mut combined: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
             for part in [&entries[..cut], &entries[cut..]] {
-                for u in updates(part) {
+                for u in updates(part, &[]) {
                     let slot = combined.entry((u.board, u.user_id)).or_insert((0, i64::MIN));
                     slot.0 += u.amount;
                     slot.1 = slot.1.max(u.reached_at);
                 }
             }
             let whole: BTreeMap<(String, String), (i64, i64)> =
-                updates(&entries).into_iter().map(|u| ((u.board, u.user_id), (u.amount, u.reached_at))).collect();
+                updates(&entries, &[]).into_iter().map(|u| ((u.board, u.user_id), (u.amount, u.reached_at))).collect();
             proptest::prop_assert_eq!(combined, whole);
-            let all_time: i64 = updates(&entries).iter().filter(|u| u.board == "all_time:all_time").map(|u| u.amount).sum();
+            let all_time: i64 = updates(&entries, &[]).iter().filter(|u| u.board == "all_time:all_time").map(|u| u.amount).sum();
             proptest::prop_assert_eq!(all_time, entries.iter().map(|e| e.amount).sum::<i64>());
         }
     }

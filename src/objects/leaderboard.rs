@@ -34,6 +34,8 @@ const BATCH_RETENTION_SECONDS: i64 = 8 * 86_400;
 struct Batch {
     id: String,
     entries: Vec<Entry>,
+    /// The oldest boards still kept (`domain::rewards::oldest_kept`): older ones are not written.
+    oldest_kept: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,6 +100,7 @@ impl DurableObject for Leaderboard {
             )?;
             sql.exec("CREATE TABLE IF NOT EXISTS boards (board TEXT PRIMARY KEY) WITHOUT ROWID", None)?;
             sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
+            sql.exec("CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at)", None)?;
             self.ready.set(true);
         }
         match (req.method(), req.path().as_str()) {
@@ -132,7 +135,7 @@ impl Leaderboard {
             if inserted == 0 {
                 return Ok(());
             }
-            let updates = rewards::updates(&batch.entries);
+            let updates = rewards::updates(&batch.entries, &batch.oldest_kept);
             // The members' current scores, then their new ones and the bucket moves (a handful of
             // statements per batch, each over a JSON array, whatever the batch's size).
             let keys: Vec<(&str, &str)> = updates.iter().map(|u| (u.board.as_str(), u.user_id.as_str())).collect();
@@ -275,8 +278,7 @@ fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing
         .exec(
             "SELECT (SELECT COALESCE(SUM(members), 0) FROM buckets WHERE board = ? AND bucket > ?)
                   + (SELECT COUNT(*) FROM scores WHERE board = ? AND score > ? AND score <= ?)
-                  + (SELECT COUNT(*) FROM scores WHERE board = ? AND score = ?
-                     AND (reached_at < ? OR (reached_at = ? AND user_id < ?))) AS ahead",
+                  + (SELECT COUNT(*) FROM scores WHERE board = ? AND score = ? AND (reached_at, user_id) < (?, ?)) AS ahead",
             vec![
                 board(),
                 rewards::bucket(p.score).into(),
@@ -285,7 +287,6 @@ fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing
                 rewards::bucket_ceiling(p.score).into(),
                 board(),
                 p.score.into(),
-                p.reached_at.into(),
                 p.reached_at.into(),
                 q.user_id.clone().into(),
             ],
@@ -298,8 +299,9 @@ fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing
 // --- client ------------------------------------------------------------------------------------
 
 /// Adds a batch's entries to the category's boards; a batch id seen before changes nothing.
-pub async fn apply(env: &Env, category: Category, batch_id: &str, entries: Vec<Entry>) -> Result<(), ApiError> {
-    let body = serde_json::to_string(&Batch { id: batch_id.to_owned(), entries }).map_err(ApiError::internal)?;
+pub async fn apply(env: &Env, category: Category, batch_id: &str, entries: Vec<Entry>, oldest_kept: &[String]) -> Result<(), ApiError> {
+    let batch = Batch { id: batch_id.to_owned(), entries, oldest_kept: oldest_kept.to_vec() };
+    let body = serde_json::to_string(&batch).map_err(ApiError::internal)?;
     super::call(env, BINDING, category.as_str(), Method::Post, "/apply", Some(body)).await.map(|_| ())
 }
 

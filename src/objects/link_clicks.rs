@@ -82,6 +82,7 @@ impl DurableObject for LinkClicks {
                 None,
             )?;
             sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
+            sql.exec("CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at)", None)?;
             self.ready.set(true);
         }
         match (req.method(), req.path().as_str()) {

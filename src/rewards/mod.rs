@@ -2,6 +2,7 @@
 //! awarded in D1 in the same transaction that counts the activity, and leaderboards in the
 //! `Leaderboard` Durable Objects, fed from the D1 outbox `activity_batches`.
 
+use crate::config::Config;
 use crate::domain::rewards::{self as rules, Category, Event, Window};
 use crate::domain::time::Timestamp;
 use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
@@ -37,7 +38,7 @@ pub async fn ingest(ctx: &Ctx) -> ApiResult {
     let batch = new_id();
     let ingested = store::ingest(&db, &batch, &body.events, ctx.now).await?;
     if !ingested.counted.is_empty() {
-        publish(&ctx.env, &db, &batch, &ingested.counted, ctx.now).await;
+        publish(&ctx.env, &db, &batch, &ingested.counted, ctx.now, ctx.config()?.board_retention).await;
     }
     let accepted = ingested.counted.len();
     Reply::ok(&json!({
@@ -49,7 +50,8 @@ pub async fn ingest(ctx: &Ctx) -> ApiResult {
 
 /// Sends a counted batch to the leaderboards of its categories and marks it published. A failure
 /// is logged and left to the cron (`republish`), which sends the batch again.
-pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: Timestamp) {
+pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: Timestamp, retention: rules::Retention) {
+    let oldest_kept = rules::oldest_kept(now, retention);
     let mut by_category: BTreeMap<&'static str, (Category, Vec<rules::Entry>)> = BTreeMap::new();
     for row in counted {
         if let Some(category) = store::metric(row).and_then(|m| m.category()) {
@@ -57,7 +59,8 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
             by_category.entry(category.as_str()).or_insert_with(|| (category, Vec::new())).1.push(entry);
         }
     }
-    let sends = by_category.into_values().map(|(category, entries)| leaderboard::apply(env, category, batch, entries));
+    let sends =
+        by_category.into_values().map(|(category, entries)| leaderboard::apply(env, category, batch, entries, &oldest_kept));
     let outcome: Result<Vec<()>, ApiError> = futures_util::future::join_all(sends).await.into_iter().collect();
     let outcome = match outcome {
         Ok(_) => store::mark_published(db, batch, now).await,
@@ -69,9 +72,9 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
 }
 
 /// Publishes a batch written by another program (a referral conversion).
-pub async fn publish_batch(env: &Env, db: &Db, batch: &str, now: Timestamp) {
+pub async fn publish_batch(env: &Env, db: &Db, batch: &str, now: Timestamp, retention: rules::Retention) {
     match store::batch_events(db, batch).await {
-        Ok(counted) if !counted.is_empty() => publish(env, db, batch, &counted, now).await,
+        Ok(counted) if !counted.is_empty() => publish(env, db, batch, &counted, now, retention).await,
         Ok(_) => {}
         Err(e) => log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"})),
     }
@@ -83,16 +86,21 @@ pub const REPUBLISH_WITHIN_SECONDS: i64 = 7 * 86_400;
 /// A batch younger than this is still being published by the request that wrote it.
 const REPUBLISH_AFTER_SECONDS: i64 = 30;
 
-/// Cron: re-sends unconfirmed batches, then forgets events too old to be re-sent.
-pub async fn republish(env: &Env, now: Timestamp, max_age_days: i64) -> Result<usize, ApiError> {
+/// Cron: re-sends unconfirmed batches (giving up, loudly, on those a week old), then forgets
+/// events too old to be re-sent.
+pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> Result<usize, ApiError> {
     let db = Db::from_env(env)?;
-    let since = now.plus_seconds(-REPUBLISH_WITHIN_SECONDS);
-    let pending = store::unpublished(&db, since, now.plus_seconds(-REPUBLISH_AFTER_SECONDS), 50).await?;
+    let abandoned = store::abandon(&db, now.plus_seconds(-REPUBLISH_WITHIN_SECONDS), now).await?;
+    if abandoned > 0 {
+        log("error", &json!({"abandoned_activity_batches": abandoned, "effect": "their events are missing from the leaderboards"}));
+    }
+    let pending = store::to_republish(&db, now.plus_seconds(-REPUBLISH_AFTER_SECONDS), 50).await?;
     for batch in &pending {
-        publish_batch(env, &db, batch, now).await;
+        publish_batch(env, &db, batch, now, cfg.board_retention).await;
     }
     // A day of slack past the age limit: an event is kept while a re-send could be accepted.
-    let pruned = store::prune(&db, now.plus_seconds(-(max_age_days + 1) * 86_400)).await?;
+    let horizon = cfg.activity_max_age_days.saturating_add(1).saturating_mul(86_400);
+    let pruned = store::prune(&db, now.plus_seconds(-horizon)).await?;
     Ok(pending.len() + pruned)
 }
 
@@ -129,21 +137,27 @@ fn badge_view(held: &store::Held) -> Option<BadgeView> {
     })
 }
 
+#[derive(Serialize)]
+struct MyBadges {
+    badges: Vec<BadgeView>,
+    progress: Vec<rules::Progress>,
+    /// All-time totals per metric (also those no ladder measures).
+    metrics: BTreeMap<&'static str, i64>,
+}
+
 /// `GET /rewards/badges`: the caller's badges, and progress along every ladder.
 pub async fn my_badges(ctx: &Ctx) -> ApiResult {
     let user = ctx.user()?;
     let db = ctx.db()?;
-    let (held, totals) = futures_util::try_join!(store::badges(&db, &user.id), store::totals(&db, &user.id))?;
+    let held = store::badges(&db, &user.id).await?;
+    let totals = store::totals(&db, &user.id).await?;
     let ids: Vec<&str> = held.iter().map(|h| h.badge_id.as_str()).collect();
     let total = |metric: rules::Metric| totals.iter().find(|t| t.metric == metric.as_str()).map_or(0, |t| t.value);
-    let progress: Vec<rules::Progress> =
-        Category::ALL.iter().map(|&c| rules::progress(c, total(c.metric()), &ids)).collect();
-    let metrics: BTreeMap<&str, i64> = rules::Metric::ALL.iter().map(|&m| (m.as_str(), total(m))).collect();
-    Reply::ok(&json!({
-        "badges": held.iter().filter_map(badge_view).collect::<Vec<_>>(),
-        "progress": progress,
-        "metrics": metrics,
-    }))
+    Reply::ok(&MyBadges {
+        badges: held.iter().filter_map(badge_view).collect(),
+        progress: Category::ALL.iter().map(|&c| rules::progress(c, total(c.metric()), &ids)).collect(),
+        metrics: rules::Metric::ALL.iter().map(|&m| (m.as_str(), total(m))).collect(),
+    })
 }
 
 #[derive(Deserialize)]

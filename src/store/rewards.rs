@@ -115,9 +115,12 @@ pub async fn batch_events(db: &Db, batch_id: &str) -> Result<Vec<Counted>, ApiEr
 }
 
 pub async fn mark_published(db: &Db, batch_id: &str, now: Timestamp) -> Result<(), ApiError> {
-    db.run("UPDATE activity_batches SET published_at = ?2 WHERE id = ?1 AND published_at IS NULL", &args![batch_id, now.unix()])
-        .await
-        .map(|_| ())
+    db.run(
+        "UPDATE activity_batches SET state = 'published', settled_at = ?2 WHERE id = ?1 AND state = 'pending'",
+        &args![batch_id, now.unix()],
+    )
+    .await
+    .map(|_| ())
 }
 
 #[derive(Deserialize)]
@@ -125,29 +128,41 @@ struct Id {
     id: String,
 }
 
-/// Batches created in `[since, until)` that some leaderboard has not confirmed yet, oldest first.
-pub async fn unpublished(db: &Db, since: Timestamp, until: Timestamp, limit: u32) -> Result<Vec<String>, ApiError> {
+/// Pending batches created before `until`, least tried first (a batch that keeps failing does not
+/// hold up the others), each counted as tried once more.
+pub async fn to_republish(db: &Db, until: Timestamp, limit: u32) -> Result<Vec<String>, ApiError> {
     let ids: Vec<Id> = db
         .all(
-            "SELECT id FROM activity_batches WHERE published_at IS NULL AND created_at >= ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3",
-            &args![since.unix(), until.unix(), limit],
+            "UPDATE activity_batches SET attempts = attempts + 1 WHERE id IN (
+               SELECT id FROM activity_batches WHERE state = 'pending' AND created_at < ?1 ORDER BY attempts, created_at LIMIT ?2)
+             RETURNING id",
+            &args![until.unix(), limit],
         )
         .await?;
     Ok(ids.into_iter().map(|r| r.id).collect())
 }
 
+/// Gives up on pending batches created before `before`; how many.
+pub async fn abandon(db: &Db, before: Timestamp, now: Timestamp) -> Result<usize, ApiError> {
+    db.run(
+        "UPDATE activity_batches SET state = 'abandoned', settled_at = ?2 WHERE state = 'pending' AND created_at < ?1",
+        &args![before.unix(), now.unix()],
+    )
+    .await
+}
+
 /// Forgets events that happened before `before` (a re-send of them is refused as too old) unless
-/// their batch still waits to be published, and published batches created before `before`.
+/// their batch is still pending, and settled batches created before `before`.
 pub async fn prune(db: &Db, before: Timestamp) -> Result<usize, ApiError> {
     let events = db
         .run(
             "DELETE FROM activity_events WHERE occurred_at < ?1
-             AND batch_id NOT IN (SELECT id FROM activity_batches WHERE published_at IS NULL)",
+             AND batch_id NOT IN (SELECT id FROM activity_batches WHERE state = 'pending')",
             &args![before.unix()],
         )
         .await?;
     let batches = db
-        .run("DELETE FROM activity_batches WHERE created_at < ?1 AND published_at IS NOT NULL", &args![before.unix()])
+        .run("DELETE FROM activity_batches WHERE created_at < ?1 AND state <> 'pending'", &args![before.unix()])
         .await?;
     Ok(events + batches)
 }

@@ -170,14 +170,27 @@ pub struct Server {
 impl Server {
     /// Starts `wrangler dev` with extra `--var NAME:VALUE` pairs and waits until it serves.
     pub fn start(vars: &[(&str, &str)]) -> Server {
-        ensure_built();
         let dir = root().join("target").join("e2e").join(unique("server"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create persist dir");
+        Server::start_in(dir, None, vars)
+    }
+
+    /// Stops this instance and starts another on the same local state (D1, Durable Objects) with
+    /// other vars: the same data under a new configuration.
+    pub fn restart(self, vars: &[(&str, &str)]) -> Server {
+        let (dir, secret) = (self.dir.clone(), self.secret.clone());
+        drop(self);
+        let _ = fs::remove_dir_all(dir.join("registry"));
+        Server::start_in(dir, Some(secret), vars)
+    }
+
+    fn start_in(dir: PathBuf, secret: Option<String>, vars: &[(&str, &str)]) -> Server {
+        ensure_built();
         let config = e2e_config();
         wrangler(&["d1", "migrations", "apply", "DB", "--local", "-c", path(&config), "--persist-to", path(&dir)]);
 
-        let secret = format!("e2e-secret-{}", unique("key"));
+        let secret = secret.unwrap_or_else(|| format!("e2e-secret-{}", unique("key")));
         let port = free_port();
         let mut all_vars: Vec<(String, String)> = vec![
             ("API_SECRET_KEY".into(), secret.clone()),
