@@ -15,6 +15,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_review_transitions,
         attribution_rules,
         concurrent_attributions_keep_the_first,
+        concurrent_reviews_lose_no_update,
         commission_rules,
         edge_links_count_people_not_machines,
         concurrent_clicks_are_all_counted,
@@ -290,6 +291,34 @@ fn concurrent_attributions_keep_the_first() {
     let conversion = s.convert(&user, 10_000);
     assert_eq!(conversion["effects"]["commission_cents"], 2_000);
     assert!(codes.contains(&winner));
+}
+
+/// Admins changing different terms of one affiliate at once: every change that was answered 200
+/// stays visible until a later change of the same field replaces it. A review that wrote back a
+/// stale copy of the other field would put its initial value (2000 bps, 3 months) back.
+fn concurrent_reviews_lose_no_update() {
+    let s = shared();
+    for round in 0..3 {
+        let (_, token, id, _) = s.active_affiliate();
+        let results = parallel(16, |i| {
+            let body = if i % 2 == 0 { json!({"commission_rate_bps": 2_100 + i}) } else { json!({"commission_months": 4 + i}) };
+            s.patch(&format!("{API}/admin/affiliates/{id}")).token(s.admin()).json(&body).send()
+        });
+        let applied: Vec<Value> = results.iter().filter(|r| r.status == 200).map(|r| r.json()).collect();
+        assert!(results.iter().all(|r| r.status == 200 || (r.status == 409 && r.code() == "concurrent_update")), "{results:?}");
+        // Each answer shows its own change.
+        for (i, r) in results.iter().enumerate().filter(|(_, r)| r.status == 200) {
+            let (field, value) = if i % 2 == 0 { ("commission_rate_bps", 2_100 + i) } else { ("commission_months", 4 + i) };
+            assert_eq!(r.json()[field], json!(value), "round {round}, request {i}");
+        }
+        let now = dashboard(s, &token);
+        let rates: Vec<&Value> = applied.iter().map(|a| &a["commission_rate_bps"]).collect();
+        let months: Vec<&Value> = applied.iter().map(|a| &a["commission_months"]).collect();
+        let (rate_set, months_set) = (results.iter().step_by(2).any(|r| r.status == 200), results.iter().skip(1).step_by(2).any(|r| r.status == 200));
+        assert!(!rate_set || now["commission_rate_bps"] != 2_000, "round {round}: a rate change was lost: {now}");
+        assert!(!months_set || now["commission_months"] != 3, "round {round}: a months change was lost: {now}");
+        assert!(rates.contains(&&now["commission_rate_bps"]) && months.contains(&&now["commission_months"]), "round {round}: {now}");
+    }
 }
 
 fn commission_rules() {
