@@ -114,7 +114,7 @@ Rounds:
 ${rawRows.join("\n")}
 
 What the click path does per request: route, per-IP rate limit (Workers Rate Limiting binding), the campaign from a
-per-isolate cache (D1 at most once per code and \`CAMPAIGN_CACHE_SECONDS\`), an HMAC visitor id, the 302; the click is
+per-isolate cache (D1 at most once per code and \`LINK_CACHE_SECONDS\`), an HMAC visitor id, the 302; the click is
 appended to the isolate's pending batch for the link and sent to the link's Durable Object by one request per batch
 (\`wait_until\`, 25 ms), so the Durable Object sees one round trip per batch, not per click.
 `;

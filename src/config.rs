@@ -18,7 +18,7 @@ pub mod defaults {
     pub const REFERRAL_LANDING_URL: &str = "https://soundhash.io/signup";
     pub const PUBLIC_BASE_URL: &str = "https://monetization.soundhash.io";
     pub const BILLING_CURRENCY: &str = "usd";
-    pub const CAMPAIGN_CACHE_SECONDS: i64 = 15;
+    pub const LINK_CACHE_SECONDS: i64 = 15;
     pub const ACTIVITY_MAX_AGE_DAYS: i64 = 35;
     pub const DAILY_BOARD_RETENTION_DAYS: i64 = 90;
     pub const WEEKLY_BOARD_RETENTION_WEEKS: i64 = 104;
@@ -64,9 +64,9 @@ pub struct Config {
     pub public_base_url: String,
     /// The one currency conversions are accepted in (`BILLING_CURRENCY`, ISO 4217, lower case).
     pub billing_currency: String,
-    /// How long an isolate trusts its cached copy of a campaign on the click path
-    /// (`CAMPAIGN_CACHE_SECONDS`; 0 reads D1 on every click).
-    pub campaign_cache_seconds: i64,
+    /// How long an isolate trusts what it read about a link's code on the click path
+    /// (`LINK_CACHE_SECONDS`; 0 reads D1 on every click).
+    pub link_cache_seconds: i64,
     /// How old a reported activity event may be (`ACTIVITY_MAX_AGE_DAYS`); event ids are
     /// remembered that long, so a re-sent event never counts twice.
     pub activity_max_age_days: i64,
@@ -149,7 +149,7 @@ impl Config {
             referral_landing_url: landing("REFERRAL_LANDING_URL", d::REFERRAL_LANDING_URL)?,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             billing_currency,
-            campaign_cache_seconds: int("CAMPAIGN_CACHE_SECONDS", d::CAMPAIGN_CACHE_SECONDS, 0)?,
+            link_cache_seconds: int("LINK_CACHE_SECONDS", d::LINK_CACHE_SECONDS, 0)?,
             activity_max_age_days: int("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1)?,
             board_retention: crate::domain::rewards::Retention {
                 daily_days: int("DAILY_BOARD_RETENTION_DAYS", d::DAILY_BOARD_RETENTION_DAYS, 1)?,
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(cfg.referral_bonus_credits, 1_000);
         assert_eq!(cfg.referral_expiry_days, 30);
         assert_eq!(cfg.billing_currency, "usd");
-        assert_eq!(cfg.campaign_cache_seconds, 15);
+        assert_eq!(cfg.link_cache_seconds, 15);
         assert_eq!(cfg.activity_max_age_days, 35);
         assert_eq!(cfg.board_retention, crate::domain::rewards::Retention { daily_days: 90, weekly_weeks: 104 });
         assert_eq!(cfg.request_log, RequestLog::All);

@@ -131,6 +131,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         let rate = rate.unwrap_or(current.commission_rate_bps);
         let months = months.unwrap_or(current.commission_months);
         if let Some(updated) = store::update(&db, &current, status, rate, months, ctx.now).await? {
+            crate::links::forget(&link_name(&updated.code));
             return Reply::ok(&updated);
         }
     }

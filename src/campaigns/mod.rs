@@ -58,54 +58,6 @@ pub struct Redemption {
     pub created_at: Timestamp,
 }
 
-/// Where a live campaign's link sends visitors, from a short-lived per-isolate cache: the click
-/// path reads D1 at most once per code and `CAMPAIGN_CACHE_SECONDS`. Liveness (status and dates)
-/// is judged at every click from the cached state; a status change made elsewhere shows after at
-/// most the cache lifetime (this isolate forgets a campaign it changes at once).
-pub async fn live_target(ctx: &Ctx, code: &str) -> ApiResult<Option<String>> {
-    let ttl = ctx.config()?.campaign_cache_seconds;
-    let cached = LINK_CACHE.with(|c| c.borrow().get(code).filter(|e| e.fresh_until > ctx.now).cloned());
-    let entry = match cached {
-        Some(entry) => entry,
-        None => {
-            let campaign = store::find(&ctx.db()?, code).await?;
-            let target = match campaign {
-                Some(c) => Some((links::with_param(&c.landing_url, "promo", code).map_err(ApiError::internal)?, c.state())),
-                None => None,
-            };
-            let entry = CachedLink { target, fresh_until: ctx.now.plus_seconds(ttl) };
-            if ttl > 0 {
-                LINK_CACHE.with(|c| {
-                    let mut c = c.borrow_mut();
-                    if c.len() >= MAX_CACHED_LINKS {
-                        c.clear();
-                    }
-                    c.insert(code.to_owned(), entry.clone());
-                });
-            }
-            entry
-        }
-    };
-    Ok(entry.target.filter(|(_, state)| rules::is_live(state, ctx.now)).map(|(url, _)| url))
-}
-
-fn forget_link(code: &str) {
-    LINK_CACHE.with(|c| c.borrow_mut().remove(code));
-}
-
-const MAX_CACHED_LINKS: usize = 10_000;
-
-#[derive(Clone)]
-struct CachedLink {
-    /// Redirect URL and state; `None` for an unknown code.
-    target: Option<(String, rules::State)>,
-    fresh_until: Timestamp,
-}
-
-thread_local! {
-    static LINK_CACHE: std::cell::RefCell<std::collections::HashMap<String, CachedLink>> = Default::default();
-}
-
 /// The click counter of a campaign link.
 pub fn link_name(code: &str) -> String {
     format!("cmp:{code}")
@@ -263,7 +215,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     next.updated_at = ctx.now;
     match store::update(&db, &next, current.status).await? {
         Some(updated) => {
-            forget_link(&code);
+            crate::links::forget(&link_name(&code));
             Reply::ok(&updated)
         }
         None => Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry.")),

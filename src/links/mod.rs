@@ -2,13 +2,68 @@
 //! (campaigns). A known, active code answers 302 to its stored landing page with the code added
 //! to its query; anything else is 404, never a redirect. Countable clicks are recorded after the
 //! response (`wait_until`), batched per link (objects::link_clicks::track).
+//!
+//! What a link needs to know about its code comes from a short-lived per-isolate cache: the click
+//! path reads D1 at most once per code and `LINK_CACHE_SECONDS`. A campaign's liveness (status
+//! and dates) is judged at every click from the cached state. A change made elsewhere (a
+//! suspended affiliate, an ended campaign) reaches the links after at most the cache lifetime;
+//! the isolate that makes it forgets the code at once. Money never depends on the cache:
+//! attributions and redemptions read D1.
 
 use crate::domain::affiliates::AffiliateStatus;
+use crate::domain::campaigns::{self as campaign_rules, State};
+use crate::domain::time::Timestamp;
 use crate::domain::{clicks, codes, links};
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks::{self, Click};
-use crate::store::{affiliates, referrals};
+use crate::store::{affiliates, campaigns, referrals};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
 use worker::Method;
+
+/// What the click path knows about a link's code.
+#[derive(Clone)]
+enum Known {
+    /// `/a/`: whether the affiliate is active.
+    Affiliate { active: bool },
+    /// `/r/`: whether someone owns the code.
+    Referral { owned: bool },
+    /// `/c/`: the redirect URL and the state liveness is judged by; `None` for an unknown code.
+    Campaign(Option<(String, State)>),
+}
+
+const MAX_CACHED_LINKS: usize = 10_000;
+
+thread_local! {
+    /// Link name (`aff:CODE`, …) → what is known and until when.
+    static CACHE: RefCell<HashMap<String, (Known, Timestamp)>> = RefCell::new(HashMap::new());
+}
+
+/// What is known about `link`, from the cache or else from `load` (then cached).
+async fn known<F: Future<Output = ApiResult<Known>>>(ctx: &Ctx, link: &str, load: impl FnOnce() -> F) -> ApiResult<Known> {
+    let cached = CACHE.with(|c| c.borrow().get(link).filter(|(_, until)| *until > ctx.now).map(|(k, _)| k.clone()));
+    if let Some(known) = cached {
+        return Ok(known);
+    }
+    let known = load().await?;
+    let ttl = ctx.config()?.link_cache_seconds;
+    if ttl > 0 {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= MAX_CACHED_LINKS {
+                c.clear();
+            }
+            c.insert(link.to_owned(), (known.clone(), ctx.now.plus_seconds(ttl)));
+        });
+    }
+    Ok(known)
+}
+
+/// Drops what this isolate knows about a link (its code was just changed here).
+pub fn forget(link: &str) {
+    CACHE.with(|c| c.borrow_mut().remove(link));
+}
 
 fn unknown() -> ApiError {
     ApiError::not_found("No such link.")
@@ -17,29 +72,51 @@ fn unknown() -> ApiError {
 /// `GET /a/{code}`
 pub async fn affiliate(ctx: &Ctx) -> ApiResult {
     let code = codes::parse(codes::AFFILIATE, ctx.param("code")?).ok_or_else(unknown)?;
-    let affiliate = affiliates::find_by_code(&ctx.db()?, &code).await?.ok_or_else(unknown)?;
-    if affiliate.status != AffiliateStatus::Active {
+    let link = crate::affiliates::link_name(&code);
+    let load = || async {
+        let affiliate = affiliates::find_by_code(&ctx.db()?, &code).await?;
+        Ok(Known::Affiliate { active: affiliate.is_some_and(|a| a.status == AffiliateStatus::Active) })
+    };
+    if !matches!(known(ctx, &link, load).await?, Known::Affiliate { active: true }) {
         return Err(unknown());
     }
     let target = links::with_param(&ctx.config()?.affiliate_landing_url, "aff", &code).map_err(ApiError::internal)?;
-    count(ctx, crate::affiliates::link_name(&code))?;
+    count(ctx, link)?;
     Ok(redirect(target))
 }
 
 /// `GET /r/{code}`
 pub async fn referral(ctx: &Ctx) -> ApiResult {
     let code = codes::parse(codes::REFERRAL, ctx.param("code")?).ok_or_else(unknown)?;
-    referrals::owner_of(&ctx.db()?, &code).await?.ok_or_else(unknown)?;
+    let link = crate::referrals::link_name(&code);
+    let load = || async { Ok(Known::Referral { owned: referrals::owner_of(&ctx.db()?, &code).await?.is_some() }) };
+    if !matches!(known(ctx, &link, load).await?, Known::Referral { owned: true }) {
+        return Err(unknown());
+    }
     let target = links::with_param(&ctx.config()?.referral_landing_url, "ref", &code).map_err(ApiError::internal)?;
-    count(ctx, crate::referrals::link_name(&code))?;
+    count(ctx, link)?;
     Ok(redirect(target))
 }
 
 /// `GET /c/{code}`
 pub async fn campaign(ctx: &Ctx) -> ApiResult {
-    let code = crate::domain::campaigns::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
-    let target = crate::campaigns::live_target(ctx, &code).await?.ok_or_else(unknown)?;
-    count(ctx, crate::campaigns::link_name(&code))?;
+    let code = campaign_rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
+    let link = crate::campaigns::link_name(&code);
+    let load = || async {
+        let campaign = campaigns::find(&ctx.db()?, &code).await?;
+        let target = match campaign {
+            Some(c) => Some((links::with_param(&c.landing_url, "promo", &code).map_err(ApiError::internal)?, c.state())),
+            None => None,
+        };
+        Ok(Known::Campaign(target))
+    };
+    let Known::Campaign(Some((target, state))) = known(ctx, &link, load).await? else {
+        return Err(unknown());
+    };
+    if !campaign_rules::is_live(&state, ctx.now) {
+        return Err(unknown());
+    }
+    count(ctx, link)?;
     Ok(redirect(target))
 }
 

@@ -18,6 +18,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         concurrent_reviews_lose_no_update,
         commission_rules,
         edge_links_count_people_not_machines,
+        links_cache_their_code_and_forget_it_on_change,
         concurrent_clicks_are_all_counted,
     )
 }
@@ -342,6 +343,23 @@ fn commission_rules() {
     // A user who was never attributed earns nobody anything.
     let (loner, _) = s.user();
     assert_eq!(s.convert(&loner, 10_000)["effects"]["commission_cents"], Value::Null);
+}
+
+/// The click path caches what it read about a code (`LINK_CACHE_SECONDS`, an hour here): a
+/// change made behind the API's back is not seen, a change through the API is seen at once.
+fn links_cache_their_code_and_forget_it_on_change() {
+    let s = crate::support::Server::start(&[("LINK_CACHE_SECONDS", "3600")]);
+    let (_, _, id, code) = s.active_affiliate();
+    let link = format!("/a/{code}");
+    assert_eq!(click(&s, &link, "203.0.113.40").status, 302);
+    s.d1(&format!("UPDATE affiliates SET status = 'suspended' WHERE id = '{id}'"));
+    assert_eq!(click(&s, &link, "203.0.113.40").status, 302, "served from the isolate's cache");
+    s.d1(&format!("UPDATE affiliates SET status = 'active' WHERE id = '{id}'"));
+    let review = |status: &str| s.patch(&format!("{API}/admin/affiliates/{id}")).token(s.admin()).json(&json!({"status": status})).send();
+    assert_eq!(review("suspended").status, 200);
+    click(&s, &link, "203.0.113.40").expect_error(404, "not_found");
+    assert_eq!(review("active").status, 200);
+    assert_eq!(click(&s, &link, "203.0.113.40").status, 302);
 }
 
 fn edge_links_count_people_not_machines() {

@@ -198,7 +198,7 @@ impl Server {
             ("PUBLIC_BASE_URL".into(), "https://links.soundhash.test".into()),
             ("AFFILIATE_LANDING_URL".into(), "https://soundhash.test/partners?src=aff".into()),
             ("REFERRAL_LANDING_URL".into(), "https://soundhash.test/signup".into()),
-            ("CAMPAIGN_CACHE_SECONDS".into(), "1".into()),
+            ("LINK_CACHE_SECONDS".into(), "1".into()),
         ];
         for (k, v) in vars {
             all_vars.retain(|(name, _)| name != k);
