@@ -265,6 +265,8 @@ mod tests {
             r#"[1, 2]"#,
             r#"{"events": [], "events": []}"#,
             r#"{"\u0065vents": [{"id": "a", "amount": 1.5, "kind": "matches"}]}"#,
+            "{\"events\": [{\"id\": \"日本語 ü\", \"amount\": \"x\", \"kind\": \"matches\"}]}",
+            "{\"events\": [{\"id\": \"é\",\n \"kind\": \"matches\", \"amount\": 1, \"tags\": [\"ß\", null]}]}",
         ] {
             let ours = parse::<Events>(body.as_bytes()).err().filter(|e| e.status == 422).map(|e| e.field.unwrap_or_default());
             assert_eq!(ours, oracle::<Events>(body.as_bytes()), "{body}");
