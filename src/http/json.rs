@@ -21,7 +21,13 @@ fn shape_error(body: &[u8], err: &serde_json::Error) -> ApiError {
     if !err.is_data() {
         return ApiError::invalid_json(format!("Malformed JSON: {message}."));
     }
-    let parent = path_at(body, offset(body, err.line(), err.column()));
+    let mut parent = path_at(body, offset(body, err.line(), err.column()));
+    // An enum written as an object stops inside it, at the variant's key: name the enum's field.
+    if let Some(variant) = message.strip_prefix("unknown variant `").and_then(|rest| rest.split('`').next()) {
+        if let Some(enclosing) = parent.strip_suffix(variant).and_then(|p| p.strip_suffix('.')) {
+            parent = enclosing.to_owned();
+        }
+    }
     // The path of a missing field is its enclosing object; name the field itself.
     let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
     let field = match (missing, parent.is_empty()) {
@@ -206,6 +212,7 @@ mod tests {
         amount: u32,
         kind: Kind,
         tags: Option<Vec<String>>,
+        occurred_at: Option<crate::domain::time::Timestamp>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -220,6 +227,7 @@ mod tests {
     #[allow(dead_code)]
     struct Events {
         events: Vec<Event>,
+        at: Option<crate::domain::time::Timestamp>,
         #[serde(rename = "se\"cret")]
         odd: Option<u8>,
     }
@@ -265,6 +273,10 @@ mod tests {
             r#"[1, 2]"#,
             r#"{"events": [], "events": []}"#,
             r#"{"\u0065vents": [{"id": "a", "amount": 1.5, "kind": "matches"}]}"#,
+            r#"{"events": [], "at": "yesterday"}"#,
+            r#"{"at": 5, "events": []}"#,
+            r#"{"events": [{"id": "a", "amount": 1, "kind": {"nope": null}}]}"#,
+            r#"{"events": [{"id": "a", "amount": 1, "kind": {"matches": 1}}]}"#,
             "{\"events\": [{\"id\": \"日本語 ü\", \"amount\": \"x\", \"kind\": \"matches\"}]}",
             "{\"events\": [{\"id\": \"é\",\n \"kind\": \"matches\", \"amount\": 1, \"tags\": [\"ß\", null]}]}",
         ] {
@@ -279,7 +291,7 @@ mod tests {
         fn paths_match_serde_path_to_error(
             events in proptest::collection::vec(
                 (r#"("a"|5|null)"#, r#"(1|-1|"x"|1\.5)"#, r#"("matches"|"api_calls"|"other"|3)"#,
-                 r#"(|, "tags": \["t", ?(1|"u")\]|, "zzz": \{"k": \[1\]\}|, "id": "dup")"#),
+                 r#"(|, "tags": \["t", ?(1|"u")\]|, "zzz": \{"k": \[1\]\}|, "id": "dup"|, "occurred_at": ("2026-11-25T10:00:00Z"|"soon"|1))"#),
                 0..4),
             space in r#"[ \n]{0,2}"#,
         ) {

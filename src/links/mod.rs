@@ -38,6 +38,8 @@ const MAX_CACHED_LINKS: usize = 10_000;
 thread_local! {
     /// Link name (`aff:CODE`, …) → what is known and until when.
     static CACHE: RefCell<HashMap<String, (Known, Timestamp)>> = RefCell::new(HashMap::new());
+    /// Counts `forget` calls: a read that started before one may be stale and is not cached.
+    static FORGOTTEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// What is known about `link`, from the cache or else from `load` (then cached).
@@ -46,9 +48,10 @@ async fn known<F: Future<Output = ApiResult<Known>>>(ctx: &Ctx, link: &str, load
     if let Some(known) = cached {
         return Ok(known);
     }
+    let generation = FORGOTTEN.with(|f| f.get());
     let known = load().await?;
     let ttl = ctx.config()?.link_cache_seconds;
-    if ttl > 0 {
+    if ttl > 0 && FORGOTTEN.with(|f| f.get()) == generation {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
             if c.len() >= MAX_CACHED_LINKS {
@@ -63,6 +66,7 @@ async fn known<F: Future<Output = ApiResult<Known>>>(ctx: &Ctx, link: &str, load
 /// Drops what this isolate knows about a link (its code was just changed here).
 pub fn forget(link: &str) {
     CACHE.with(|c| c.borrow_mut().remove(link));
+    FORGOTTEN.with(|f| f.set(f.get().wrapping_add(1)));
 }
 
 fn unknown() -> ApiError {

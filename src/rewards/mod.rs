@@ -204,7 +204,13 @@ pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
             .ok_or_else(|| ApiError::validation("at", "at must be a past YYYY-MM-DD date or RFC 3339 date-time"))?,
     };
     let user = ctx.user()?;
-    let standing = leaderboard::standing(&ctx.env, category, &rules::board(window, at), limit, &user.id).await?;
+    let board = rules::board(window, at);
+    // A period past its retention shows nothing (its board may be half deleted).
+    let standing = if rules::expired(&board, &rules::oldest_kept(ctx.now, ctx.config()?.board_retention)) {
+        leaderboard::Standing { entries: Vec::new(), me: None }
+    } else {
+        leaderboard::standing(&ctx.env, category, &board, limit, &user.id).await?
+    };
     Reply::ok(&json!({
         "category": category,
         "period": window,

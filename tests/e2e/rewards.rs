@@ -357,14 +357,23 @@ fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
     );
     assert_eq!(left, [json!({"pending": 0, "stale": "abandoned", "ancient": 0, "lost": 1})]);
     assert!(s.log_lines().iter().any(|l| l["abandoned_activity_batches"] == 1), "the abandoned batch is logged as an error");
-    // The boards of ten days ago are past their retention and deleted; longer periods keep them,
-    // and a new event of that day counts there and in all time, but brings no board back.
+    // The boards of ten days ago are past their retention: deleted from the object, and shown
+    // empty; longer periods keep them, and a new event of that day counts there and in all time,
+    // but brings no board back.
+    let [day, week, month, _] = keys(then);
+    let stored = |board: &str| {
+        // (Rows of every category's object: only the content event happened at `then`.)
+        let sql = format!("SELECT COUNT(*) FROM scores WHERE board = '{board}' AND reached_at = {then}");
+        s.object_rows("Leaderboard", &sql).iter().map(|r| r[0].as_i64().unwrap_or(0)).sum::<i64>()
+    };
+    assert_eq!((stored(&format!("daily:{day}")), stored(&format!("weekly:{week}"))), (0, 0), "deleted");
+    assert_eq!(stored(&format!("monthly:{month}")), 1, "the month is kept");
     for period in ["daily", "weekly"] {
         let b = old(&s, period);
         assert_eq!((b["me"].clone(), b["entries"].clone()), (Value::Null, json!([])), "{period}: {b}");
     }
     report(&s, &[event(&unique("ev"), &user, "content_items", 1, then)]);
-    assert_eq!(old(&s, "daily")["entries"], json!([]));
+    assert_eq!(stored(&format!("daily:{day}")), 0, "no board comes back");
     assert_eq!(old(&s, "monthly")["me"]["score"], 5);
     assert_eq!(board(&s, &token, "category=content&period=all_time")["me"]["score"], 5);
     assert_eq!(board(&s, &token, "category=api_usage&period=daily")["me"]["score"], 12, "today's board is kept");

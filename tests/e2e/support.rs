@@ -482,6 +482,33 @@ impl Server {
         unreachable!()
     }
 
+    /// Runs a read-only query on the SQLite files of the instance's Durable Objects of `class`
+    /// (python3's sqlite3; the objects have no API for what tests need to see, such as rows
+    /// deleted by a cron) and returns the rows of every object that has the queried tables.
+    pub fn object_rows(&self, class: &str, sql: &str) -> Vec<Value> {
+        let script = r#"
+import glob, json, sqlite3, sys
+rows = []
+for path in glob.glob(sys.argv[1] + "/v3/do/*-" + sys.argv[2] + "/*.sqlite"):
+    if path.endswith("metadata.sqlite"):
+        continue
+    con = sqlite3.connect("file:" + path + "?mode=ro", uri=True)
+    try:
+        rows += [list(r) for r in con.execute(sys.argv[3]).fetchall()]
+    except sqlite3.Error:
+        pass
+    finally:
+        con.close()
+print(json.dumps(rows))
+"#;
+        let out = Command::new("python3")
+            .args(["-c", script, path(&self.dir), class, sql])
+            .output()
+            .expect("run python3 (the machine's CPython) to read the objects' SQLite files");
+        assert!(out.status.success(), "object_rows: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("rows as JSON")
+    }
+
     /// Fires the cron trigger (`wrangler dev --test-scheduled`).
     pub fn run_cron(&self, cron: &str) {
         let r = self.get(&format!("/__scheduled?cron={}", cron.replace(' ', "+"))).send();
