@@ -21,9 +21,6 @@ use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::rc::Rc;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, SqlStorage, State};
 
 pub const BINDING: &str = "LEADERBOARDS";
@@ -64,15 +61,6 @@ pub struct Standing {
     pub me: Option<Mine>,
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// `DurableObjectStorage`, for `transactionSync` (not bound by the worker crate).
-    type TransactionalStorage;
-
-    #[wasm_bindgen(method, catch, js_name = transactionSync)]
-    fn transaction_sync(this: &TransactionalStorage, work: &Closure<dyn FnMut() -> Result<JsValue, JsValue>>) -> Result<JsValue, JsValue>;
-}
-
 #[durable_object(fetch)]
 pub struct Leaderboard {
     state: State,
@@ -99,8 +87,7 @@ impl DurableObject for Leaderboard {
                 None,
             )?;
             sql.exec("CREATE TABLE IF NOT EXISTS boards (board TEXT PRIMARY KEY) WITHOUT ROWID", None)?;
-            sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
-            sql.exec("CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at)", None)?;
+            super::create_batch_log(&sql)?;
             self.ready.set(true);
         }
         match (req.method(), req.path().as_str()) {
@@ -126,14 +113,9 @@ impl DurableObject for Leaderboard {
 impl Leaderboard {
     /// Applies a batch in one transaction; `false` when the batch was applied before.
     fn apply(&self, sql: SqlStorage, batch: Batch, now: i64) -> worker::Result<bool> {
-        let outcome = Rc::new(Cell::new(false));
-        let fresh = outcome.clone();
-        let mut work = Some(move || -> worker::Result<()> {
-            let inserted = sql
-                .exec("INSERT INTO batches (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![batch.id.into(), now.into()])?
-                .rows_written();
-            if inserted == 0 {
-                return Ok(());
+        super::transaction(&self.state, move || {
+            if !super::first_delivery(&sql, &batch.id, now, BATCH_RETENTION_SECONDS)? {
+                return Ok(false);
             }
             let updates = rewards::updates(&batch.entries, &batch.oldest_kept);
             // The members' current scores, then their new ones and the bucket moves (a handful of
@@ -171,19 +153,8 @@ impl Leaderboard {
                 "DELETE FROM buckets WHERE members = 0 AND (board, bucket) IN (SELECT value ->> 'board', value ->> 'bucket' FROM json_each(?))",
                 vec![moves.into()],
             )?;
-            sql.exec("DELETE FROM batches WHERE at < ?", vec![(now - BATCH_RETENTION_SECONDS).into()])?;
-            fresh.set(true);
-            Ok(())
-        });
-        let closure = Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || match work.take() {
-            Some(work) => work().map(|()| JsValue::UNDEFINED).map_err(|e| JsValue::from_str(&e.to_string())),
-            None => Ok(JsValue::UNDEFINED),
-        });
-        // Throwing from the closure rolls the whole batch back.
-        let storage = self.state.storage();
-        let storage: &TransactionalStorage = storage.as_raw().unchecked_ref();
-        storage.transaction_sync(&closure).map_err(worker::Error::from)?;
-        Ok(outcome.get())
+            Ok(true)
+        })
     }
 }
 

@@ -81,22 +81,17 @@ impl DurableObject for LinkClicks {
                 "CREATE TABLE IF NOT EXISTS visitors (hour INTEGER NOT NULL, visitor TEXT NOT NULL, PRIMARY KEY (hour, visitor)) WITHOUT ROWID",
                 None,
             )?;
-            sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
-            sql.exec("CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at)", None)?;
+            super::create_batch_log(&sql)?;
             self.ready.set(true);
         }
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/record") => {
                 let batch: Batch = req.json().await?;
                 let now = worker::Date::now().as_millis() as i64 / 1000;
-                let fresh = sql
-                    .exec("INSERT INTO batches (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![batch.id.clone().into(), now.into()])?
-                    .rows_written();
-                if fresh == 0 {
+                if !super::first_delivery(&sql, &batch.id, now, BATCH_RETENTION_SECONDS)? {
                     return Response::ok("duplicate");
                 }
                 self.record(&sql, &batch.clicks)?;
-                sql.exec("DELETE FROM batches WHERE at < ?", vec![(now - BATCH_RETENTION_SECONDS).into()])?;
                 Response::ok("recorded")
             }
             (Method::Get, "/stats") => {

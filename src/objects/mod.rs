@@ -5,7 +5,57 @@ pub mod leaderboard;
 pub mod link_clicks;
 
 use crate::http::ApiError;
-use worker::{web_sys, Env, Method, Request, Response};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::{web_sys, Env, Method, Request, Response, SqlStorage, State};
+
+/// Creates the table of batch ids an object has applied (`first_delivery`).
+fn create_batch_log(sql: &SqlStorage) -> worker::Result<()> {
+    sql.exec("CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at INTEGER NOT NULL)", None)?;
+    sql.exec("CREATE INDEX IF NOT EXISTS batches_by_time ON batches (at)", None)?;
+    Ok(())
+}
+
+/// Records batch `id`: `true` the first time, `false` for a re-sent batch, which must change
+/// nothing. Ids are remembered `retention_seconds`.
+fn first_delivery(sql: &SqlStorage, id: &str, now: i64, retention_seconds: i64) -> worker::Result<bool> {
+    let fresh = sql
+        .exec("INSERT INTO batches (id, at) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![id.to_owned().into(), now.into()])?
+        .rows_written()
+        > 0;
+    if fresh {
+        sql.exec("DELETE FROM batches WHERE at < ?", vec![(now - retention_seconds).into()])?;
+    }
+    Ok(fresh)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `DurableObjectStorage`, for `transactionSync` (not bound by the worker crate).
+    type TransactionalStorage;
+
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(this: &TransactionalStorage, work: &Closure<dyn FnMut() -> Result<JsValue, JsValue>>) -> Result<JsValue, JsValue>;
+}
+
+/// Runs `work` (synchronous storage calls) as one transaction: an error rolls all of it back.
+fn transaction<T: 'static>(state: &State, work: impl FnOnce() -> worker::Result<T> + 'static) -> worker::Result<T> {
+    let output = Rc::new(RefCell::new(None));
+    let slot = output.clone();
+    let mut work = Some(work);
+    let closure = Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || {
+        let work = work.take().ok_or_else(|| JsValue::from_str("transaction body ran twice"))?;
+        let value = work().map_err(|e| JsValue::from_str(&e.to_string()))?;
+        *slot.borrow_mut() = Some(value);
+        Ok(JsValue::UNDEFINED)
+    });
+    let storage = state.storage();
+    storage.as_raw().unchecked_ref::<TransactionalStorage>().transaction_sync(&closure)?;
+    let value = output.borrow_mut().take();
+    value.ok_or_else(|| worker::Error::RustError("transaction produced no result".into()))
+}
 
 /// Calls the object `name` of namespace `binding`; anything but a 200 is an internal error.
 async fn call(env: &Env, binding: &str, name: &str, method: Method, path: &str, body: Option<String>) -> Result<Response, ApiError> {

@@ -54,7 +54,7 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
     let oldest_kept = rules::oldest_kept(now, retention);
     let mut by_category: BTreeMap<&'static str, (Category, Vec<rules::Entry>)> = BTreeMap::new();
     for row in counted {
-        if let Some(category) = store::metric(row).and_then(|m| m.category()) {
+        if let Some(category) = row.metric().and_then(|m| m.category()) {
             let entry = rules::Entry { user_id: row.user_id.clone(), amount: row.amount, occurred_at: row.occurred_at };
             by_category.entry(category.as_str()).or_insert_with(|| (category, Vec::new())).1.push(entry);
         }
@@ -149,8 +149,7 @@ struct MyBadges {
 pub async fn my_badges(ctx: &Ctx) -> ApiResult {
     let user = ctx.user()?;
     let db = ctx.db()?;
-    let held = store::badges(&db, &user.id).await?;
-    let totals = store::totals(&db, &user.id).await?;
+    let (held, totals) = store::badges_and_totals(&db, &user.id).await?;
     let ids: Vec<&str> = held.iter().map(|h| h.badge_id.as_str()).collect();
     let total = |metric: rules::Metric| totals.iter().find(|t| t.metric == metric.as_str()).map_or(0, |t| t.value);
     Reply::ok(&MyBadges {

@@ -110,8 +110,13 @@ impl Db {
     /// Runs a write and returns the number of rows it changed.
     pub async fn run(&self, sql: &str, args: &[Arg]) -> Result<usize, ApiError> {
         let result = self.statement(sql, args)?.run().await.map_err(|e| db_error(sql, e))?;
-        Ok(result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+        Ok(changes(&result))
     }
+}
+
+/// The rows a write changed.
+pub fn changes(result: &D1Result) -> usize {
+    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
 }
 
 impl Db {

@@ -1,6 +1,6 @@
 //! SQL of activity events, metric totals, badges and the leaderboard outbox (`activity_batches`).
 
-use super::{rows, Db};
+use super::{changes, rows, Db};
 use crate::args;
 use crate::domain::rewards::{Event, Metric, BADGES};
 use crate::domain::time::Timestamp;
@@ -17,6 +17,16 @@ pub struct Counted {
     pub amount: i64,
     pub occurred_at: i64,
 }
+
+impl Counted {
+    /// The row's metric (the table's CHECK allows only known names).
+    pub fn metric(&self) -> Option<Metric> {
+        Metric::parse(&self.metric)
+    }
+}
+
+/// The events a batch counted.
+const BATCH_EVENTS: &str = "SELECT user_id, metric, amount, occurred_at FROM activity_events WHERE batch_id = ?1";
 
 #[derive(Serialize)]
 struct EventJson<'a> {
@@ -88,14 +98,14 @@ pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Resul
             ),
             &args![batch_id, now],
         )?,
-        db.statement("SELECT user_id, metric, amount, occurred_at FROM activity_events WHERE batch_id = ?1", &args![batch_id])?,
+        db.statement(BATCH_EVENTS, &args![batch_id])?,
     ])
 }
 
 /// Index of the read-back statement within `count`'s statements.
-pub const COUNTED: usize = 4;
+const COUNTED: usize = 4;
 /// Index of the badge statement within `count`'s statements.
-pub const AWARDED: usize = 3;
+const AWARDED: usize = 3;
 
 pub struct Ingested {
     pub counted: Vec<Counted>,
@@ -105,13 +115,13 @@ pub struct Ingested {
 /// Counts a batch of events (see `count`).
 pub async fn ingest(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Ingested, ApiError> {
     let results = db.batch(count(db, batch_id, events, now)?).await?;
-    let badges_awarded = results.get(AWARDED).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+    let badges_awarded = results.get(AWARDED).map_or(0, changes);
     Ok(Ingested { counted: rows(&results, COUNTED)?, badges_awarded })
 }
 
 /// The events a batch counted.
 pub async fn batch_events(db: &Db, batch_id: &str) -> Result<Vec<Counted>, ApiError> {
-    db.all("SELECT user_id, metric, amount, occurred_at FROM activity_events WHERE batch_id = ?1", &args![batch_id]).await
+    db.all(BATCH_EVENTS, &args![batch_id]).await
 }
 
 pub async fn mark_published(db: &Db, batch_id: &str, now: Timestamp) -> Result<(), ApiError> {
@@ -173,40 +183,38 @@ pub struct Held {
     pub awarded_at: i64,
 }
 
-/// A user's badges, oldest first.
-pub async fn badges(db: &Db, user: &str) -> Result<Vec<Held>, ApiError> {
-    db.all("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 ORDER BY awarded_at, badge_id", &args![user]).await
-}
-
 #[derive(Deserialize)]
 pub struct Total {
     pub metric: String,
     pub value: i64,
 }
 
-pub async fn totals(db: &Db, user: &str) -> Result<Vec<Total>, ApiError> {
-    db.all("SELECT metric, value FROM user_metrics WHERE user_id = ?1", &args![user]).await
+/// A user's badges (oldest first) and all-time totals, in one round trip.
+pub async fn badges_and_totals(db: &Db, user: &str) -> Result<(Vec<Held>, Vec<Total>), ApiError> {
+    let results = db
+        .batch(vec![
+            db.statement("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 ORDER BY awarded_at, badge_id", &args![user])?,
+            db.statement("SELECT metric, value FROM user_metrics WHERE user_id = ?1", &args![user])?,
+        ])
+        .await?;
+    Ok((rows(&results, 0)?, rows(&results, 1)?))
 }
 
 /// Awards a badge by hand; the first award stands. Returns it and whether this call awarded it.
 pub async fn award(db: &Db, user: &str, badge_id: &str, by: &str, now: Timestamp) -> Result<(Held, bool), ApiError> {
-    let fresh = db
-        .run(
-            "INSERT INTO user_badges (user_id, badge_id, awarded_at, source, awarded_by) VALUES (?1, ?2, ?3, 'manual', ?4)
-             ON CONFLICT DO NOTHING",
-            &args![user, badge_id, now.unix(), by],
-        )
+    let results = db
+        .batch(vec![
+            db.statement(
+                "INSERT INTO user_badges (user_id, badge_id, awarded_at, source, awarded_by) VALUES (?1, ?2, ?3, 'manual', ?4)
+                 ON CONFLICT DO NOTHING",
+                &args![user, badge_id, now.unix(), by],
+            )?,
+            db.statement("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 AND badge_id = ?2", &args![user, badge_id])?,
+        ])
         .await?;
-    let held: Option<Held> = db
-        .first("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 AND badge_id = ?2", &args![user, badge_id])
-        .await?;
-    let held = held.ok_or_else(|| ApiError::internal("awarded badge not found"))?;
-    Ok((held, fresh > 0))
-}
-
-/// The metric of a stored row (the table's CHECK allows only known names).
-pub fn metric(row: &Counted) -> Option<Metric> {
-    Metric::parse(&row.metric)
+    let fresh = results.first().map_or(0, changes) > 0;
+    let held = rows::<Held>(&results, 1)?.pop().ok_or_else(|| ApiError::internal("awarded badge not found"))?;
+    Ok((held, fresh))
 }
 
 #[cfg(test)]
