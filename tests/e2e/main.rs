@@ -31,7 +31,7 @@ macro_rules! trials {
 fn main() {
     let mut args = Arguments::from_args();
     // Tests mostly wait on the network; run more of them than there are cores, but not so many
-    // that their parallel bursts add up past what wrangler dev's proxy holds (~256 in flight).
+    // that their parallel bursts overload the two cores.
     args.test_threads.get_or_insert(6);
     let tests: Vec<Trial> = [
         platform::tests(),

@@ -1,6 +1,7 @@
-//! The end-to-end harness: starts real `wrangler dev` instances (workerd, local D1 with the
-//! migrations applied, local Durable Objects) on free ports with fresh `--persist-to`
-//! directories, mints JWTs the way the main SoundHash API does, and drives the HTTP API.
+//! The end-to-end harness: starts real instances of the worker (workerd through Miniflare, as
+//! `wrangler dev` runs it, from scripts/serve.mjs: local D1 with the migrations applied, local
+//! Durable Objects, the rate limiters) on free ports with fresh `--persist-to` directories, mints
+//! JWTs the way the main SoundHash API does, and drives the HTTP API.
 //!
 //! Program test modules use: `shared()` (one instance for the whole run), `Server::start(vars)`
 //! (an instance with its own vars, stopped on drop), `server.admin()`, `server.user()`,
@@ -168,7 +169,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `wrangler dev` with extra `--var NAME:VALUE` pairs and waits until it serves.
+    /// Starts an instance with extra `--var NAME:VALUE` pairs and waits until it serves.
     pub fn start(vars: &[(&str, &str)]) -> Server {
         let dir = root().join("target").join("e2e").join(unique("server"));
         let _ = fs::remove_dir_all(&dir);
@@ -181,7 +182,6 @@ impl Server {
     pub fn restart(self, vars: &[(&str, &str)]) -> Server {
         let (dir, secret) = (self.dir.clone(), self.secret.clone());
         drop(self);
-        let _ = fs::remove_dir_all(dir.join("registry"));
         Server::start_in(dir, Some(secret), vars)
     }
 
@@ -206,21 +206,19 @@ impl Server {
                 all_vars.push((k.to_string(), v.to_string()));
             }
         }
+        // scripts/serve.mjs: the worker on workerd through Miniflare, without the proxy worker
+        // `wrangler dev` puts in front of it (whose pooled keep-alive hop answers a request sent
+        // as an idle connection closes with a spurious 503, workers-sdk #14641).
         let mut cmd = Command::new("node");
-        cmd.arg(root().join("node_modules/wrangler/bin/wrangler.js"))
-            .args(["dev", "-c", path(&config), "--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &free_port().to_string()])
-            .args(["--persist-to", path(&dir), "--test-scheduled", "--show-interactive-dev-session=false"]);
+        cmd.arg(root().join("scripts/serve.mjs"))
+            .args(["-c", path(&config), "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--persist-to", path(&dir)]);
         for (k, v) in &all_vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
         }
-        let log = fs::File::create(dir.join("wrangler.log")).expect("log file");
+        let log = fs::File::create(dir.join("server.log")).expect("log file");
         cmd.current_dir(root())
             .env("WRANGLER_SEND_METRICS", "false")
-            // Each instance keeps its own dev registry: with a shared one, every instance reloads
-            // its worker (dropping requests in flight) whenever another one starts or stops.
-            .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
-            .env("WRANGLER_CI_DISABLE_CONFIG_WATCHING", "true")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -263,17 +261,17 @@ impl Server {
                 }
             }
             if let Ok(Some(status)) = self.child.lock().expect("child").try_wait() {
-                panic!("wrangler dev exited with {status}:\n{}", self.log_tail());
+                panic!("the instance exited with {status}:\n{}", self.log_tail());
             }
             if Instant::now() > deadline {
-                panic!("wrangler dev did not become ready:\n{}", self.log_tail());
+                panic!("the instance did not become ready:\n{}", self.log_tail());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
 
     pub fn log_text(&self) -> String {
-        fs::read_to_string(self.dir.join("wrangler.log")).unwrap_or_default()
+        fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
     fn log_tail(&self) -> String {
@@ -509,9 +507,9 @@ print(json.dumps(rows))
         serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("rows as JSON")
     }
 
-    /// Fires the cron trigger (`wrangler dev --test-scheduled`).
+    /// Fires the cron trigger (Miniflare's `/cdn-cgi/handler/scheduled`).
     pub fn run_cron(&self, cron: &str) {
-        let r = self.get(&format!("/__scheduled?cron={}", cron.replace(' ', "+"))).send();
+        let r = self.get(&format!("/cdn-cgi/handler/scheduled?cron={}", cron.replace(' ', "+"))).send();
         assert_eq!(r.status, 200, "cron: {}", r.body);
     }
 }
@@ -643,7 +641,7 @@ fn spawn_kept(cmd: Command) -> Child {
             std::thread::park();
         }
     });
-    rx.recv().expect("spawner thread").expect("spawn wrangler dev (run npm run setup first)")
+    rx.recv().expect("spawner thread").expect("spawn node scripts/serve.mjs (run npm run setup first)")
 }
 
 fn free_port() -> u16 {
@@ -671,9 +669,8 @@ pub fn wrangler(args: &[&str]) -> String {
 }
 
 /// wrangler.toml for the test instances, written once per run to target/e2e: the same bindings
-/// and vars, but no `[build]` (the worker is built once before the run; with a custom build,
-/// `wrangler dev` rebuilds and reloads the worker once it is up, dropping requests in flight),
-/// and no `.dev.vars` beside it (every secret comes from `--var`).
+/// and vars, `main` and the migrations as absolute paths, no `[build]` (the worker is built once
+/// before the run), and no `.dev.vars` beside it (every secret comes from `--var`).
 fn e2e_config() -> PathBuf {
     static CONFIG: OnceLock<PathBuf> = OnceLock::new();
     CONFIG
