@@ -2,7 +2,8 @@
 //! independent: one failing is logged and does not stop the others.
 
 use crate::domain::time::Timestamp;
-use crate::http::{log, ApiError};
+use crate::http::ApiError;
+use crate::log::log;
 use crate::store::{campaigns, idempotency, referrals, Db};
 use serde_json::json;
 use worker::{Date, Env};

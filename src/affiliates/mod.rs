@@ -10,7 +10,8 @@ use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
 use crate::store::affiliates::{self as store, Inserted};
 use crate::store::earnings::{self as ledger, AFFILIATE};
-use crate::store::{new_code, new_id, payouts as payout_store};
+use crate::ids::{new_code, new_id};
+use crate::store::payouts as payout_store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

@@ -9,7 +9,7 @@ use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
 use crate::store::campaigns::{self as store, Inserted};
-use crate::store::new_id;
+use crate::ids::new_id;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -168,7 +168,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
     for _ in 0..5 {
         campaign.code = match &chosen {
             Some(code) => code.clone(),
-            None => crate::store::new_code(rules::PREFIX)?,
+            None => crate::ids::new_code(rules::PREFIX)?,
         };
         match store::insert(&db, &campaign).await? {
             Inserted::Created(c) => return Reply::created(&c),

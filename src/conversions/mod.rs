@@ -10,9 +10,11 @@ use crate::domain::earnings::{self, RefundEffect};
 use crate::domain::time::Timestamp;
 use crate::domain::{affiliates, money, referrals};
 use crate::http::idempotency::{self, KeyPolicy};
-use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::ids::new_id;
+use crate::log::log;
 use crate::store::conversions::{self as store, CommissionPlan, Plan, Recorded, RefundPlan, RefundRecorded, ReferralPlan};
-use crate::store::{new_id, Db};
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 

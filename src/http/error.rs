@@ -115,6 +115,12 @@ impl From<crate::domain::Rejection> for ApiError {
     }
 }
 
+impl From<crate::ids::RandomError> for ApiError {
+    fn from(e: crate::ids::RandomError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl From<crate::config::ConfigError> for ApiError {
     fn from(e: crate::config::ConfigError) -> Self {
         ApiError::internal(e)

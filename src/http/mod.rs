@@ -14,6 +14,7 @@ pub use error::{ApiError, ApiResult};
 
 use crate::config::{Config, RequestLog};
 use crate::domain::time::Timestamp;
+use crate::log::log;
 use crate::store::Db;
 use crate::users::User;
 use futures_util::StreamExt;
@@ -320,13 +321,4 @@ async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
         return Err(ApiError::payload_too_large(limit));
     }
     Ok(body)
-}
-
-/// One structured JSON line on the Worker's log.
-pub fn log(level: &str, fields: &serde_json::Value) {
-    let mut line = serde_json::json!({ "level": level, "ts": Date::now().as_millis() });
-    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
-        line.extend(fields.clone());
-    }
-    worker::console_log!("{line}");
 }

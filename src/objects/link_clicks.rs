@@ -186,7 +186,7 @@ fn enqueue(link: &str, click: Click) -> Role {
             }
             return pending.remove(link).map_or(Role::Follower, Role::Filler);
         }
-        let id = crate::store::new_id();
+        let id = crate::ids::new_id();
         pending.insert(link.to_owned(), Batch { id: id.clone(), clicks: vec![click] });
         Role::Leader(id)
     })
@@ -202,7 +202,7 @@ async fn flush(env: &Env, link: &str, batch: Batch) {
         Delay::from(Duration::from_millis(50 << attempt)).await;
     }
     if let Err(e) = outcome {
-        crate::http::log(
+        crate::log::log(
             "error",
             &serde_json::json!({"link": link, "lost_clicks": batch.clicks.len(), "batch": batch.id, "error": e.detail}),
         );

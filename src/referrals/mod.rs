@@ -25,7 +25,7 @@ async fn code_of(ctx: &Ctx) -> ApiResult<String> {
         return Ok(code);
     }
     for _ in 0..5 {
-        match store::create_code(&db, user, &crate::store::new_code(codes::REFERRAL)?, ctx.now).await? {
+        match store::create_code(&db, user, &crate::ids::new_code(codes::REFERRAL)?, ctx.now).await? {
             Created::Code(code) => return Ok(code),
             Created::CodeTaken => continue,
         }

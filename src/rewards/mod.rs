@@ -5,10 +5,12 @@
 use crate::config::Config;
 use crate::domain::rewards::{self as rules, Category, Event, Window};
 use crate::domain::time::Timestamp;
-use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::ids::new_id;
+use crate::log::log;
 use crate::objects::leaderboard;
 use crate::store::rewards::{self as store, Counted};
-use crate::store::{new_id, Db};
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;

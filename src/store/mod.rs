@@ -211,30 +211,9 @@ fn db_error(sql: &str, e: worker::Error) -> ApiError {
     ApiError::internal(format!("D1 error: {e}; sql: {sql}"))
 }
 
-/// A fresh public code: `prefix` and 8 characters from a CSPRNG (domain::codes).
-pub fn new_code(prefix: &str) -> Result<String, ApiError> {
-    let mut random = [0u8; crate::domain::codes::RANDOM_LEN];
-    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
-    Ok(crate::domain::codes::generate(prefix, random))
-}
-
-/// A fresh id for new rows: UUID v7, so ids sort by creation time (lists ordered by
-/// `(created_at, id)` keep the order rows were written in, also within one second).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_sort_by_creation() {
-        let ids: Vec<String> = (0..100).map(|_| new_id()).collect();
-        let mut sorted = ids.clone();
-        sorted.sort();
-        assert_eq!(ids, sorted);
-    }
 
     #[test]
     fn sqlite_messages_are_classified() {
