@@ -45,11 +45,11 @@ async fn advance_campaigns(env: &Env, now: Timestamp) -> Result<usize, ApiError>
 }
 
 async fn expire_referrals(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    referrals::expire_due(&Db::from_env(env)?, now).await
+    Ok(referrals::expire_due(&Db::from_env(env)?, now).await?)
 }
 
 async fn purge_idempotency_keys(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    idempotency::purge_expired(&Db::from_env(env)?, now).await
+    Ok(idempotency::purge_expired(&Db::from_env(env)?, now).await?)
 }
 
 fn report(cron: &str, job: &str, outcome: Result<usize, ApiError>) {

@@ -55,7 +55,7 @@ where
     };
     if let Err(e) = saved {
         // The work has happened; the key stays claimed (a retry gets 409, never a second effect).
-        log("error", &serde_json::json!({"request_id": ctx.request_id, "idempotency": "store failed", "error": e.detail}));
+        log("error", &serde_json::json!({"request_id": ctx.request_id, "idempotency": "store failed", "error": e.to_string()}));
     }
     outcome
 }

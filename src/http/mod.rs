@@ -126,7 +126,7 @@ impl Ctx {
     }
 
     pub fn db(&self) -> ApiResult<Db> {
-        Db::from_env(&self.env)
+        Ok(Db::from_env(&self.env)?)
     }
 
     /// The JSON body, typed. Only `application/json` (or no content type) is accepted.
@@ -288,7 +288,7 @@ async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User
     };
     *user_id = Some(sub.clone());
     ratelimit::by_user(ctx, &sub).await?;
-    crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await
+    Ok(crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?)
 }
 
 /// Reads the body up to `limit` bytes. A larger body is answered with 413 after draining it up

@@ -63,13 +63,13 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
     }
     let sends =
         by_category.into_values().map(|(category, entries)| leaderboard::apply(env, category, batch, entries, &oldest_kept));
-    let outcome: Result<Vec<()>, ApiError> = futures_util::future::join_all(sends).await.into_iter().collect();
-    let outcome = match outcome {
-        Ok(_) => store::mark_published(db, batch, now).await,
-        Err(e) => Err(e),
+    let sent: Result<Vec<()>, ApiError> = futures_util::future::join_all(sends).await.into_iter().collect();
+    let outcome = match sent {
+        Ok(_) => store::mark_published(db, batch, now).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.detail.unwrap_or(e.message)),
     };
-    if let Err(e) = outcome {
-        log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"}));
+    if let Err(error) = outcome {
+        log("error", &json!({"activity_batch": batch, "error": error, "retry": "cron"}));
     }
 }
 
@@ -78,7 +78,7 @@ pub async fn publish_batch(env: &Env, db: &Db, batch: &str, now: Timestamp, rete
     match store::batch_events(db, batch).await {
         Ok(counted) if !counted.is_empty() => publish(env, db, batch, &counted, now, retention).await,
         Ok(_) => {}
-        Err(e) => log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"})),
+        Err(e) => log("error", &json!({"activity_batch": batch, "error": e.to_string(), "retry": "cron"})),
     }
 }
 

@@ -1,7 +1,6 @@
 //! The ledger audit (sql/ledger_audit.sql): one row per violated ledger invariant.
 
-use super::Db;
-use crate::http::ApiError;
+use super::{Db, Result};
 use serde::{Deserialize, Serialize};
 
 pub const LEDGER_AUDIT: &str = include_str!("../../sql/ledger_audit.sql");
@@ -13,6 +12,6 @@ pub struct Violation {
     pub detail: String,
 }
 
-pub async fn ledgers(db: &Db) -> Result<Vec<Violation>, ApiError> {
+pub async fn ledgers(db: &Db) -> Result<Vec<Violation>> {
     db.all(LEDGER_AUDIT, &[]).await
 }
