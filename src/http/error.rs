@@ -122,6 +122,13 @@ impl From<crate::store::Error> for ApiError {
     }
 }
 
+/// A failed Durable Object call is a 500, its detail logged.
+impl From<crate::objects::Error> for ApiError {
+    fn from(e: crate::objects::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl From<crate::ids::RandomError> for ApiError {
     fn from(e: crate::ids::RandomError) -> Self {
         ApiError::internal(e)

@@ -8,7 +8,7 @@ use crate::domain::time::Timestamp;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
 use crate::log::log;
-use crate::objects::leaderboard;
+use crate::objects::{self, leaderboard};
 use crate::store::rewards::{self as store, Counted};
 use crate::store::Db;
 use serde::{Deserialize, Serialize};
@@ -63,10 +63,10 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
     }
     let sends =
         by_category.into_values().map(|(category, entries)| leaderboard::apply(env, category, batch, entries, &oldest_kept));
-    let sent: Result<Vec<()>, ApiError> = futures_util::future::join_all(sends).await.into_iter().collect();
+    let sent: objects::Result<Vec<()>> = futures_util::future::join_all(sends).await.into_iter().collect();
     let outcome = match sent {
         Ok(_) => store::mark_published(db, batch, now).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.detail.unwrap_or(e.message)),
+        Err(e) => Err(e.to_string()),
     };
     if let Err(error) = outcome {
         log("error", &json!({"activity_batch": batch, "error": error, "retry": "cron"}));
