@@ -90,7 +90,7 @@ const REPUBLISH_AFTER_SECONDS: i64 = 30;
 
 /// Cron: re-sends unconfirmed batches (giving up, loudly, on those a week old), then forgets
 /// events too old to be re-sent.
-pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> Result<usize, ApiError> {
+pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> crate::store::Result<usize> {
     let db = Db::from_env(env)?;
     let abandoned = store::abandon(&db, now.plus_seconds(-REPUBLISH_WITHIN_SECONDS), now).await?;
     if abandoned > 0 {
@@ -108,7 +108,7 @@ pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> Result<usize,
 
 /// Cron: deletes expired daily and weekly boards of every category, up to `PRUNE_ROWS` rows per
 /// category and run.
-pub async fn expire_boards(env: &Env, now: Timestamp, retention: rules::Retention) -> Result<usize, ApiError> {
+pub async fn expire_boards(env: &Env, now: Timestamp, retention: rules::Retention) -> objects::Result<usize> {
     let kept = rules::oldest_kept(now, retention);
     let prunes = Category::ALL.iter().map(|&c| leaderboard::prune(env, c, &kept, PRUNE_ROWS));
     let deleted: Vec<usize> = futures_util::future::try_join_all(prunes).await?;
