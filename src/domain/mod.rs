@@ -11,6 +11,7 @@ pub mod payouts;
 pub mod referrals;
 pub mod rewards;
 pub mod time;
+pub mod users;
 
 /// A business rule said no. `http` turns it into the matching status and error code.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,10 +13,10 @@ pub mod routes;
 pub use error::{ApiError, ApiResult};
 
 use crate::config::{Config, RequestLog};
+use auth::Principal;
 use crate::domain::time::Timestamp;
 use crate::log::log;
 use crate::store::Db;
-use crate::users::User;
 use futures_util::StreamExt;
 use pagination::PageRequest;
 use routes::Access;
@@ -78,14 +78,14 @@ pub struct Ctx {
     pub request_id: String,
     pub now: Timestamp,
     /// The authenticated, active user; set before any `User` or `Admin` handler runs.
-    pub user: Option<User>,
+    pub user: Option<Principal>,
     /// Keeps work alive after the response (`ctx.wait_until`).
     pub background: worker::Context,
     config: OnceCell<Config>,
 }
 
 impl Ctx {
-    pub fn user(&self) -> ApiResult<&User> {
+    pub fn user(&self) -> ApiResult<&Principal> {
         self.user.as_ref().ok_or_else(|| ApiError::internal("handler needs a user but route is public"))
     }
 
@@ -269,7 +269,7 @@ async fn handle(
 
 /// Verifies the bearer token, throttles per user (per IP when the token is bad), and returns the
 /// user, provisioned on first sight.
-async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User> {
+async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<Principal> {
     let config = ctx.config()?;
     let settings = auth::JwtSettings {
         secret: &config.api_secret_key,
@@ -288,7 +288,8 @@ async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User
     };
     *user_id = Some(sub.clone());
     ratelimit::by_user(ctx, &sub).await?;
-    Ok(crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?)
+    let user = crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?;
+    Ok(Principal::from(user))
 }
 
 /// Reads the body up to `limit` bytes. A larger body is answered with 413 after draining it up

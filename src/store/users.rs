@@ -2,7 +2,7 @@
 
 use super::{args, Db, Error, Result};
 use crate::domain::time::Timestamp;
-use crate::users::User;
+use crate::domain::users::User;
 use serde::Deserialize;
 
 const COLUMNS: &str = "id, is_admin, is_active, created_at";
