@@ -1,8 +1,7 @@
 //! SQL of the `affiliates` table and the affiliate dashboard's aggregates.
 
 use super::{args, Arg, Db, Error, Result};
-use crate::affiliates::Affiliate;
-use crate::domain::affiliates::AffiliateStatus;
+use crate::domain::affiliates::{Affiliate, AffiliateStatus};
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 

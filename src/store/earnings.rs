@@ -2,8 +2,8 @@
 
 use super::{args, rows, Db, Error, Result};
 use crate::domain::earnings::{EarningKind, Group, StoredStatus};
+use crate::domain::payouts::Payout;
 use crate::domain::time::Timestamp;
-use crate::payouts::Payout;
 use serde::Deserialize;
 
 /// The programs whose payees earn (the `program` column).

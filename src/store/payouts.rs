@@ -1,9 +1,8 @@
 //! SQL of `payouts` (shared by every earning program) and of their effect on the earnings ledger.
 
 use super::{args, rows, Db, Error, Result};
-use crate::domain::payouts::PayoutStatus;
+use crate::domain::payouts::{Payout, PayoutStatus};
 use crate::domain::time::Timestamp;
-use crate::payouts::Payout;
 use serde::Deserialize;
 
 pub const COLUMNS: &str = "id, program, payee_id, user_id, amount_cents, status, failure_reason, created_at, updated_at";
