@@ -1,8 +1,7 @@
 //! SQL of `campaigns` and `redemptions`.
 
 use super::{args, credits, rows, Db, Error, Result};
-use crate::campaigns::{Campaign, Redemption};
-use crate::domain::campaigns::{CampaignStatus, Offer, OfferType, State};
+use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption};
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 
@@ -245,17 +244,4 @@ pub struct DayCount {
 pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>> {
     let sql = "SELECT created_at / 86400 AS day, COUNT(*) AS n FROM redemptions WHERE campaign_code = ?1 GROUP BY day ORDER BY day";
     db.all(sql, &args![code]).await
-}
-
-impl Campaign {
-    pub fn state(&self) -> State {
-        State {
-            status: self.status,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            uses: self.uses,
-            max_uses: self.max_uses,
-            max_uses_per_user: self.max_uses_per_user,
-        }
-    }
 }
