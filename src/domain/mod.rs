@@ -5,6 +5,7 @@ pub mod campaigns;
 pub mod clicks;
 pub mod links;
 pub mod codes;
+pub mod conversions;
 pub mod earnings;
 pub mod money;
 pub mod payouts;

@@ -2,8 +2,8 @@
 //! effects (commission, referral bonus, reversal) atomically.
 
 use super::{args, credits, Db, Error, Result};
-use crate::conversions::Conversion;
 use crate::domain::affiliates::{AffiliateStatus, Referrer};
+use crate::domain::conversions::Conversion;
 use crate::domain::earnings::{CommissionFacts, RefundEffect, StoredStatus};
 use crate::domain::referrals::ReferralStatus;
 use crate::domain::rewards::Event;
