@@ -74,9 +74,21 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     }
 }
 
+/// A violated ledger invariant as the API shows it.
+#[derive(Serialize)]
+struct ViolationView {
+    check_name: String,
+    subject: String,
+    detail: String,
+}
+
 /// `GET /admin/ledger-audit`: the violations the ledger audit finds (none when consistent).
 pub async fn ledger_audit(ctx: &Ctx) -> ApiResult {
-    let violations = crate::store::audit::ledgers(&ctx.db()?).await?;
+    let violations: Vec<ViolationView> = crate::store::audit::ledgers(&ctx.db()?)
+        .await?
+        .into_iter()
+        .map(|v| ViolationView { check_name: v.check_name, subject: v.subject, detail: v.detail })
+        .collect();
     Reply::ok(&serde_json::json!({ "violations": violations }))
 }
 

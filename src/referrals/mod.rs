@@ -10,7 +10,7 @@ use crate::objects::link_clicks;
 use crate::store::credits::{self, Appended};
 use crate::store::referrals::{self as store, Created};
 use crate::domain::time::Period;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// The click counter of a referral link.
@@ -66,9 +66,23 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
     }))
 }
 
+/// A credit balance as the API shows it.
+#[derive(Serialize)]
+struct BalanceView {
+    balance_credits: i64,
+    lifetime_earned: i64,
+    lifetime_spent: i64,
+}
+
+impl From<credits::Balance> for BalanceView {
+    fn from(b: credits::Balance) -> Self {
+        BalanceView { balance_credits: b.balance_credits, lifetime_earned: b.lifetime_earned, lifetime_spent: b.lifetime_spent }
+    }
+}
+
 /// `GET /referrals/balance`
 pub async fn balance(ctx: &Ctx) -> ApiResult {
-    Reply::ok(&credits::balance(&ctx.db()?, &ctx.user()?.id).await?)
+    Reply::ok(&BalanceView::from(credits::balance(&ctx.db()?, &ctx.user()?.id).await?))
 }
 
 /// `GET /referrals/credits`: the caller's credit transactions, newest first.
@@ -112,4 +126,18 @@ pub async fn deduct(ctx: &Ctx) -> ApiResult {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_balance_view_is_the_api_shape() {
+        let balance = credits::Balance { balance_credits: 700, lifetime_earned: 1000, lifetime_spent: 300 };
+        assert_eq!(
+            serde_json::to_string(&BalanceView::from(balance)).unwrap(),
+            r#"{"balance_credits":700,"lifetime_earned":1000,"lifetime_spent":300}"#
+        );
+    }
 }

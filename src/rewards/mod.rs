@@ -185,6 +185,21 @@ pub async fn admin_award(ctx: &Ctx) -> ApiResult {
 
 // --- leaderboards ------------------------------------------------------------------------------
 
+/// A place on a board as the API shows it.
+#[derive(Serialize)]
+struct RankedView<'a> {
+    rank: i64,
+    user_id: &'a str,
+    score: i64,
+}
+
+/// The caller's own place.
+#[derive(Serialize)]
+struct MineView {
+    rank: i64,
+    score: i64,
+}
+
 /// `GET /rewards/leaderboard?category=&period=&limit=&at=`.
 pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
     let required = |name: &str| ApiError::validation(name, format!("{name} is required"));
@@ -216,7 +231,7 @@ pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
         "category": category,
         "period": window,
         "period_key": rules::period_key(window, at),
-        "entries": standing.entries,
-        "me": standing.me,
+        "entries": standing.entries.iter().map(|r| RankedView { rank: r.rank, user_id: &r.user_id, score: r.score }).collect::<Vec<_>>(),
+        "me": standing.me.map(|m| MineView { rank: m.rank, score: m.score }),
     }))
 }

@@ -1,11 +1,11 @@
 //! The ledger audit (sql/ledger_audit.sql): one row per violated ledger invariant.
 
 use super::{Db, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub const LEDGER_AUDIT: &str = include_str!("../../sql/ledger_audit.sql");
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 pub struct Violation {
     pub check_name: String,
     pub subject: String,

@@ -4,7 +4,7 @@
 
 use super::{args, Arg, Db, Error, Result, Violation};
 use crate::domain::time::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 /// Appends `amount` for `user`; `?1` user, `?2` kind, `?3` amount, `?4` reason, `?5` source,
@@ -68,7 +68,7 @@ pub fn campaign_credit(
     db.statement(&sql, &args)
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct Balance {
     pub balance_credits: i64,
     pub lifetime_earned: i64,
@@ -95,14 +95,13 @@ pub async fn referral_credits(db: &Db, user: &str) -> Result<i64> {
     Ok(db.first::<Sum>(sql, &args![user]).await?.map_or(0, |s| s.credits))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 pub struct Transaction {
     pub seq: i64,
     pub kind: String,
     pub amount: i64,
     pub balance_after: i64,
     pub reason: Option<String>,
-    #[serde(skip_serializing)]
     pub created_at: i64,
 }
 
