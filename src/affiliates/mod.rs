@@ -2,6 +2,7 @@
 
 use crate::domain::affiliates::{self as rules, Affiliate, AffiliateStatus};
 use crate::domain::earnings::{self, Balances};
+use crate::domain::links::affiliate_link;
 use crate::domain::time::{Period, Timestamp};
 use crate::domain::{codes, payouts as payout_rules};
 use crate::http::idempotency::{self, KeyPolicy};
@@ -46,11 +47,6 @@ impl From<Affiliate> for AffiliateView {
             updated_at: a.updated_at,
         }
     }
-}
-
-/// The click counter of an affiliate's edge link.
-pub fn link_name(code: &str) -> String {
-    format!("aff:{code}")
 }
 
 #[derive(Deserialize)]
@@ -150,7 +146,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         let rate = rate.unwrap_or(current.commission_rate_bps);
         let months = months.unwrap_or(current.commission_months);
         if let Some(updated) = store::update(&db, &current, status, rate, months, ctx.now).await? {
-            crate::links::forget(&link_name(&updated.code));
+            crate::links::forget(&affiliate_link(&updated.code));
             return Reply::ok(&AffiliateView::from(updated));
         }
     }
@@ -182,7 +178,7 @@ pub async fn dashboard(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let activity = store::activity(&db, &affiliate.id, period.from, period.to).await?;
     let groups = ledger::groups(&db, AFFILIATE, &affiliate.id, ctx.now, period.from, period.to).await?;
-    let clicks = link_clicks::stats(&ctx.env, &link_name(&affiliate.code), period).await?;
+    let clicks = link_clicks::stats(&ctx.env, &affiliate_link(&affiliate.code), period).await?;
     Reply::ok(&json!({
         "affiliate_code": affiliate.code,
         "status": affiliate.status,

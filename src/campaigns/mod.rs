@@ -84,11 +84,6 @@ impl From<Redemption> for RedemptionView {
     }
 }
 
-/// The click counter of a campaign link.
-pub fn link_name(code: &str) -> String {
-    format!("cmp:{code}")
-}
-
 /// Campaign fields a client may set; every one optional so that the same shape serves edits.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,7 +236,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     next.updated_at = ctx.now;
     match store::update(&db, &next, current.status).await? {
         Some(updated) => {
-            crate::links::forget(&link_name(&code));
+            crate::links::forget(&links::campaign_link(&code));
             Reply::ok(&CampaignView::from(updated))
         }
         None => Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry.")),
@@ -318,7 +313,7 @@ pub async fn admin_stats(ctx: &Ctx) -> ApiResult {
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
     let db = ctx.db()?;
     let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
-    let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
+    let clicks = link_clicks::stats(&ctx.env, &links::campaign_link(&code), Period::ALL).await?;
     let outcomes = store::outcomes(&db, &code).await?;
     // date → (clicks, unique visitors, redemptions), in date order.
     let mut days: std::collections::BTreeMap<String, (i64, i64, i64)> = std::collections::BTreeMap::new();

@@ -2,6 +2,7 @@
 //! API-credit ledger the bonuses go to.
 
 use crate::domain::codes;
+use crate::domain::links::referral_link;
 use crate::domain::referrals::{self as rules, ReferralStatus};
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
@@ -12,11 +13,6 @@ use crate::store::referrals::{self as store, Created};
 use crate::domain::time::Period;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// The click counter of a referral link.
-pub fn link_name(code: &str) -> String {
-    format!("ref:{code}")
-}
 
 async fn code_of(ctx: &Ctx) -> ApiResult<String> {
     let db = ctx.db()?;
@@ -53,7 +49,7 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
             ReferralStatus::Expired => expired += n,
         }
     }
-    let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
+    let clicks = link_clicks::stats(&ctx.env, &referral_link(&code), Period::ALL).await?;
     Reply::ok(&json!({
         "referral_code": code,
         "clicks": clicks.clicks,
