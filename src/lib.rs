@@ -19,6 +19,7 @@ pub mod objects;
 pub mod payouts;
 pub mod referrals;
 pub mod rewards;
+pub mod routes;
 pub mod store;
 pub mod users;
 
@@ -26,7 +27,7 @@ use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledE
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    Ok(http::serve(req, env, ctx).await)
+    Ok(http::serve(req, env, ctx, routes::router()).await)
 }
 
 #[event(scheduled)]

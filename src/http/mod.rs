@@ -1,5 +1,6 @@
-//! Transport: one entry (`serve`) that routes, authenticates, throttles, calls the handler and
-//! turns every outcome into a response with `X-Request-Id` and one structured log line.
+//! Transport: one entry (`serve`) that routes (through the table it is handed: `crate::routes`),
+//! authenticates, throttles, calls the handler and turns every outcome into a response with
+//! `X-Request-Id` and one structured log line. Knows no program.
 
 pub mod auth;
 pub mod error;
@@ -8,7 +9,7 @@ pub mod json;
 pub mod meta;
 pub mod pagination;
 pub mod ratelimit;
-pub mod routes;
+pub mod router;
 
 pub use error::{ApiError, ApiResult};
 
@@ -19,7 +20,7 @@ use crate::log::log;
 use crate::store::Db;
 use futures_util::StreamExt;
 use pagination::PageRequest;
-use routes::Access;
+use router::{Access, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::OnceCell;
@@ -161,15 +162,15 @@ thread_local! {
     static ISOLATE_CONFIG: std::cell::RefCell<Option<Config>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The Worker's fetch entry: never fails, never panics on input.
-pub async fn serve(req: Request, env: Env, background: worker::Context) -> Response {
+/// The Worker's fetch entry, routing by `router`: never fails, never panics on input.
+pub async fn serve(req: Request, env: Env, background: worker::Context, router: &'static Router) -> Response {
     let started = Date::now().as_millis();
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method();
     let path = req.path();
     let mut user_id = None;
     let mut request_log = RequestLog::All;
-    let outcome = handle(req, env, background, &request_id, &mut user_id, &mut request_log).await;
+    let outcome = handle(req, env, background, router, &request_id, &mut user_id, &mut request_log).await;
     let (status, reply) = match outcome {
         Ok(reply) => (reply.status, reply),
         Err(error) => {
@@ -213,13 +214,14 @@ async fn handle(
     mut req: Request,
     env: Env,
     background: worker::Context,
+    router: &'static Router,
     request_id: &str,
     user_id: &mut Option<String>,
     request_log: &mut RequestLog,
 ) -> ApiResult {
     let method = req.method();
     let path = req.path();
-    let (route, params) = routes::resolve(&method, &path)?;
+    let (route, params) = router.resolve(&method, &path)?;
     // The raw URL (no parsing crate: see domain::links); the path comes from the runtime.
     let url = req.inner().url();
     let target = match url.split_once('?') {
