@@ -13,6 +13,8 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod links;
 pub mod log;
 pub mod objects;
