@@ -1,8 +1,10 @@
 //! SoundHash monetization edge: one Cloudflare Worker.
 //!
-//! Entry points only. Dependencies point one way:
-//! `lib.rs → http → programs (users, affiliates, …) → (domain, store, objects)`; `domain`
-//! depends on nothing. The Durable Object classes live in `objects` (exported by their macro).
+//! Entry points only: `fetch` hands each request to `http::serve` with the routing table of
+//! `routes` (the composition root), `scheduled` runs the cron `jobs`; the Durable Object classes
+//! live in `objects` (exported by their macro). Dependencies point one way:
+//! `lib → (routes, jobs) → programs (users, affiliates, …) → http → (store, objects) →
+//! (config, log, ids) → domain`; `domain` depends on nothing. `layers` (a native test) checks it.
 
 pub mod affiliates;
 pub mod attributions;
