@@ -13,8 +13,8 @@ pub mod router;
 
 pub use error::{ApiError, ApiResult};
 
-use crate::config::{Config, RequestLog};
 use auth::Principal;
+use crate::config::{Config, RequestLog};
 use crate::domain::time::Timestamp;
 use crate::log::log;
 use crate::store::Db;
