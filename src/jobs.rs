@@ -1,9 +1,11 @@
 //! Periodic jobs, run by the cron trigger (`[triggers] crons` in wrangler.toml). Each job is
 //! independent: one failing is logged and does not stop the others.
 
+use crate::config::{Config, ConfigError};
 use crate::domain::time::Timestamp;
-use crate::http::{log, ApiError};
+use crate::log::log;
 use crate::store::{campaigns, idempotency, referrals, Db};
+use crate::{objects, store};
 use serde_json::json;
 use worker::{Date, Env};
 
@@ -16,23 +18,58 @@ pub async fn run(cron: &str, env: &Env) {
     report(cron, "expire_boards", expire_boards(env, now).await);
 }
 
+/// Why a job failed; its detail goes to the job's log line.
+#[derive(Debug)]
+enum Error {
+    Store(store::Error),
+    Object(objects::Error),
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Store(e) => e.fmt(f),
+            Error::Object(e) => e.fmt(f),
+            Error::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl From<objects::Error> for Error {
+    fn from(e: objects::Error) -> Self {
+        Error::Object(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+/// Rows (or batches, boards' rows) a job affected.
+type Outcome = Result<usize, Error>;
+
 /// Re-sends activity batches the leaderboards have not confirmed; forgets events too old to be
 /// re-sent.
-async fn publish_activity(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    crate::rewards::republish(env, now, &config(env)?).await
+async fn publish_activity(env: &Env, now: Timestamp) -> Outcome {
+    Ok(crate::rewards::republish(env, now, &Config::from_env(env)?).await?)
 }
 
 /// Deletes daily and weekly leaderboards past their retention, a chunk a minute.
-async fn expire_boards(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    crate::rewards::expire_boards(env, now, config(env)?.board_retention).await
-}
-
-fn config(env: &Env) -> Result<crate::config::Config, ApiError> {
-    crate::config::Config::from_env(env).map_err(ApiError::internal)
+async fn expire_boards(env: &Env, now: Timestamp) -> Outcome {
+    Ok(crate::rewards::expire_boards(env, now, Config::from_env(env)?.board_retention).await?)
 }
 
 /// Starts scheduled campaigns and completes ended or used-up ones (rules: domain::campaigns::due).
-async fn advance_campaigns(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
+async fn advance_campaigns(env: &Env, now: Timestamp) -> Outcome {
     let db = Db::from_env(env)?;
     let mut moved = 0;
     for campaign in campaigns::in_flight(&db).await? {
@@ -43,17 +80,17 @@ async fn advance_campaigns(env: &Env, now: Timestamp) -> Result<usize, ApiError>
     Ok(moved)
 }
 
-async fn expire_referrals(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    referrals::expire_due(&Db::from_env(env)?, now).await
+async fn expire_referrals(env: &Env, now: Timestamp) -> Outcome {
+    Ok(referrals::expire_due(&Db::from_env(env)?, now).await?)
 }
 
-async fn purge_idempotency_keys(env: &Env, now: Timestamp) -> Result<usize, ApiError> {
-    idempotency::purge_expired(&Db::from_env(env)?, now).await
+async fn purge_idempotency_keys(env: &Env, now: Timestamp) -> Outcome {
+    Ok(idempotency::purge_expired(&Db::from_env(env)?, now).await?)
 }
 
-fn report(cron: &str, job: &str, outcome: Result<usize, ApiError>) {
+fn report(cron: &str, job: &str, outcome: Outcome) {
     match outcome {
         Ok(affected) => log("info", &json!({"cron": cron, "job": job, "affected": affected})),
-        Err(e) => log("error", &json!({"cron": cron, "job": job, "error": e.detail.unwrap_or(e.message)})),
+        Err(e) => log("error", &json!({"cron": cron, "job": job, "error": e.to_string()})),
     }
 }

@@ -1,8 +1,10 @@
 //! SoundHash monetization edge: one Cloudflare Worker.
 //!
-//! Entry points only. Dependencies point one way:
-//! `lib.rs → http → programs (users, affiliates, …) → (domain, store, objects)`; `domain`
-//! depends on nothing. The Durable Object classes live in `objects` (exported by their macro).
+//! Entry points only: `fetch` hands each request to `http::serve` with the routing table of
+//! `routes` (the composition root), `scheduled` runs the cron `jobs`; the Durable Object classes
+//! live in `objects` (exported by their macro). Dependencies point one way:
+//! `lib → (routes, jobs) → programs (users, affiliates, …) → http → (store, objects) →
+//! (config, log, ids) → domain`; `domain` depends on nothing. `layers` (a native test) checks it.
 
 pub mod affiliates;
 pub mod attributions;
@@ -11,12 +13,17 @@ pub mod config;
 pub mod conversions;
 pub mod domain;
 pub mod http;
+pub mod ids;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod links;
+pub mod log;
 pub mod objects;
 pub mod payouts;
 pub mod referrals;
 pub mod rewards;
+pub mod routes;
 pub mod store;
 pub mod users;
 
@@ -24,7 +31,7 @@ use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledE
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    Ok(http::serve(req, env, ctx).await)
+    Ok(http::serve(req, env, ctx, routes::router()).await)
 }
 
 #[event(scheduled)]

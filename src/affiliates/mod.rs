@@ -1,37 +1,52 @@
 //! The affiliate program: apply, admin review, the dashboard, earnings and payouts.
 
-use crate::domain::affiliates::{self as rules, AffiliateStatus};
+use crate::domain::affiliates::{self as rules, Affiliate, AffiliateStatus};
 use crate::domain::earnings::{self, Balances};
+use crate::domain::links::affiliate_link;
 use crate::domain::time::{Period, Timestamp};
 use crate::domain::{codes, payouts as payout_rules};
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
+use crate::payouts::PayoutView;
 use crate::store::affiliates::{self as store, Inserted};
 use crate::store::earnings::{self as ledger, AFFILIATE};
-use crate::store::{new_code, new_id, payouts as payout_store};
+use crate::ids::{new_code, new_id};
+use crate::store::payouts as payout_store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Affiliate {
-    pub id: String,
-    pub user_id: String,
-    #[serde(rename = "affiliate_code")]
-    pub code: String,
-    pub status: AffiliateStatus,
-    pub commission_rate_bps: u32,
-    pub commission_months: u32,
-    pub website: Option<String>,
-    pub payout_email: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+/// An affiliate as the API shows it.
+#[derive(Serialize)]
+struct AffiliateView {
+    id: String,
+    user_id: String,
+    affiliate_code: String,
+    status: AffiliateStatus,
+    commission_rate_bps: u32,
+    commission_months: u32,
+    website: Option<String>,
+    payout_email: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
-/// The click counter of an affiliate's edge link.
-pub fn link_name(code: &str) -> String {
-    format!("aff:{code}")
+impl From<Affiliate> for AffiliateView {
+    fn from(a: Affiliate) -> Self {
+        AffiliateView {
+            id: a.id,
+            user_id: a.user_id,
+            affiliate_code: a.code,
+            status: a.status,
+            commission_rate_bps: a.commission_rate_bps,
+            commission_months: a.commission_months,
+            website: a.website,
+            payout_email: a.payout_email,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -93,7 +108,7 @@ pub async fn apply(ctx: &Ctx) -> ApiResult {
             updated_at: ctx.now,
         };
         match store::insert(&db, &affiliate).await? {
-            Inserted::Created(a) => return Reply::created(&a),
+            Inserted::Created(a) => return Reply::created(&AffiliateView::from(a)),
             Inserted::UserTaken => return Err(ApiError::conflict("already_exists", "You are an affiliate already.")),
             Inserted::CodeTaken => continue,
         }
@@ -131,8 +146,8 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         let rate = rate.unwrap_or(current.commission_rate_bps);
         let months = months.unwrap_or(current.commission_months);
         if let Some(updated) = store::update(&db, &current, status, rate, months, ctx.now).await? {
-            crate::links::forget(&link_name(&updated.code));
-            return Reply::ok(&updated);
+            crate::links::forget(&affiliate_link(&updated.code));
+            return Reply::ok(&AffiliateView::from(updated));
         }
     }
     Err(ApiError::conflict("concurrent_update", "The affiliate changed meanwhile; retry."))
@@ -143,7 +158,7 @@ pub async fn admin_list(ctx: &Ctx) -> ApiResult {
     let status = ctx.query_named::<AffiliateStatus>("status")?;
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list(&ctx.db()?, status, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |a| (a.created_at.unix(), a.id.clone())))
+    Reply::ok(&Page::from_rows(rows, page.limit, |a| (a.created_at.unix(), a.id.clone())).map(AffiliateView::from))
 }
 
 async fn mine(ctx: &Ctx) -> ApiResult<Affiliate> {
@@ -163,7 +178,7 @@ pub async fn dashboard(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let activity = store::activity(&db, &affiliate.id, period.from, period.to).await?;
     let groups = ledger::groups(&db, AFFILIATE, &affiliate.id, ctx.now, period.from, period.to).await?;
-    let clicks = link_clicks::stats(&ctx.env, &link_name(&affiliate.code), period).await?;
+    let clicks = link_clicks::stats(&ctx.env, &affiliate_link(&affiliate.code), period).await?;
     Reply::ok(&json!({
         "affiliate_code": affiliate.code,
         "status": affiliate.status,
@@ -217,7 +232,7 @@ pub async fn request_payout(ctx: &Ctx) -> ApiResult {
             if let Some(payout) =
                 ledger::gather_payout(&db, &id, AFFILIATE, &affiliate.id, &affiliate.user_id, available, ctx.now).await?
             {
-                return Reply::created(&payout);
+                return Reply::created(&PayoutView::from(payout));
             }
         }
         Err(ApiError::conflict("concurrent_update", "Your balance changed meanwhile; retry."))
@@ -230,5 +245,32 @@ pub async fn list_payouts(ctx: &Ctx) -> ApiResult {
     let affiliate = mine(ctx).await?;
     let page = ctx.page::<(i64, String)>()?;
     let rows = payout_store::list(&ctx.db()?, Some((AFFILIATE, &affiliate.id)), None, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())))
+    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())).map(PayoutView::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_is_the_api_shape() {
+        let t = Timestamp::from_unix(1_800_000_000);
+        let affiliate = Affiliate {
+            id: "a1".into(),
+            user_id: "u1".into(),
+            code: "AFF23456789".into(),
+            status: AffiliateStatus::Active,
+            commission_rate_bps: 2000,
+            commission_months: 3,
+            website: None,
+            payout_email: Some("x@example.com".into()),
+            created_at: t,
+            updated_at: t,
+        };
+        let page = Page::from_rows(vec![affiliate], 20, |a| a.id.clone()).map(AffiliateView::from);
+        assert_eq!(
+            serde_json::to_string(&page).unwrap(),
+            r#"{"items":[{"id":"a1","user_id":"u1","affiliate_code":"AFF23456789","status":"active","commission_rate_bps":2000,"commission_months":3,"website":null,"payout_email":"x@example.com","created_at":"2027-01-15T08:00:00Z","updated_at":"2027-01-15T08:00:00Z"}],"next_cursor":null}"#
+        );
+    }
 }

@@ -5,7 +5,8 @@ use crate::domain::affiliates::AffiliateStatus;
 use crate::domain::{codes, referrals};
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::store::attributions::{self as store, Created, NewAttribution};
-use crate::store::{affiliates, new_id, referrals as referral_store};
+use crate::ids::new_id;
+use crate::store::{affiliates, referrals as referral_store};
 use serde::Deserialize;
 use serde_json::json;
 

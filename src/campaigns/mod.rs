@@ -1,7 +1,7 @@
 //! Promotional campaigns: admins create and schedule them, `/c/{code}` links redirect and count
 //! clicks at the edge, users redeem offers within the campaign's limits.
 
-use crate::domain::campaigns::{self as rules, CampaignStatus, Offer, OfferType};
+use crate::domain::campaigns::{self as rules, Campaign, CampaignStatus, Offer, OfferType, Redemption};
 use crate::domain::time::{Period, Timestamp};
 use crate::domain::links;
 use crate::http::idempotency::{self, KeyPolicy};
@@ -9,58 +9,79 @@ use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
 use crate::store::campaigns::{self as store, Inserted};
-use crate::store::new_id;
+use crate::ids::new_id;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Campaign {
-    #[serde(rename = "campaign_code")]
-    pub code: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub offer: Offer,
-    pub landing_url: String,
-    pub status: CampaignStatus,
-    pub starts_at: Option<Timestamp>,
-    pub ends_at: Option<Timestamp>,
-    pub max_uses: Option<i64>,
-    pub max_uses_per_user: i64,
-    pub uses: i64,
-    pub tags: Vec<String>,
-    pub created_by: String,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+/// A campaign as administrators see it: every field.
+#[derive(Serialize)]
+struct CampaignView {
+    campaign_code: String,
+    name: String,
+    description: Option<String>,
+    offer: Offer,
+    landing_url: String,
+    status: CampaignStatus,
+    starts_at: Option<Timestamp>,
+    ends_at: Option<Timestamp>,
+    max_uses: Option<i64>,
+    max_uses_per_user: i64,
+    uses: i64,
+    tags: Vec<String>,
+    created_by: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
-impl Campaign {
-    /// What anyone may see of a live campaign.
-    fn public(&self) -> serde_json::Value {
-        json!({
-            "campaign_code": self.code,
-            "name": self.name,
-            "description": self.description,
-            "offer": self.offer,
-            "landing_url": self.landing_url,
-            "starts_at": self.starts_at,
-            "ends_at": self.ends_at,
-            "tags": self.tags,
-        })
+impl From<Campaign> for CampaignView {
+    fn from(c: Campaign) -> Self {
+        CampaignView {
+            campaign_code: c.code,
+            name: c.name,
+            description: c.description,
+            offer: c.offer,
+            landing_url: c.landing_url,
+            status: c.status,
+            starts_at: c.starts_at,
+            ends_at: c.ends_at,
+            max_uses: c.max_uses,
+            max_uses_per_user: c.max_uses_per_user,
+            uses: c.uses,
+            tags: c.tags,
+            created_by: c.created_by,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Redemption {
-    #[serde(rename = "redemption_id")]
-    pub id: String,
-    pub campaign_code: String,
-    pub offer: Offer,
-    pub created_at: Timestamp,
+/// What anyone may see of a live campaign.
+fn public(c: &Campaign) -> serde_json::Value {
+    json!({
+        "campaign_code": c.code,
+        "name": c.name,
+        "description": c.description,
+        "offer": c.offer,
+        "landing_url": c.landing_url,
+        "starts_at": c.starts_at,
+        "ends_at": c.ends_at,
+        "tags": c.tags,
+    })
 }
 
-/// The click counter of a campaign link.
-pub fn link_name(code: &str) -> String {
-    format!("cmp:{code}")
+/// A redemption as the API shows it.
+#[derive(Serialize)]
+struct RedemptionView {
+    redemption_id: String,
+    campaign_code: String,
+    offer: Offer,
+    created_at: Timestamp,
+}
+
+impl From<Redemption> for RedemptionView {
+    fn from(r: Redemption) -> Self {
+        RedemptionView { redemption_id: r.id, campaign_code: r.campaign_code, offer: r.offer, created_at: r.created_at }
+    }
 }
 
 /// Campaign fields a client may set; every one optional so that the same shape serves edits.
@@ -168,10 +189,10 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
     for _ in 0..5 {
         campaign.code = match &chosen {
             Some(code) => code.clone(),
-            None => crate::store::new_code(rules::PREFIX)?,
+            None => crate::ids::new_code(rules::PREFIX)?,
         };
         match store::insert(&db, &campaign).await? {
-            Inserted::Created(c) => return Reply::created(&c),
+            Inserted::Created(c) => return Reply::created(&CampaignView::from(*c)),
             Inserted::CodeTaken if chosen.is_some() => {
                 return Err(ApiError::conflict("already_exists", "A campaign with this code exists."))
             }
@@ -215,8 +236,8 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     next.updated_at = ctx.now;
     match store::update(&db, &next, current.status).await? {
         Some(updated) => {
-            crate::links::forget(&link_name(&code));
-            Reply::ok(&updated)
+            crate::links::forget(&links::campaign_link(&code));
+            Reply::ok(&CampaignView::from(updated))
         }
         None => Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry.")),
     }
@@ -227,7 +248,7 @@ pub async fn list_public(ctx: &Ctx) -> ApiResult {
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list_live(&ctx.db()?, ctx.now, page.after.as_ref(), page.fetch_limit()).await?;
     let page = Page::from_rows(rows, page.limit, |c| (c.created_at.unix(), c.code.clone()));
-    Reply::ok(&page.map(|c| c.public()))
+    Reply::ok(&page.map(|c| public(&c)))
 }
 
 /// `GET /admin/campaigns?status=`: every campaign, all fields.
@@ -235,7 +256,7 @@ pub async fn admin_list(ctx: &Ctx) -> ApiResult {
     let status = ctx.query_named::<CampaignStatus>("status")?;
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list(&ctx.db()?, status, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |c| (c.created_at.unix(), c.code.clone())))
+    Reply::ok(&Page::from_rows(rows, page.limit, |c| (c.created_at.unix(), c.code.clone())).map(CampaignView::from))
 }
 
 /// `GET /campaigns/{code}`: the public view of a live campaign; administrators see any campaign
@@ -245,12 +266,12 @@ pub async fn get(ctx: &Ctx) -> ApiResult {
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
     let campaign = store::find(&ctx.db()?, &code).await?.ok_or_else(unknown)?;
     if ctx.user()?.is_admin {
-        return Reply::ok(&campaign);
+        return Reply::ok(&CampaignView::from(campaign));
     }
     if !rules::is_live(&campaign.state(), ctx.now) {
         return Err(unknown());
     }
-    Reply::ok(&campaign.public())
+    Reply::ok(&public(&campaign))
 }
 
 /// `POST /campaigns/{code}/redeem` (optional `Idempotency-Key`).
@@ -267,7 +288,8 @@ pub async fn redeem(ctx: &Ctx) -> ApiResult {
         let credits = (campaign.offer.kind == OfferType::Credits).then_some(campaign.offer.value);
         let id = new_id();
         if store::redeem(&db, &id, &code, user, credits, ctx.now).await?.is_some() {
-            return Reply::created(&Redemption { id, campaign_code: code, offer: campaign.offer, created_at: ctx.now });
+            let redemption = Redemption { id, campaign_code: code, offer: campaign.offer, created_at: ctx.now };
+            return Reply::created(&RedemptionView::from(redemption));
         }
         // Refused: tell which rule, from the state as it is now.
         let now_state = store::find(&db, &code).await?.ok_or_else(unknown)?.state();
@@ -282,7 +304,7 @@ pub async fn redeem(ctx: &Ctx) -> ApiResult {
 pub async fn my_redemptions(ctx: &Ctx) -> ApiResult {
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::redemptions_of(&ctx.db()?, &ctx.user()?.id, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |r| (r.created_at.unix(), r.id.clone())))
+    Reply::ok(&Page::from_rows(rows, page.limit, |r| (r.created_at.unix(), r.id.clone())).map(RedemptionView::from))
 }
 
 /// `GET /admin/campaigns/{code}/stats`
@@ -291,7 +313,7 @@ pub async fn admin_stats(ctx: &Ctx) -> ApiResult {
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
     let db = ctx.db()?;
     let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
-    let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
+    let clicks = link_clicks::stats(&ctx.env, &links::campaign_link(&code), Period::ALL).await?;
     let outcomes = store::outcomes(&db, &code).await?;
     // date → (clicks, unique visitors, redemptions), in date order.
     let mut days: std::collections::BTreeMap<String, (i64, i64, i64)> = std::collections::BTreeMap::new();
@@ -318,4 +340,48 @@ pub async fn admin_stats(ctx: &Ctx) -> ApiResult {
         "revenue_cents": outcomes.revenue_cents,
         "by_day": by_day,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campaign() -> Campaign {
+        let t = Timestamp::from_unix(1_800_000_000);
+        Campaign {
+            code: "SPRING26".into(),
+            name: "Spring".into(),
+            description: None,
+            offer: Offer { kind: OfferType::Credits, value: 500 },
+            landing_url: "https://soundhash.io/spring".into(),
+            status: CampaignStatus::Active,
+            starts_at: Some(t),
+            ends_at: None,
+            max_uses: Some(100),
+            max_uses_per_user: 1,
+            uses: 7,
+            tags: vec!["spring".into()],
+            created_by: "admin1".into(),
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn the_views_are_the_api_shapes() {
+        assert_eq!(
+            serde_json::to_string(&CampaignView::from(campaign())).unwrap(),
+            r#"{"campaign_code":"SPRING26","name":"Spring","description":null,"offer":{"type":"credits","value":500},"landing_url":"https://soundhash.io/spring","status":"active","starts_at":"2027-01-15T08:00:00Z","ends_at":null,"max_uses":100,"max_uses_per_user":1,"uses":7,"tags":["spring"],"created_by":"admin1","created_at":"2027-01-15T08:00:00Z","updated_at":"2027-01-15T08:00:00Z"}"#
+        );
+        assert_eq!(
+            public(&campaign()).to_string(),
+            r#"{"campaign_code":"SPRING26","description":null,"ends_at":null,"landing_url":"https://soundhash.io/spring","name":"Spring","offer":{"type":"credits","value":500},"starts_at":"2027-01-15T08:00:00Z","tags":["spring"]}"#
+        );
+        let c = campaign();
+        let redemption = Redemption { id: "r1".into(), campaign_code: c.code, offer: c.offer, created_at: c.created_at };
+        assert_eq!(
+            serde_json::to_string(&RedemptionView::from(redemption)).unwrap(),
+            r#"{"redemption_id":"r1","campaign_code":"SPRING26","offer":{"type":"credits","value":500},"created_at":"2027-01-15T08:00:00Z"}"#
+        );
+    }
 }

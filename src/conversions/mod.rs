@@ -6,30 +6,45 @@
 pub mod stripe;
 
 use crate::config::Config;
+use crate::domain::conversions::Conversion;
 use crate::domain::earnings::{self, RefundEffect};
 use crate::domain::time::Timestamp;
 use crate::domain::{affiliates, money, referrals};
 use crate::http::idempotency::{self, KeyPolicy};
-use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::ids::new_id;
+use crate::log::log;
 use crate::store::conversions::{self as store, CommissionPlan, Plan, Recorded, RefundPlan, RefundRecorded, ReferralPlan};
-use crate::store::{new_id, Db};
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Conversion {
-    pub id: String,
-    pub external_id: String,
-    pub source: String,
-    pub user_id: String,
-    pub amount_cents: i64,
-    pub currency: String,
-    pub occurred_at: Timestamp,
-    #[serde(skip)]
-    pub created_at: Timestamp,
-    pub refunded_cents: i64,
-    #[serde(skip)]
-    pub refund_count: i64,
+/// A conversion as the API shows it.
+#[derive(Serialize)]
+struct ConversionView<'a> {
+    id: &'a str,
+    external_id: &'a str,
+    source: &'a str,
+    user_id: &'a str,
+    amount_cents: i64,
+    currency: &'a str,
+    occurred_at: Timestamp,
+    refunded_cents: i64,
+}
+
+impl<'a> From<&'a Conversion> for ConversionView<'a> {
+    fn from(c: &'a Conversion) -> Self {
+        ConversionView {
+            id: &c.id,
+            external_id: &c.external_id,
+            source: &c.source,
+            user_id: &c.user_id,
+            amount_cents: c.amount_cents,
+            currency: &c.currency,
+            occurred_at: c.occurred_at,
+            refunded_cents: c.refunded_cents,
+        }
+    }
 }
 
 /// What a conversion did.
@@ -191,7 +206,7 @@ pub async fn admin_create(ctx: &Ctx) -> ApiResult {
     };
     let db = ctx.db()?;
     match apply(ctx, &db, &conversion, None).await? {
-        Some(effects) => Reply::created(&json!({ "conversion": conversion, "effects": effects })),
+        Some(effects) => Reply::created(&json!({ "conversion": ConversionView::from(&conversion), "effects": effects })),
         None => {
             let stored = store::find_by_external(&db, &conversion.external_id)
                 .await?
@@ -206,7 +221,7 @@ pub async fn admin_create(ctx: &Ctx) -> ApiResult {
                     "A different conversion with this external_id exists.",
                 ));
             }
-            Reply::ok(&json!({ "conversion": stored, "effects": null }))
+            Reply::ok(&json!({ "conversion": ConversionView::from(&stored), "effects": null }))
         }
     }
 }
@@ -240,7 +255,7 @@ pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
         };
         match refund(&ctx.db()?, &external_id, total, None, ctx.now).await? {
             Refunded::Applied(conversion, effect) => Reply::created(&json!({
-                "conversion": conversion,
+                "conversion": ConversionView::from(&conversion),
                 "commission_reversed_cents": reversed_cents(effect),
             })),
             Refunded::Nothing => Err(ApiError::unprocessable("refund_exceeds_amount", "Nothing is left to refund.")),
@@ -381,4 +396,30 @@ async fn settle_held_refund(db: &Db, invoice: &str, now: Timestamp) -> Result<()
         refund(db, invoice, |c| Ok(total.clamp(0, c.amount_cents)), None, now).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_is_the_api_shape() {
+        let t = Timestamp::from_unix(1_800_000_000);
+        let conversion = Conversion {
+            id: "c1".into(),
+            external_id: "in_1".into(),
+            source: "stripe".into(),
+            user_id: "u1".into(),
+            amount_cents: 2000,
+            currency: "usd".into(),
+            occurred_at: t,
+            created_at: t,
+            refunded_cents: 500,
+            refund_count: 1,
+        };
+        assert_eq!(
+            serde_json::to_string(&ConversionView::from(&conversion)).unwrap(),
+            r#"{"id":"c1","external_id":"in_1","source":"stripe","user_id":"u1","amount_cents":2000,"currency":"usd","occurred_at":"2027-01-15T08:00:00Z","refunded_cents":500}"#
+        );
+    }
 }

@@ -10,6 +10,22 @@ status_enum!(
     AffiliateStatus { Pending = "pending", Active = "active", Suspended = "suspended", Terminated = "terminated" }
 );
 
+/// An affiliate: a user with a public `AFF` code whose referred users' payments earn commissions
+/// on the affiliate's terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Affiliate {
+    pub id: String,
+    pub user_id: String,
+    pub code: String,
+    pub status: AffiliateStatus,
+    pub commission_rate_bps: u32,
+    pub commission_months: u32,
+    pub website: Option<String>,
+    pub payout_email: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 pub const MAX_COMMISSION_MONTHS: u32 = 120;
 
 /// Checks a status change. Setting the current status again is not a transition (no-op), except

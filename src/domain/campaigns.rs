@@ -81,6 +81,48 @@ pub fn window(starts_at: Option<Timestamp>, ends_at: Option<Timestamp>) -> Resul
     }
 }
 
+/// A promotional campaign: a `PROMO` code, its offer and landing page, its schedule and limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Campaign {
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub offer: Offer,
+    pub landing_url: String,
+    pub status: CampaignStatus,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Timestamp>,
+    pub max_uses: Option<i64>,
+    pub max_uses_per_user: i64,
+    pub uses: i64,
+    pub tags: Vec<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Campaign {
+    pub fn state(&self) -> State {
+        State {
+            status: self.status,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            uses: self.uses,
+            max_uses: self.max_uses,
+            max_uses_per_user: self.max_uses_per_user,
+        }
+    }
+}
+
+/// A user's redemption of a campaign's offer (the offer as it was then).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Redemption {
+    pub id: String,
+    pub campaign_code: String,
+    pub offer: Offer,
+    pub created_at: Timestamp,
+}
+
 /// What the rules need to know about a campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct State {

@@ -155,9 +155,32 @@ pub fn derive_key(secret: &[u8], purpose: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The name of an affiliate link's click counter (its `LinkClicks` object): `aff:CODE`.
+pub fn affiliate_link(code: &str) -> String {
+    format!("aff:{code}")
+}
+
+/// The name of a referral link's click counter: `ref:CODE`.
+pub fn referral_link(code: &str) -> String {
+    format!("ref:{code}")
+}
+
+/// The name of a campaign link's click counter: `cmp:CODE`.
+pub fn campaign_link(code: &str) -> String {
+    format!("cmp:{code}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn click_counters_keep_their_names() {
+        // The names of stored objects: a change would orphan every link's counts.
+        assert_eq!(affiliate_link("AFF23456789"), "aff:AFF23456789");
+        assert_eq!(referral_link("REF23456789"), "ref:REF23456789");
+        assert_eq!(campaign_link("SPRING26"), "cmp:SPRING26");
+    }
     use proptest::prelude::*;
 
     #[test]

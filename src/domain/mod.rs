@@ -5,12 +5,14 @@ pub mod campaigns;
 pub mod clicks;
 pub mod links;
 pub mod codes;
+pub mod conversions;
 pub mod earnings;
 pub mod money;
 pub mod payouts;
 pub mod referrals;
 pub mod rewards;
 pub mod time;
+pub mod users;
 
 /// A business rule said no. `http` turns it into the matching status and error code.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,9 +1,24 @@
 //! Payouts: the money out, shared by every program that earns (affiliates now; creators and
 //! sellers later). pending → approved → processing → paid | failed.
 
+use super::time::Timestamp;
 use super::{status_enum, Rejection, INVALID_TRANSITION};
 
 status_enum!(PayoutStatus { Pending = "pending", Approved = "approved", Processing = "processing", Paid = "paid", Failed = "failed" });
+
+/// A payout of a payee (`program` + `payee_id`, e.g. an affiliate) to its user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Payout {
+    pub id: String,
+    pub program: String,
+    pub payee_id: String,
+    pub user_id: String,
+    pub amount_cents: i64,
+    pub status: PayoutStatus,
+    pub failure_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
 
 pub fn transition(from: PayoutStatus, to: PayoutStatus) -> Result<(), Rejection> {
     use PayoutStatus::*;

@@ -4,6 +4,8 @@
 //! signature is looked at), `exp` is required, `nbf` is honoured, both with 60 s leeway, and
 //! `iss`/`aud` are checked when configured. `sub` is the user id. Pure code: tested natively.
 
+use crate::domain::time::Timestamp;
+use crate::domain::users::User;
 use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
@@ -11,6 +13,22 @@ use serde::Deserialize;
 
 pub const LEEWAY_SECONDS: i64 = 60;
 pub const MAX_USER_ID_LEN: usize = 128;
+
+/// Who a request is from: the token's user as D1 knows them (provisioned on first sight).
+/// Handlers get it from `Ctx::user`; admin rights come from here, never from the token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Principal {
+    pub id: String,
+    pub is_admin: bool,
+    pub is_active: bool,
+    pub created_at: Timestamp,
+}
+
+impl From<User> for Principal {
+    fn from(u: User) -> Self {
+        Principal { id: u.id, is_admin: u.is_admin, is_active: u.is_active, created_at: u.created_at }
+    }
+}
 
 pub struct JwtSettings<'a> {
     pub secret: &'a [u8],

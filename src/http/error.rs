@@ -115,6 +115,26 @@ impl From<crate::domain::Rejection> for ApiError {
     }
 }
 
+/// A store failure is a 500: its detail (with the SQL) goes to the log, never to the client.
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// A failed Durable Object call is a 500, its detail logged.
+impl From<crate::objects::Error> for ApiError {
+    fn from(e: crate::objects::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::ids::RandomError> for ApiError {
+    fn from(e: crate::ids::RandomError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 impl From<crate::config::ConfigError> for ApiError {
     fn from(e: crate::config::ConfigError) -> Self {
         ApiError::internal(e)
@@ -143,6 +163,18 @@ mod tests {
         assert!(text.contains("req-123"));
         assert_eq!(e.status, 500);
         assert_eq!(e.detail.as_deref(), Some("D1_ERROR: no such table: users"));
+    }
+
+    #[test]
+    fn store_errors_are_500s_whose_detail_only_the_log_sees() {
+        use crate::store::{Error, Violation};
+        let e = ApiError::from(Error::D1("D1 error: boom; sql: SELECT 1".into()));
+        assert_eq!((e.status, e.detail.as_deref()), (500, Some("D1 error: boom; sql: SELECT 1")));
+        assert!(!e.body("rid").to_string().contains("boom"));
+        let corrupt = ApiError::from(Error::corrupt("payouts", "p1", "status", "lost"));
+        assert_eq!(corrupt.detail.as_deref(), Some("payouts p1 has status \"lost\""));
+        let violated = ApiError::from(Error::Constraint(Violation::Unique("users.id".into())));
+        assert_eq!(violated.detail.as_deref(), Some("unexpected constraint violation: Unique(\"users.id\")"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - the same key while the first request is still running → 409 `idempotency_in_progress`;
 //! - keys expire after `IDEMPOTENCY_TTL_SECONDS` (24 h); the cron job purges them.
 
-use super::{log, ApiError, ApiResult, Ctx, Reply};
+use super::{ApiError, ApiResult, Ctx, Reply};
+use crate::log::log;
 use crate::store::idempotency as store;
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -54,7 +55,7 @@ where
     };
     if let Err(e) = saved {
         // The work has happened; the key stays claimed (a retry gets 409, never a second effect).
-        log("error", &serde_json::json!({"request_id": ctx.request_id, "idempotency": "store failed", "error": e.detail}));
+        log("error", &serde_json::json!({"request_id": ctx.request_id, "idempotency": "store failed", "error": e.to_string()}));
     }
     outcome
 }

@@ -1,5 +1,6 @@
-//! Transport: one entry (`serve`) that routes, authenticates, throttles, calls the handler and
-//! turns every outcome into a response with `X-Request-Id` and one structured log line.
+//! Transport: one entry (`serve`) that routes (through the table it is handed: `crate::routes`),
+//! authenticates, throttles, calls the handler and turns every outcome into a response with
+//! `X-Request-Id` and one structured log line. Knows no program.
 
 pub mod auth;
 pub mod error;
@@ -8,17 +9,18 @@ pub mod json;
 pub mod meta;
 pub mod pagination;
 pub mod ratelimit;
-pub mod routes;
+pub mod router;
 
 pub use error::{ApiError, ApiResult};
 
+use auth::Principal;
 use crate::config::{Config, RequestLog};
 use crate::domain::time::Timestamp;
+use crate::log::log;
 use crate::store::Db;
-use crate::users::User;
 use futures_util::StreamExt;
 use pagination::PageRequest;
-use routes::Access;
+use router::{Access, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::OnceCell;
@@ -77,14 +79,14 @@ pub struct Ctx {
     pub request_id: String,
     pub now: Timestamp,
     /// The authenticated, active user; set before any `User` or `Admin` handler runs.
-    pub user: Option<User>,
+    pub user: Option<Principal>,
     /// Keeps work alive after the response (`ctx.wait_until`).
     pub background: worker::Context,
     config: OnceCell<Config>,
 }
 
 impl Ctx {
-    pub fn user(&self) -> ApiResult<&User> {
+    pub fn user(&self) -> ApiResult<&Principal> {
         self.user.as_ref().ok_or_else(|| ApiError::internal("handler needs a user but route is public"))
     }
 
@@ -125,7 +127,7 @@ impl Ctx {
     }
 
     pub fn db(&self) -> ApiResult<Db> {
-        Db::from_env(&self.env)
+        Ok(Db::from_env(&self.env)?)
     }
 
     /// The JSON body, typed. Only `application/json` (or no content type) is accepted.
@@ -160,15 +162,15 @@ thread_local! {
     static ISOLATE_CONFIG: std::cell::RefCell<Option<Config>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The Worker's fetch entry: never fails, never panics on input.
-pub async fn serve(req: Request, env: Env, background: worker::Context) -> Response {
+/// The Worker's fetch entry, routing by `router`: never fails, never panics on input.
+pub async fn serve(req: Request, env: Env, background: worker::Context, router: &'static Router) -> Response {
     let started = Date::now().as_millis();
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method();
     let path = req.path();
     let mut user_id = None;
     let mut request_log = RequestLog::All;
-    let outcome = handle(req, env, background, &request_id, &mut user_id, &mut request_log).await;
+    let outcome = handle(req, env, background, router, &request_id, &mut user_id, &mut request_log).await;
     let (status, reply) = match outcome {
         Ok(reply) => (reply.status, reply),
         Err(error) => {
@@ -212,13 +214,14 @@ async fn handle(
     mut req: Request,
     env: Env,
     background: worker::Context,
+    router: &'static Router,
     request_id: &str,
     user_id: &mut Option<String>,
     request_log: &mut RequestLog,
 ) -> ApiResult {
     let method = req.method();
     let path = req.path();
-    let (route, params) = routes::resolve(&method, &path)?;
+    let (route, params) = router.resolve(&method, &path)?;
     // The raw URL (no parsing crate: see domain::links); the path comes from the runtime.
     let url = req.inner().url();
     let target = match url.split_once('?') {
@@ -268,7 +271,7 @@ async fn handle(
 
 /// Verifies the bearer token, throttles per user (per IP when the token is bad), and returns the
 /// user, provisioned on first sight.
-async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User> {
+async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<Principal> {
     let config = ctx.config()?;
     let settings = auth::JwtSettings {
         secret: &config.api_secret_key,
@@ -287,7 +290,8 @@ async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<User
     };
     *user_id = Some(sub.clone());
     ratelimit::by_user(ctx, &sub).await?;
-    crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await
+    let user = crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?;
+    Ok(Principal::from(user))
 }
 
 /// Reads the body up to `limit` bytes. A larger body is answered with 413 after draining it up
@@ -320,13 +324,4 @@ async fn read_body(req: &mut Request, limit: usize) -> ApiResult<Vec<u8>> {
         return Err(ApiError::payload_too_large(limit));
     }
     Ok(body)
-}
-
-/// One structured JSON line on the Worker's log.
-pub fn log(level: &str, fields: &serde_json::Value) {
-    let mut line = serde_json::json!({ "level": level, "ts": Date::now().as_millis() });
-    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
-        line.extend(fields.clone());
-    }
-    worker::console_log!("{line}");
 }

@@ -4,7 +4,8 @@
 //! `Retry-After`. The binding is approximate and per location, so it is for abuse only; exact
 //! quotas use D1 constraints or Durable Objects.
 
-use super::{log, ApiError, ApiResult, Ctx};
+use super::{ApiError, ApiResult, Ctx};
+use crate::log::log;
 use crate::domain::time::Timestamp;
 
 /// The `period` of both bindings in wrangler.toml (the binding accepts 10 or 60).

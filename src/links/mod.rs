@@ -76,7 +76,7 @@ fn unknown() -> ApiError {
 /// `GET /a/{code}`
 pub async fn affiliate(ctx: &Ctx) -> ApiResult {
     let code = codes::parse(codes::AFFILIATE, ctx.param("code")?).ok_or_else(unknown)?;
-    let link = crate::affiliates::link_name(&code);
+    let link = links::affiliate_link(&code);
     let load = || async {
         let affiliate = affiliates::find_by_code(&ctx.db()?, &code).await?;
         Ok(Known::Affiliate { active: affiliate.is_some_and(|a| a.status == AffiliateStatus::Active) })
@@ -92,7 +92,7 @@ pub async fn affiliate(ctx: &Ctx) -> ApiResult {
 /// `GET /r/{code}`
 pub async fn referral(ctx: &Ctx) -> ApiResult {
     let code = codes::parse(codes::REFERRAL, ctx.param("code")?).ok_or_else(unknown)?;
-    let link = crate::referrals::link_name(&code);
+    let link = links::referral_link(&code);
     let load = || async { Ok(Known::Referral { owned: referrals::owner_of(&ctx.db()?, &code).await?.is_some() }) };
     if !matches!(known(ctx, &link, load).await?, Known::Referral { owned: true }) {
         return Err(unknown());
@@ -105,7 +105,7 @@ pub async fn referral(ctx: &Ctx) -> ApiResult {
 /// `GET /c/{code}`
 pub async fn campaign(ctx: &Ctx) -> ApiResult {
     let code = campaign_rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
-    let link = crate::campaigns::link_name(&code);
+    let link = links::campaign_link(&code);
     let load = || async {
         let campaign = campaigns::find(&ctx.db()?, &code).await?;
         let target = match campaign {

@@ -14,7 +14,6 @@
 
 use crate::domain::clicks;
 use crate::domain::time::{Period, Timestamp};
-use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -158,8 +157,8 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
 // --- client ------------------------------------------------------------------------------------
 
 /// Sends a batch; the object ignores a batch id it has seen, so retries cannot double count.
-async fn send(env: &Env, link: &str, batch: &Batch) -> Result<(), ApiError> {
-    let body = serde_json::to_string(batch).map_err(ApiError::internal)?;
+async fn send(env: &Env, link: &str, batch: &Batch) -> super::Result<()> {
+    let body = serde_json::to_string(batch)?;
     super::call(env, BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
 }
 
@@ -186,7 +185,7 @@ fn enqueue(link: &str, click: Click) -> Role {
             }
             return pending.remove(link).map_or(Role::Follower, Role::Filler);
         }
-        let id = crate::store::new_id();
+        let id = crate::ids::new_id();
         pending.insert(link.to_owned(), Batch { id: id.clone(), clicks: vec![click] });
         Role::Leader(id)
     })
@@ -202,9 +201,9 @@ async fn flush(env: &Env, link: &str, batch: Batch) {
         Delay::from(Duration::from_millis(50 << attempt)).await;
     }
     if let Err(e) = outcome {
-        crate::http::log(
+        crate::log::log(
             "error",
-            &serde_json::json!({"link": link, "lost_clicks": batch.clicks.len(), "batch": batch.id, "error": e.detail}),
+            &serde_json::json!({"link": link, "lost_clicks": batch.clicks.len(), "batch": batch.id, "error": e.to_string()}),
         );
     }
 }
@@ -229,9 +228,9 @@ pub async fn track(env: Env, link: String, click: Click) {
 }
 
 /// A link's counts within a period (whole hours).
-pub async fn stats(env: &Env, link: &str, period: Period) -> Result<Stats, ApiError> {
+pub async fn stats(env: &Env, link: &str, period: Period) -> super::Result<Stats> {
     let from = clicks::hour(period.from);
     let to = clicks::hour(period.to.plus_seconds(3_599));
     let mut response = super::call(env, BINDING, link, Method::Get, &format!("/stats?from={from}&to={to}"), None).await?;
-    response.json::<Stats>().await.map_err(ApiError::from)
+    Ok(response.json::<Stats>().await?)
 }

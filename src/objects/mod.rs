@@ -1,15 +1,39 @@
 //! Durable Object classes (counters, leaderboards) and the typed clients the programs call them
-//! through.
+//! through. The clients fail with this module's `Error`, which `http` turns into a 500.
 
 pub mod leaderboard;
 pub mod link_clicks;
 
-use crate::http::ApiError;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{web_sys, Env, Method, Request, Response, SqlStorage, State};
+
+/// A Durable Object call failed: the object could not be reached, refused the call, or answered
+/// something unreadable. The detail is for the log only.
+#[derive(Debug)]
+pub struct Error(String);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<worker::Error> for Error {
+    fn from(e: worker::Error) -> Self {
+        Error(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error(e.to_string())
+    }
+}
 
 /// Creates the table of batch ids an object has applied (`first_delivery`).
 fn create_batch_log(sql: &SqlStorage) -> worker::Result<()> {
@@ -57,8 +81,8 @@ fn transaction<T: 'static>(state: &State, work: impl FnOnce() -> worker::Result<
     value.ok_or_else(|| worker::Error::RustError("transaction produced no result".into()))
 }
 
-/// Calls the object `name` of namespace `binding`; anything but a 200 is an internal error.
-async fn call(env: &Env, binding: &str, name: &str, method: Method, path: &str, body: Option<String>) -> Result<Response, ApiError> {
+/// Calls the object `name` of namespace `binding`; anything but a 200 is an error.
+async fn call(env: &Env, binding: &str, name: &str, method: Method, path: &str, body: Option<String>) -> Result<Response> {
     let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
     // Built with web_sys directly: worker's RequestInit drags in the whole `cf` property model.
     let init = web_sys::RequestInit::new();
@@ -67,11 +91,11 @@ async fn call(env: &Env, binding: &str, name: &str, method: Method, path: &str, 
         init.set_body(&body.into());
     }
     let request = web_sys::Request::new_with_str_and_init(&format!("https://{binding}{path}"), &init)
-        .map_err(|e| ApiError::internal(format!("{binding} request: {e:?}")))?;
+        .map_err(|e| Error(format!("{binding} request: {e:?}")))?;
     let mut response = stub.fetch_with_request(Request::from(request)).await?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
-        return Err(ApiError::internal(format!("{binding} {name} {path} answered {}: {text}", response.status_code())));
+        return Err(Error(format!("{binding} {name} {path} answered {}: {text}", response.status_code())));
     }
     Ok(response)
 }

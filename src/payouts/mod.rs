@@ -1,24 +1,41 @@
 //! Payouts, shared by every earning program: administrators move them through
 //! pending → approved → processing → paid | failed; a failed payout returns its earnings.
 
-use crate::domain::payouts::{self as rules, PayoutStatus};
+use crate::domain::payouts::{self as rules, Payout, PayoutStatus};
 use crate::domain::time::Timestamp;
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::store::payouts as store;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Payout {
-    pub id: String,
-    pub program: String,
-    pub payee_id: String,
-    pub user_id: String,
-    pub amount_cents: i64,
-    pub status: PayoutStatus,
-    pub failure_reason: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+/// A payout as the API shows it (here and to the affiliate who requested it).
+#[derive(Serialize)]
+pub struct PayoutView {
+    id: String,
+    program: String,
+    payee_id: String,
+    user_id: String,
+    amount_cents: i64,
+    status: PayoutStatus,
+    failure_reason: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<Payout> for PayoutView {
+    fn from(p: Payout) -> Self {
+        PayoutView {
+            id: p.id,
+            program: p.program,
+            payee_id: p.payee_id,
+            user_id: p.user_id,
+            amount_cents: p.amount_cents,
+            status: p.status,
+            failure_reason: p.failure_reason,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
 }
 
 /// `GET /admin/payouts?status=&limit=&cursor=`, newest first.
@@ -26,7 +43,7 @@ pub async fn admin_list(ctx: &Ctx) -> ApiResult {
     let status = ctx.query_named::<PayoutStatus>("status")?;
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list(&ctx.db()?, None, status, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())))
+    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())).map(PayoutView::from))
 }
 
 #[derive(Deserialize)]
@@ -51,14 +68,51 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     let current = store::find(&db, id).await?.ok_or_else(|| ApiError::not_found("No such payout."))?;
     rules::transition(current.status, body.status)?;
     match store::transition(&db, id, current.status, body.status, reason.as_deref(), ctx.now).await? {
-        Some(payout) => Reply::ok(&payout),
+        Some(payout) => Reply::ok(&PayoutView::from(payout)),
         // Someone else moved it first; whatever they did, this change no longer applies.
         None => Err(crate::domain::INVALID_TRANSITION.into()),
     }
 }
 
+/// A violated ledger invariant as the API shows it.
+#[derive(Serialize)]
+struct ViolationView {
+    check_name: String,
+    subject: String,
+    detail: String,
+}
+
 /// `GET /admin/ledger-audit`: the violations the ledger audit finds (none when consistent).
 pub async fn ledger_audit(ctx: &Ctx) -> ApiResult {
-    let violations = crate::store::audit::ledgers(&ctx.db()?).await?;
+    let violations: Vec<ViolationView> = crate::store::audit::ledgers(&ctx.db()?)
+        .await?
+        .into_iter()
+        .map(|v| ViolationView { check_name: v.check_name, subject: v.subject, detail: v.detail })
+        .collect();
     Reply::ok(&serde_json::json!({ "violations": violations }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_is_the_api_shape() {
+        let t = Timestamp::from_unix(1_800_000_000);
+        let payout = Payout {
+            id: "p1".into(),
+            program: "affiliate".into(),
+            payee_id: "a1".into(),
+            user_id: "u1".into(),
+            amount_cents: 5000,
+            status: PayoutStatus::Pending,
+            failure_reason: None,
+            created_at: t,
+            updated_at: t,
+        };
+        assert_eq!(
+            serde_json::to_string(&PayoutView::from(payout)).unwrap(),
+            r#"{"id":"p1","program":"affiliate","payee_id":"a1","user_id":"u1","amount_cents":5000,"status":"pending","failure_reason":null,"created_at":"2027-01-15T08:00:00Z","updated_at":"2027-01-15T08:00:00Z"}"#
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! API-credit ledger the bonuses go to.
 
 use crate::domain::codes;
+use crate::domain::links::referral_link;
 use crate::domain::referrals::{self as rules, ReferralStatus};
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
@@ -10,13 +11,8 @@ use crate::objects::link_clicks;
 use crate::store::credits::{self, Appended};
 use crate::store::referrals::{self as store, Created};
 use crate::domain::time::Period;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// The click counter of a referral link.
-pub fn link_name(code: &str) -> String {
-    format!("ref:{code}")
-}
 
 async fn code_of(ctx: &Ctx) -> ApiResult<String> {
     let db = ctx.db()?;
@@ -25,7 +21,7 @@ async fn code_of(ctx: &Ctx) -> ApiResult<String> {
         return Ok(code);
     }
     for _ in 0..5 {
-        match store::create_code(&db, user, &crate::store::new_code(codes::REFERRAL)?, ctx.now).await? {
+        match store::create_code(&db, user, &crate::ids::new_code(codes::REFERRAL)?, ctx.now).await? {
             Created::Code(code) => return Ok(code),
             Created::CodeTaken => continue,
         }
@@ -53,7 +49,7 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
             ReferralStatus::Expired => expired += n,
         }
     }
-    let clicks = link_clicks::stats(&ctx.env, &link_name(&code), Period::ALL).await?;
+    let clicks = link_clicks::stats(&ctx.env, &referral_link(&code), Period::ALL).await?;
     Reply::ok(&json!({
         "referral_code": code,
         "clicks": clicks.clicks,
@@ -66,9 +62,23 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
     }))
 }
 
+/// A credit balance as the API shows it.
+#[derive(Serialize)]
+struct BalanceView {
+    balance_credits: i64,
+    lifetime_earned: i64,
+    lifetime_spent: i64,
+}
+
+impl From<credits::Balance> for BalanceView {
+    fn from(b: credits::Balance) -> Self {
+        BalanceView { balance_credits: b.balance_credits, lifetime_earned: b.lifetime_earned, lifetime_spent: b.lifetime_spent }
+    }
+}
+
 /// `GET /referrals/balance`
 pub async fn balance(ctx: &Ctx) -> ApiResult {
-    Reply::ok(&credits::balance(&ctx.db()?, &ctx.user()?.id).await?)
+    Reply::ok(&BalanceView::from(credits::balance(&ctx.db()?, &ctx.user()?.id).await?))
 }
 
 /// `GET /referrals/credits`: the caller's credit transactions, newest first.
@@ -112,4 +122,18 @@ pub async fn deduct(ctx: &Ctx) -> ApiResult {
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_balance_view_is_the_api_shape() {
+        let balance = credits::Balance { balance_credits: 700, lifetime_earned: 1000, lifetime_spent: 300 };
+        assert_eq!(
+            serde_json::to_string(&BalanceView::from(balance)).unwrap(),
+            r#"{"balance_credits":700,"lifetime_earned":1000,"lifetime_spent":300}"#
+        );
+    }
 }

@@ -5,10 +5,12 @@
 use crate::config::Config;
 use crate::domain::rewards::{self as rules, Category, Event, Window};
 use crate::domain::time::Timestamp;
-use crate::http::{log, ApiError, ApiResult, Ctx, Reply};
-use crate::objects::leaderboard;
+use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::ids::new_id;
+use crate::log::log;
+use crate::objects::{self, leaderboard};
 use crate::store::rewards::{self as store, Counted};
-use crate::store::{new_id, Db};
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -61,13 +63,13 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
     }
     let sends =
         by_category.into_values().map(|(category, entries)| leaderboard::apply(env, category, batch, entries, &oldest_kept));
-    let outcome: Result<Vec<()>, ApiError> = futures_util::future::join_all(sends).await.into_iter().collect();
-    let outcome = match outcome {
-        Ok(_) => store::mark_published(db, batch, now).await,
-        Err(e) => Err(e),
+    let sent: objects::Result<Vec<()>> = futures_util::future::join_all(sends).await.into_iter().collect();
+    let outcome = match sent {
+        Ok(_) => store::mark_published(db, batch, now).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
-    if let Err(e) = outcome {
-        log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"}));
+    if let Err(error) = outcome {
+        log("error", &json!({"activity_batch": batch, "error": error, "retry": "cron"}));
     }
 }
 
@@ -76,7 +78,7 @@ pub async fn publish_batch(env: &Env, db: &Db, batch: &str, now: Timestamp, rete
     match store::batch_events(db, batch).await {
         Ok(counted) if !counted.is_empty() => publish(env, db, batch, &counted, now, retention).await,
         Ok(_) => {}
-        Err(e) => log("error", &json!({"activity_batch": batch, "error": e.detail.unwrap_or(e.message), "retry": "cron"})),
+        Err(e) => log("error", &json!({"activity_batch": batch, "error": e.to_string(), "retry": "cron"})),
     }
 }
 
@@ -88,7 +90,7 @@ const REPUBLISH_AFTER_SECONDS: i64 = 30;
 
 /// Cron: re-sends unconfirmed batches (giving up, loudly, on those a week old), then forgets
 /// events too old to be re-sent.
-pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> Result<usize, ApiError> {
+pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> crate::store::Result<usize> {
     let db = Db::from_env(env)?;
     let abandoned = store::abandon(&db, now.plus_seconds(-REPUBLISH_WITHIN_SECONDS), now).await?;
     if abandoned > 0 {
@@ -106,7 +108,7 @@ pub async fn republish(env: &Env, now: Timestamp, cfg: &Config) -> Result<usize,
 
 /// Cron: deletes expired daily and weekly boards of every category, up to `PRUNE_ROWS` rows per
 /// category and run.
-pub async fn expire_boards(env: &Env, now: Timestamp, retention: rules::Retention) -> Result<usize, ApiError> {
+pub async fn expire_boards(env: &Env, now: Timestamp, retention: rules::Retention) -> objects::Result<usize> {
     let kept = rules::oldest_kept(now, retention);
     let prunes = Category::ALL.iter().map(|&c| leaderboard::prune(env, c, &kept, PRUNE_ROWS));
     let deleted: Vec<usize> = futures_util::future::try_join_all(prunes).await?;
@@ -183,6 +185,21 @@ pub async fn admin_award(ctx: &Ctx) -> ApiResult {
 
 // --- leaderboards ------------------------------------------------------------------------------
 
+/// A place on a board as the API shows it.
+#[derive(Serialize)]
+struct RankedView<'a> {
+    rank: i64,
+    user_id: &'a str,
+    score: i64,
+}
+
+/// The caller's own place.
+#[derive(Serialize)]
+struct MineView {
+    rank: i64,
+    score: i64,
+}
+
 /// `GET /rewards/leaderboard?category=&period=&limit=&at=`.
 pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
     let required = |name: &str| ApiError::validation(name, format!("{name} is required"));
@@ -214,7 +231,7 @@ pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
         "category": category,
         "period": window,
         "period_key": rules::period_key(window, at),
-        "entries": standing.entries,
-        "me": standing.me,
+        "entries": standing.entries.iter().map(|r| RankedView { rank: r.rank, user_id: &r.user_id, score: r.score }).collect::<Vec<_>>(),
+        "me": standing.me.map(|m| MineView { rank: m.rank, score: m.score }),
     }))
 }

@@ -1,11 +1,8 @@
 //! SQL of the `affiliates` table and the affiliate dashboard's aggregates.
 
-use super::{Arg, Db, WriteError};
-use crate::affiliates::Affiliate;
-use crate::args;
-use crate::domain::affiliates::AffiliateStatus;
+use super::{args, Arg, Db, Error, Result};
+use crate::domain::affiliates::{Affiliate, AffiliateStatus};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
 use serde::Deserialize;
 
 const COLUMNS: &str =
@@ -26,11 +23,11 @@ struct Row {
 }
 
 impl TryFrom<Row> for Affiliate {
-    type Error = ApiError;
-    fn try_from(r: Row) -> Result<Self, ApiError> {
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self> {
         Ok(Affiliate {
             status: AffiliateStatus::parse(&r.status)
-                .ok_or_else(|| ApiError::internal(format!("affiliate {} has status {:?}", r.id, r.status)))?,
+                .ok_or_else(|| Error::corrupt("affiliates", &r.id, "status", &r.status))?,
             id: r.id,
             user_id: r.user_id,
             code: r.code,
@@ -44,11 +41,11 @@ impl TryFrom<Row> for Affiliate {
     }
 }
 
-fn one(row: Option<Row>) -> Result<Option<Affiliate>, ApiError> {
+fn one(row: Option<Row>) -> Result<Option<Affiliate>> {
     row.map(Affiliate::try_from).transpose()
 }
 
-fn all(rows: Vec<Row>) -> Result<Vec<Affiliate>, ApiError> {
+fn all(rows: Vec<Row>) -> Result<Vec<Affiliate>> {
     rows.into_iter().map(Affiliate::try_from).collect()
 }
 
@@ -60,7 +57,7 @@ pub enum Inserted {
     CodeTaken,
 }
 
-pub async fn insert(db: &Db, a: &Affiliate) -> Result<Inserted, ApiError> {
+pub async fn insert(db: &Db, a: &Affiliate) -> Result<Inserted> {
     let sql = format!(
         "INSERT INTO affiliates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING {COLUMNS}"
     );
@@ -77,28 +74,28 @@ pub async fn insert(db: &Db, a: &Affiliate) -> Result<Inserted, ApiError> {
         a.updated_at.unix()
     ];
     match db.write::<Row>(&sql, &args).await {
-        Ok(row) => Ok(Inserted::Created(one(row)?.ok_or_else(|| ApiError::internal("insert returned nothing"))?)),
-        Err(WriteError::Violated(v)) if v.is_unique("affiliates.user_id") => Ok(Inserted::UserTaken),
-        Err(WriteError::Violated(v)) if v.is_unique("affiliates.code") => Ok(Inserted::CodeTaken),
-        Err(e) => Err(e.into()),
+        Ok(row) => Ok(Inserted::Created(one(row)?.ok_or_else(|| Error::D1("insert returned nothing".into()))?)),
+        Err(Error::Constraint(v)) if v.is_unique("affiliates.user_id") => Ok(Inserted::UserTaken),
+        Err(Error::Constraint(v)) if v.is_unique("affiliates.code") => Ok(Inserted::CodeTaken),
+        Err(e) => Err(e),
     }
 }
 
-pub async fn find(db: &Db, id: &str) -> Result<Option<Affiliate>, ApiError> {
+pub async fn find(db: &Db, id: &str) -> Result<Option<Affiliate>> {
     one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE id = ?1"), &args![id]).await?)
 }
 
-pub async fn find_by_user(db: &Db, user_id: &str) -> Result<Option<Affiliate>, ApiError> {
+pub async fn find_by_user(db: &Db, user_id: &str) -> Result<Option<Affiliate>> {
     one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE user_id = ?1"), &args![user_id]).await?)
 }
 
-pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Affiliate>, ApiError> {
+pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Affiliate>> {
     one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE code = ?1"), &args![code]).await?)
 }
 
 /// Applies a change if the affiliate is still as read (`expected`: status and terms; else
 /// `None`: re-read and retry), so concurrent reviews never undo each other.
-pub async fn update(db: &Db, expected: &Affiliate, status: AffiliateStatus, rate_bps: u32, months: u32, now: Timestamp) -> Result<Option<Affiliate>, ApiError> {
+pub async fn update(db: &Db, expected: &Affiliate, status: AffiliateStatus, rate_bps: u32, months: u32, now: Timestamp) -> Result<Option<Affiliate>> {
     let sql = format!(
         "UPDATE affiliates SET status = ?3, commission_rate_bps = ?4, commission_months = ?5, updated_at = ?6
          WHERE id = ?1 AND status = ?2 AND commission_rate_bps = ?7 AND commission_months = ?8 RETURNING {COLUMNS}"
@@ -114,7 +111,7 @@ pub async fn list(
     status: Option<AffiliateStatus>,
     after: Option<&(i64, String)>,
     limit: u32,
-) -> Result<Vec<Affiliate>, ApiError> {
+) -> Result<Vec<Affiliate>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM affiliates
          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, id) > (?2, ?3))
@@ -133,7 +130,7 @@ pub struct Activity {
     pub revenue_cents: i64,
 }
 
-pub async fn activity(db: &Db, affiliate_id: &str, from: Timestamp, to: Timestamp) -> Result<Activity, ApiError> {
+pub async fn activity(db: &Db, affiliate_id: &str, from: Timestamp, to: Timestamp) -> Result<Activity> {
     let sql = "SELECT
         (SELECT COUNT(*) FROM attributions WHERE affiliate_id = ?1 AND created_at >= ?2 AND created_at < ?3) AS referred_users,
         (SELECT COUNT(*) FROM earnings e JOIN conversions c ON c.id = e.conversion_id

@@ -1,9 +1,7 @@
 //! SQL of `attributions` (first touch) and the referral a referral code creates.
 
-use super::{Db, WriteError};
-use crate::args;
+use super::{args, Db, Error, Result};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
 
 pub struct NewAttribution<'a> {
     pub user_id: &'a str,
@@ -22,7 +20,7 @@ pub enum Created {
 
 /// Writes the attribution and its referral in one batch; the user's primary key makes a second
 /// attribution (also a concurrent one) fail as a whole.
-pub async fn create(db: &Db, a: &NewAttribution<'_>) -> Result<Created, ApiError> {
+pub async fn create(db: &Db, a: &NewAttribution<'_>) -> Result<Created> {
     let mut statements = vec![db.statement(
         "INSERT INTO attributions (user_id, affiliate_id, referral_code, created_at) VALUES (?1, ?2, ?3, ?4)",
         &args![a.user_id, a.affiliate_id, a.referral_code, a.now.unix()],
@@ -36,13 +34,13 @@ pub async fn create(db: &Db, a: &NewAttribution<'_>) -> Result<Created, ApiError
     }
     match db.batch(statements).await {
         Ok(_) => Ok(Created::Created),
-        Err(WriteError::Violated(v)) if v.is_unique("attributions.user_id") || v.is_unique("referrals.referred_id") => {
+        Err(Error::Constraint(v)) if v.is_unique("attributions.user_id") || v.is_unique("referrals.referred_id") => {
             Ok(Created::AlreadyAttributed)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
-pub async fn exists(db: &Db, user_id: &str) -> Result<bool, ApiError> {
+pub async fn exists(db: &Db, user_id: &str) -> Result<bool> {
     Ok(db.first::<serde_json::Value>("SELECT 1 AS x FROM attributions WHERE user_id = ?1", &args![user_id]).await?.is_some())
 }

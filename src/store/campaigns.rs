@@ -1,11 +1,8 @@
 //! SQL of `campaigns` and `redemptions`.
 
-use super::{credits, rows, Db, WriteError};
-use crate::args;
-use crate::campaigns::{Campaign, Redemption};
-use crate::domain::campaigns::{CampaignStatus, Offer, OfferType, State};
+use super::{args, credits, rows, Db, Error, Result};
+use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
 use serde::Deserialize;
 
 const COLUMNS: &str = "code, name, description, offer_type, offer_value, landing_url, status, starts_at, ends_at,
@@ -32,12 +29,15 @@ struct Row {
 }
 
 impl TryFrom<Row> for Campaign {
-    type Error = ApiError;
-    fn try_from(r: Row) -> Result<Self, ApiError> {
-        let bad = || ApiError::internal(format!("campaign {} has offer {:?} / status {:?}", r.code, r.offer_type, r.status));
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self> {
+        let bad = |column, value: &str| Error::corrupt("campaigns", &r.code, column, value);
         Ok(Campaign {
-            offer: Offer { kind: OfferType::parse(&r.offer_type).ok_or_else(bad)?, value: r.offer_value },
-            status: CampaignStatus::parse(&r.status).ok_or_else(bad)?,
+            offer: Offer {
+                kind: OfferType::parse(&r.offer_type).ok_or_else(|| bad("offer_type", &r.offer_type))?,
+                value: r.offer_value,
+            },
+            status: CampaignStatus::parse(&r.status).ok_or_else(|| bad("status", &r.status))?,
             tags: serde_json::from_str(&r.tags).unwrap_or_default(),
             code: r.code,
             name: r.name,
@@ -55,7 +55,7 @@ impl TryFrom<Row> for Campaign {
     }
 }
 
-fn all(rows: Vec<Row>) -> Result<Vec<Campaign>, ApiError> {
+fn all(rows: Vec<Row>) -> Result<Vec<Campaign>> {
     rows.into_iter().map(Campaign::try_from).collect()
 }
 
@@ -85,26 +85,26 @@ fn values(c: &Campaign) -> [super::Arg; 16] {
     ]
 }
 
-pub async fn insert(db: &Db, c: &Campaign) -> Result<Inserted, ApiError> {
+pub async fn insert(db: &Db, c: &Campaign) -> Result<Inserted> {
     let sql = format!(
         "INSERT INTO campaigns ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
          RETURNING {COLUMNS}"
     );
     match db.write::<Row>(&sql, &values(c)).await {
         Ok(Some(row)) => Ok(Inserted::Created(Box::new(row.try_into()?))),
-        Ok(None) => Err(ApiError::internal("campaign insert returned nothing")),
-        Err(WriteError::Violated(v)) if v.is_unique("campaigns.code") => Ok(Inserted::CodeTaken),
-        Err(e) => Err(e.into()),
+        Ok(None) => Err(Error::D1("campaign insert returned nothing".into())),
+        Err(Error::Constraint(v)) if v.is_unique("campaigns.code") => Ok(Inserted::CodeTaken),
+        Err(e) => Err(e),
     }
 }
 
-pub async fn find(db: &Db, code: &str) -> Result<Option<Campaign>, ApiError> {
+pub async fn find(db: &Db, code: &str) -> Result<Option<Campaign>> {
     let row = db.first::<Row>(&format!("SELECT {COLUMNS} FROM campaigns WHERE code = ?1"), &args![code]).await?;
     row.map(Campaign::try_from).transpose()
 }
 
 /// Writes every editable field and the status, if the campaign still has status `expected`.
-pub async fn update(db: &Db, c: &Campaign, expected: CampaignStatus) -> Result<Option<Campaign>, ApiError> {
+pub async fn update(db: &Db, c: &Campaign, expected: CampaignStatus) -> Result<Option<Campaign>> {
     let sql = format!(
         "UPDATE campaigns SET name = ?2, description = ?3, offer_type = ?4, offer_value = ?5, landing_url = ?6,
            status = ?7, starts_at = ?8, ends_at = ?9, max_uses = ?10, max_uses_per_user = ?11, tags = ?13, updated_at = ?16
@@ -117,7 +117,7 @@ pub async fn update(db: &Db, c: &Campaign, expected: CampaignStatus) -> Result<O
 
 /// Live campaigns (active, within their dates; mirrors `domain::campaigns::is_live`), newest
 /// first before the cursor.
-pub async fn list_live(db: &Db, now: Timestamp, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Campaign>, ApiError> {
+pub async fn list_live(db: &Db, now: Timestamp, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Campaign>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM campaigns
          WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) AND (ends_at IS NULL OR ends_at > ?1)
@@ -133,7 +133,7 @@ pub async fn list(
     status: Option<CampaignStatus>,
     before: Option<&(i64, String)>,
     limit: u32,
-) -> Result<Vec<Campaign>, ApiError> {
+) -> Result<Vec<Campaign>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM campaigns WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
          ORDER BY created_at DESC, code DESC LIMIT ?4"
@@ -142,17 +142,17 @@ pub async fn list(
 }
 
 /// Campaigns the cron job may have to move on.
-pub async fn in_flight(db: &Db) -> Result<Vec<Campaign>, ApiError> {
+pub async fn in_flight(db: &Db) -> Result<Vec<Campaign>> {
     all(db.all(&format!("SELECT {COLUMNS} FROM campaigns WHERE status IN ('scheduled', 'active')"), &[]).await?)
 }
 
 /// Moves a campaign from `from` to `to` if it is still in `from`.
-pub async fn advance(db: &Db, code: &str, from: CampaignStatus, to: CampaignStatus, now: Timestamp) -> Result<bool, ApiError> {
+pub async fn advance(db: &Db, code: &str, from: CampaignStatus, to: CampaignStatus, now: Timestamp) -> Result<bool> {
     let sql = "UPDATE campaigns SET status = ?3, updated_at = ?4 WHERE code = ?1 AND status = ?2";
     Ok(db.run(sql, &args![code, from.as_str(), to.as_str(), now.unix()]).await? == 1)
 }
 
-pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64, ApiError> {
+pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64> {
     #[derive(Deserialize)]
     struct Count {
         n: i64,
@@ -165,7 +165,7 @@ pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64, ApiError>
 /// the user is under the per-user limit (the conditions of `domain::campaigns::redeemable`,
 /// checked inside the INSERT so that concurrent redemptions cannot overshoot); the use counter
 /// and, for a credits offer, the credit ledger follow only if it was. `None`: refused.
-pub async fn redeem(db: &Db, id: &str, code: &str, user: &str, credits_offer: Option<i64>, now: Timestamp) -> Result<Option<i64>, ApiError> {
+pub async fn redeem(db: &Db, id: &str, code: &str, user: &str, credits_offer: Option<i64>, now: Timestamp) -> Result<Option<i64>> {
     let insert = "INSERT INTO redemptions (id, campaign_code, user_id, seq, offer_type, offer_value, created_at)
         SELECT ?1, c.code, ?3, u.n + 1, c.offer_type, c.offer_value, ?4
         FROM campaigns c, (SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?2 AND user_id = ?3) u
@@ -198,7 +198,7 @@ struct RedemptionRow {
 }
 
 /// A user's redemptions, newest first before the cursor.
-pub async fn redemptions_of(db: &Db, user: &str, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Redemption>, ApiError> {
+pub async fn redemptions_of(db: &Db, user: &str, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Redemption>> {
     let sql = "SELECT id, campaign_code, offer_type, offer_value, created_at FROM redemptions
                WHERE user_id = ?1 AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
                ORDER BY created_at DESC, id DESC LIMIT ?4";
@@ -207,7 +207,7 @@ pub async fn redemptions_of(db: &Db, user: &str, before: Option<&(i64, String)>,
         .map(|r| {
             Ok(Redemption {
                 offer: Offer {
-                    kind: OfferType::parse(&r.offer_type).ok_or_else(|| ApiError::internal("redemption offer type"))?,
+                    kind: OfferType::parse(&r.offer_type).ok_or_else(|| Error::corrupt("redemptions", &r.id, "offer_type", &r.offer_type))?,
                     value: r.offer_value,
                 },
                 id: r.id,
@@ -226,7 +226,7 @@ pub struct Outcomes {
     pub revenue_cents: i64,
 }
 
-pub async fn outcomes(db: &Db, code: &str) -> Result<Outcomes, ApiError> {
+pub async fn outcomes(db: &Db, code: &str) -> Result<Outcomes> {
     let sql = "SELECT COUNT(*) AS conversions,
             COALESCE(SUM(c.amount_cents - COALESCE((SELECT MAX(r.refunded_total) FROM refunds r WHERE r.conversion_id = c.id), 0)), 0) AS revenue_cents
         FROM conversions c
@@ -241,20 +241,7 @@ pub struct DayCount {
     pub n: i64,
 }
 
-pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>, ApiError> {
+pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>> {
     let sql = "SELECT created_at / 86400 AS day, COUNT(*) AS n FROM redemptions WHERE campaign_code = ?1 GROUP BY day ORDER BY day";
     db.all(sql, &args![code]).await
-}
-
-impl Campaign {
-    pub fn state(&self) -> State {
-        State {
-            status: self.status,
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            uses: self.uses,
-            max_uses: self.max_uses,
-            max_uses_per_user: self.max_uses_per_user,
-        }
-    }
 }

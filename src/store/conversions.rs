@@ -1,15 +1,13 @@
 //! SQL of `conversions` and `refunds`, and the batches that apply a conversion's or a refund's
 //! effects (commission, referral bonus, reversal) atomically.
 
-use super::{credits, Db, WriteError};
-use crate::args;
-use crate::conversions::Conversion;
+use super::{args, credits, Db, Error, Result};
 use crate::domain::affiliates::{AffiliateStatus, Referrer};
+use crate::domain::conversions::Conversion;
 use crate::domain::earnings::{CommissionFacts, RefundEffect, StoredStatus};
 use crate::domain::referrals::ReferralStatus;
 use crate::domain::rewards::Event;
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 
@@ -48,7 +46,7 @@ impl From<Row> for Conversion {
     }
 }
 
-pub async fn find_by_external(db: &Db, external_id: &str) -> Result<Option<Conversion>, ApiError> {
+pub async fn find_by_external(db: &Db, external_id: &str) -> Result<Option<Conversion>> {
     let sql = format!("SELECT {COLUMNS} FROM conversions c WHERE c.external_id = ?1");
     Ok(db.first::<Row>(&sql, &args![external_id]).await?.map(Conversion::from))
 }
@@ -76,7 +74,7 @@ struct ContextRow {
     conversions: i64,
 }
 
-pub async fn context(db: &Db, user_id: &str) -> Result<Context, ApiError> {
+pub async fn context(db: &Db, user_id: &str) -> Result<Context> {
     let sql = "SELECT a.created_at AS attributed_at, f.id AS affiliate_id, f.status AS affiliate_status,
             f.commission_rate_bps AS rate_bps, f.commission_months AS months,
             r.id AS referral_id, r.referrer_id, r.status AS referral_status, r.expires_at,
@@ -85,26 +83,20 @@ pub async fn context(db: &Db, user_id: &str) -> Result<Context, ApiError> {
         LEFT JOIN attributions a ON a.user_id = u.user_id
         LEFT JOIN affiliates f ON f.id = a.affiliate_id
         LEFT JOIN referrals r ON r.referred_id = u.user_id";
-    let row = db.first::<ContextRow>(sql, &args![user_id]).await?.ok_or_else(|| ApiError::internal("no context row"))?;
+    let row = db.first::<ContextRow>(sql, &args![user_id]).await?.ok_or_else(|| Error::D1("no context row".into()))?;
     let referrer = match (row.affiliate_id, row.affiliate_status, row.rate_bps, row.months, row.attributed_at) {
-        (Some(id), Some(status), Some(rate), Some(months), Some(at)) => Some((
-            id,
-            Referrer {
-                status: AffiliateStatus::parse(&status).ok_or_else(|| ApiError::internal("affiliate status"))?,
-                rate_bps: rate as u32,
-                months: months as u32,
-                attributed_at: Timestamp::from_unix(at),
-            },
-        )),
+        (Some(id), Some(status), Some(rate), Some(months), Some(at)) => {
+            let status = AffiliateStatus::parse(&status).ok_or_else(|| Error::corrupt("affiliates", &id, "status", &status))?;
+            let terms = Referrer { status, rate_bps: rate as u32, months: months as u32, attributed_at: Timestamp::from_unix(at) };
+            Some((id, terms))
+        }
         _ => None,
     };
     let referral = match (row.referral_id, row.referrer_id, row.referral_status, row.expires_at) {
-        (Some(id), Some(referrer), Some(status), Some(expires)) => Some((
-            id,
-            referrer,
-            ReferralStatus::parse(&status).ok_or_else(|| ApiError::internal("referral status"))?,
-            Timestamp::from_unix(expires),
-        )),
+        (Some(id), Some(referrer), Some(status), Some(expires)) => {
+            let status = ReferralStatus::parse(&status).ok_or_else(|| Error::corrupt("referrals", &id, "status", &status))?;
+            Some((id, referrer, status, Timestamp::from_unix(expires)))
+        }
         _ => None,
     };
     Ok(Context { referrer, referral, earlier_conversions: row.conversions as u64 })
@@ -143,7 +135,7 @@ pub enum Recorded {
     Duplicate,
 }
 
-fn event_statement(db: &Db, event: Option<(&str, &str)>, now: Timestamp) -> Result<Option<D1PreparedStatement>, ApiError> {
+fn event_statement(db: &Db, event: Option<(&str, &str)>, now: Timestamp) -> Result<Option<D1PreparedStatement>> {
     event
         .map(|(id, kind)| {
             db.statement("INSERT INTO stripe_events (id, type, received_at) VALUES (?1, ?2, ?3)", &args![id, kind, now.unix()])
@@ -151,11 +143,11 @@ fn event_statement(db: &Db, event: Option<(&str, &str)>, now: Timestamp) -> Resu
         .transpose()
 }
 
-fn is_duplicate(e: &WriteError) -> bool {
-    matches!(e, WriteError::Violated(v) if v.is_unique("stripe_events.id") || v.is_unique("conversions.external_id"))
+fn is_duplicate(e: &Error) -> bool {
+    matches!(e, Error::Constraint(v) if v.is_unique("stripe_events.id") || v.is_unique("conversions.external_id"))
 }
 
-pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded, ApiError> {
+pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded> {
     let c = plan.conversion;
     let now = plan.now.unix();
     let mut statements: Vec<D1PreparedStatement> = event_statement(db, plan.event, plan.now)?.into_iter().collect();
@@ -189,12 +181,12 @@ pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded, ApiError> {
     match db.batch(statements).await {
         Ok(_) => Ok(Recorded::Recorded),
         Err(e) if is_duplicate(&e) => Ok(Recorded::Duplicate),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
 /// The commission of a conversion as it stands.
-pub async fn commission_of(db: &Db, conversion_id: &str) -> Result<Option<CommissionFacts>, ApiError> {
+pub async fn commission_of(db: &Db, conversion_id: &str) -> Result<Option<CommissionFacts>> {
     #[derive(Deserialize)]
     struct Row {
         amount_cents: i64,
@@ -205,7 +197,8 @@ pub async fn commission_of(db: &Db, conversion_id: &str) -> Result<Option<Commis
         None => Ok(None),
         Some(r) => Ok(Some(CommissionFacts {
             cents: r.amount_cents,
-            status: StoredStatus::parse(&r.status).ok_or_else(|| ApiError::internal("earning status"))?,
+            status: StoredStatus::parse(&r.status)
+                .ok_or_else(|| Error::corrupt("earnings", format!("commission of conversion {conversion_id}"), "status", &r.status))?,
         })),
     }
 }
@@ -230,7 +223,7 @@ pub enum RefundRecorded {
     Stale,
 }
 
-pub async fn record_refund(db: &Db, plan: &RefundPlan<'_>) -> Result<RefundRecorded, ApiError> {
+pub async fn record_refund(db: &Db, plan: &RefundPlan<'_>) -> Result<RefundRecorded> {
     let now = plan.now.unix();
     let mut statements: Vec<D1PreparedStatement> = event_statement(db, plan.event, plan.now)?.into_iter().collect();
     statements.push(db.statement(
@@ -261,8 +254,8 @@ pub async fn record_refund(db: &Db, plan: &RefundPlan<'_>) -> Result<RefundRecor
     }
     match db.batch(statements).await {
         Ok(_) => Ok(RefundRecorded::Recorded),
-        Err(WriteError::Violated(v)) if v.is_unique("stripe_events.id") => Ok(RefundRecorded::Duplicate),
-        Err(WriteError::Violated(v)) if v.is_unique("refunds.conversion_id, refunds.seq") => Ok(RefundRecorded::Stale),
-        Err(e) => Err(e.into()),
+        Err(Error::Constraint(v)) if v.is_unique("stripe_events.id") => Ok(RefundRecorded::Duplicate),
+        Err(Error::Constraint(v)) if v.is_unique("refunds.conversion_id, refunds.seq") => Ok(RefundRecorded::Stale),
+        Err(e) => Err(e),
     }
 }

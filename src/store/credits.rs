@@ -2,11 +2,9 @@
 //! balance. A row is computed from the latest one inside a single `INSERT … SELECT` (atomic in
 //! D1), and `CHECK (balance_after >= 0)` refuses any overdraft, also under concurrency.
 
-use super::{Arg, Db, WriteError};
-use crate::args;
+use super::{args, Arg, Db, Error, Result, Violation};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 /// Appends `amount` for `user`; `?1` user, `?2` kind, `?3` amount, `?4` reason, `?5` source,
@@ -23,7 +21,7 @@ pub enum Appended {
 }
 
 /// Deducts `amount` (> 0) credits, or reports that the balance does not cover it.
-pub async fn deduct(db: &Db, user: &str, amount: i64, reason: &str, now: Timestamp) -> Result<Appended, ApiError> {
+pub async fn deduct(db: &Db, user: &str, amount: i64, reason: &str, now: Timestamp) -> Result<Appended> {
     let sql = format!("{APPEND} RETURNING balance_after");
     #[derive(Deserialize)]
     struct Balance {
@@ -32,11 +30,11 @@ pub async fn deduct(db: &Db, user: &str, amount: i64, reason: &str, now: Timesta
     let args = args![user, "deduction", -amount, reason, None::<&str>, now.unix()];
     match db.write::<Balance>(&sql, &args).await {
         Ok(Some(b)) => Ok(Appended::Balance(b.balance_after)),
-        Ok(None) => Err(ApiError::internal("credit append returned nothing")),
-        Err(WriteError::Violated(v)) if matches!(&v, super::Violation::Check(e) if e.contains("balance_after")) => {
+        Ok(None) => Err(Error::D1("credit append returned nothing".into())),
+        Err(Error::Constraint(Violation::Check(e))) if e.contains("balance_after") => {
             Ok(Appended::Insufficient)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -48,7 +46,7 @@ pub fn referral_bonus(
     credits: i64,
     referral_id: &str,
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<D1PreparedStatement> {
     let sql = format!("{APPEND} AND EXISTS (SELECT 1 FROM referrals WHERE id = ?7 AND status <> 'converted')");
     let source = format!("referral:{referral_id}");
     let args: [Arg; 7] = args![referrer, "bonus", credits, "referral converted", source, now.unix(), referral_id];
@@ -63,21 +61,21 @@ pub fn campaign_credit(
     campaign: &str,
     redemption_id: &str,
     now: Timestamp,
-) -> Result<D1PreparedStatement, ApiError> {
+) -> Result<D1PreparedStatement> {
     let sql = format!("{APPEND} AND EXISTS (SELECT 1 FROM redemptions WHERE id = ?7)");
     let (reason, source) = (format!("campaign {campaign}"), format!("redemption:{redemption_id}"));
     let args: [Arg; 7] = args![user, "bonus", credits, reason, source, now.unix(), redemption_id];
     db.statement(&sql, &args)
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct Balance {
     pub balance_credits: i64,
     pub lifetime_earned: i64,
     pub lifetime_spent: i64,
 }
 
-pub async fn balance(db: &Db, user: &str) -> Result<Balance, ApiError> {
+pub async fn balance(db: &Db, user: &str) -> Result<Balance> {
     let sql = "SELECT
         COALESCE((SELECT balance_after FROM credit_transactions WHERE user_id = ?1 ORDER BY seq DESC LIMIT 1), 0) AS balance_credits,
         COALESCE(SUM(CASE WHEN amount > 0 THEN amount END), 0) AS lifetime_earned,
@@ -87,7 +85,7 @@ pub async fn balance(db: &Db, user: &str) -> Result<Balance, ApiError> {
 }
 
 /// Credits earned from converted referrals.
-pub async fn referral_credits(db: &Db, user: &str) -> Result<i64, ApiError> {
+pub async fn referral_credits(db: &Db, user: &str) -> Result<i64> {
     #[derive(Deserialize)]
     struct Sum {
         credits: i64,
@@ -97,19 +95,18 @@ pub async fn referral_credits(db: &Db, user: &str) -> Result<i64, ApiError> {
     Ok(db.first::<Sum>(sql, &args![user]).await?.map_or(0, |s| s.credits))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 pub struct Transaction {
     pub seq: i64,
     pub kind: String,
     pub amount: i64,
     pub balance_after: i64,
     pub reason: Option<String>,
-    #[serde(skip_serializing)]
     pub created_at: i64,
 }
 
 /// A user's transactions, newest first, before sequence number `before`.
-pub async fn list(db: &Db, user: &str, before: Option<i64>, limit: u32) -> Result<Vec<Transaction>, ApiError> {
+pub async fn list(db: &Db, user: &str, before: Option<i64>, limit: u32) -> Result<Vec<Transaction>> {
     let sql = "SELECT seq, kind, amount, balance_after, reason, created_at FROM credit_transactions
                WHERE user_id = ?1 AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3";
     db.all(sql, &args![user, before, limit]).await

@@ -1,11 +1,9 @@
 //! SQL of the `earnings` ledger (commissions, refund adjustments) and of gathering a payout.
 
-use super::{rows, Db};
-use crate::args;
+use super::{args, rows, Db, Error, Result};
 use crate::domain::earnings::{EarningKind, Group, StoredStatus};
+use crate::domain::payouts::Payout;
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
-use crate::payouts::Payout;
 use serde::Deserialize;
 
 /// The programs whose payees earn (the `program` column).
@@ -38,12 +36,11 @@ struct Row {
 }
 
 impl TryFrom<Row> for Earning {
-    type Error = ApiError;
-    fn try_from(r: Row) -> Result<Self, ApiError> {
-        let bad = || ApiError::internal(format!("earning {} has kind {:?} / status {:?}", r.id, r.kind, r.status));
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self> {
         Ok(Earning {
-            kind: EarningKind::parse(&r.kind).ok_or_else(bad)?,
-            status: StoredStatus::parse(&r.status).ok_or_else(bad)?,
+            kind: EarningKind::parse(&r.kind).ok_or_else(|| Error::corrupt("earnings", &r.id, "kind", &r.kind))?,
+            status: StoredStatus::parse(&r.status).ok_or_else(|| Error::corrupt("earnings", &r.id, "status", &r.status))?,
             id: r.id,
             amount_cents: r.amount_cents,
             conversion_id: r.conversion_id,
@@ -62,7 +59,7 @@ pub async fn list(
     payee_id: &str,
     before: Option<&(i64, String)>,
     limit: u32,
-) -> Result<Vec<Earning>, ApiError> {
+) -> Result<Vec<Earning>> {
     let sql = "SELECT id, kind, amount_cents, conversion_id, rate_bps, status, available_at, payout_id, created_at
                FROM earnings WHERE program = ?1 AND payee_id = ?2 AND (?3 IS NULL OR (created_at, id) < (?3, ?4))
                ORDER BY created_at DESC, id DESC LIMIT ?5";
@@ -87,17 +84,17 @@ pub async fn groups(
     now: Timestamp,
     from: Timestamp,
     to: Timestamp,
-) -> Result<Vec<Group>, ApiError> {
+) -> Result<Vec<Group>> {
     let sql = "SELECT kind, status, available_at <= ?3 AS matured, SUM(amount_cents) AS cents
                FROM earnings WHERE program = ?1 AND payee_id = ?2 AND created_at >= ?4 AND created_at < ?5
                GROUP BY kind, status, matured";
     let args = args![program, payee_id, now.unix(), from.unix(), to.unix()];
     let mut groups = Vec::new();
     for r in db.all::<GroupRow>(sql, &args).await? {
-        let bad = || ApiError::internal(format!("earnings group {:?}/{:?}", r.kind, r.status));
+        let bad = |column, value: &str| Error::corrupt("earnings", format!("of {program} {payee_id}"), column, value);
         groups.push(Group {
-            kind: EarningKind::parse(&r.kind).ok_or_else(bad)?,
-            status: StoredStatus::parse(&r.status).ok_or_else(bad)?,
+            kind: EarningKind::parse(&r.kind).ok_or_else(|| bad("kind", &r.kind))?,
+            status: StoredStatus::parse(&r.status).ok_or_else(|| bad("status", &r.status))?,
             matured: r.matured != 0,
             cents: r.cents,
         });
@@ -108,7 +105,7 @@ pub async fn groups(
 /// What a payout would gather now: open rows (commissions and their adjustments) past their hold.
 const PAYABLE: &str = "program = ?1 AND payee_id = ?2 AND status = 'open' AND available_at <= ?3";
 
-pub async fn payable_cents(db: &Db, program: &str, payee_id: &str, now: Timestamp) -> Result<i64, ApiError> {
+pub async fn payable_cents(db: &Db, program: &str, payee_id: &str, now: Timestamp) -> Result<i64> {
     let sql = format!("SELECT COALESCE(SUM(amount_cents), 0) AS cents FROM earnings WHERE {PAYABLE}");
     #[derive(Deserialize)]
     struct Sum {
@@ -127,7 +124,7 @@ pub async fn gather_payout(
     user_id: &str,
     expected_cents: i64,
     now: Timestamp,
-) -> Result<Option<Payout>, ApiError> {
+) -> Result<Option<Payout>> {
     let insert = format!(
         "INSERT INTO payouts (id, program, payee_id, user_id, amount_cents, status, created_at, updated_at)
          SELECT ?4, ?1, ?2, ?5, s.cents, 'pending', ?3, ?3

@@ -1,9 +1,7 @@
 //! SQL of the `idempotency_keys` table (see `http::idempotency` for the protocol).
 
-use super::Db;
-use crate::args;
+use super::{args, Db, Result};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
 use serde::Deserialize;
 
 /// A key already held by an earlier request.
@@ -16,7 +14,7 @@ pub struct Held {
 }
 
 /// Claims `(user, key)` for this request: true when the key was free (never used, or expired).
-pub async fn claim(db: &Db, user: &str, key: &str, hash: &str, now: Timestamp, ttl: i64) -> Result<bool, ApiError> {
+pub async fn claim(db: &Db, user: &str, key: &str, hash: &str, now: Timestamp, ttl: i64) -> Result<bool> {
     let sql = "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, expires_at)
                VALUES (?1, ?2, ?3, ?4, ?5)
                ON CONFLICT (user_id, key) DO UPDATE SET
@@ -30,25 +28,25 @@ pub async fn claim(db: &Db, user: &str, key: &str, hash: &str, now: Timestamp, t
     Ok(row.is_some())
 }
 
-pub async fn find(db: &Db, user: &str, key: &str) -> Result<Option<Held>, ApiError> {
+pub async fn find(db: &Db, user: &str, key: &str) -> Result<Option<Held>> {
     let sql = "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE user_id = ?1 AND key = ?2";
     db.first::<Held>(sql, &args![user, key]).await
 }
 
 /// Stores the response of the request that holds the key.
-pub async fn complete(db: &Db, user: &str, key: &str, hash: &str, status: u16, body: &str) -> Result<(), ApiError> {
+pub async fn complete(db: &Db, user: &str, key: &str, hash: &str, status: u16, body: &str) -> Result<()> {
     let sql = "UPDATE idempotency_keys SET status_code = ?4, response_body = ?5
                WHERE user_id = ?1 AND key = ?2 AND request_hash = ?3 AND status_code IS NULL";
     db.run(sql, &args![user, key, hash, i64::from(status), body]).await.map(|_| ())
 }
 
 /// Frees a key whose request failed with a server error, so the client may retry with it.
-pub async fn release(db: &Db, user: &str, key: &str, hash: &str) -> Result<(), ApiError> {
+pub async fn release(db: &Db, user: &str, key: &str, hash: &str) -> Result<()> {
     let sql = "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND request_hash = ?3 AND status_code IS NULL";
     db.run(sql, &args![user, key, hash]).await.map(|_| ())
 }
 
 /// Deletes expired keys (cron); returns how many.
-pub async fn purge_expired(db: &Db, now: Timestamp) -> Result<usize, ApiError> {
+pub async fn purge_expired(db: &Db, now: Timestamp) -> Result<usize> {
     db.run("DELETE FROM idempotency_keys WHERE expires_at <= ?1", &args![now.unix()]).await
 }

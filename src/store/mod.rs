@@ -1,6 +1,6 @@
 //! All SQL against D1 lives under this module, one file per program. This file holds the thin
-//! plumbing: binding arguments (integers stay within ±2^53 and travel as JS numbers) and mapping
-//! D1 failures to internal errors.
+//! plumbing: binding arguments (integers stay within ±2^53 and travel as JS numbers) and the
+//! store's own error (`Error`), which `http` turns into a 500 at the handler boundary.
 
 pub mod affiliates;
 pub mod audit;
@@ -16,7 +16,6 @@ pub mod rewards;
 pub mod stripe;
 pub mod users;
 
-use crate::http::ApiError;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
@@ -81,34 +80,74 @@ impl From<&Arg> for JsValue {
 }
 
 /// `args![a, b, c]` → `[Arg; 3]` for binding.
-#[macro_export]
 macro_rules! args {
     ($($value:expr),* $(,)?) => { [$($crate::store::Arg::from($value)),*] };
+}
+pub(crate) use args;
+
+/// What a store function fails with. Its detail is for the log only: `http` answers 500.
+#[derive(Debug)]
+pub enum Error {
+    /// D1 failed, or answered something the code did not expect: the detail, with the SQL
+    /// where there is one statement.
+    D1(String),
+    /// A stored value the code cannot read (an unknown status, say): where it is and what it holds.
+    Corrupt { table: &'static str, id: String, column: &'static str, value: String },
+    /// A write violated a constraint (told apart by `Db::batch` and `Db::write`, so callers can
+    /// match e.g. `Err(Error::Constraint(v)) if v.is_unique("affiliates.user_id")`).
+    Constraint(Violation),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn corrupt(table: &'static str, id: impl Into<String>, column: &'static str, value: &str) -> Error {
+        Error::Corrupt { table, id: id.into(), column, value: value.to_owned() }
+    }
+
+    /// A D1 failure of a batch or a write, with a violated constraint told apart.
+    fn from_write(e: worker::Error) -> Error {
+        let message = e.to_string();
+        match Violation::parse(&message) {
+            Some(v) => Error::Constraint(v),
+            None => Error::D1(format!("D1 error: {message}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::D1(detail) => f.write_str(detail),
+            Error::Corrupt { table, id, column, value } => write!(f, "{table} {id} has {column} {value:?}"),
+            Error::Constraint(v) => write!(f, "unexpected constraint violation: {v:?}"),
+        }
+    }
 }
 
 pub struct Db(D1Database);
 
 impl Db {
-    pub fn from_env(env: &Env) -> Result<Db, ApiError> {
-        Ok(Db(env.d1("DB")?))
+    pub fn from_env(env: &Env) -> Result<Db> {
+        env.d1("DB").map(Db).map_err(|e| Error::D1(e.to_string()))
     }
 
-    pub fn statement(&self, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement, ApiError> {
+    pub fn statement(&self, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement> {
         let values: Vec<JsValue> = args.iter().map(JsValue::from).collect();
         self.0.prepare(sql).bind(&values).map_err(|e| db_error(sql, e))
     }
 
-    pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>, ApiError> {
+    pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>> {
         self.statement(sql, args)?.first::<T>(None).await.map_err(|e| db_error(sql, e))
     }
 
-    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, ApiError> {
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>> {
         let result = self.statement(sql, args)?.all().await.map_err(|e| db_error(sql, e))?;
         result.results::<T>().map_err(|e| db_error(sql, e))
     }
 
     /// Runs a write and returns the number of rows it changed.
-    pub async fn run(&self, sql: &str, args: &[Arg]) -> Result<usize, ApiError> {
+    pub async fn run(&self, sql: &str, args: &[Arg]) -> Result<usize> {
         let result = self.statement(sql, args)?.run().await.map_err(|e| db_error(sql, e))?;
         Ok(changes(&result))
     }
@@ -121,24 +160,23 @@ pub fn changes(result: &D1Result) -> usize {
 
 impl Db {
     /// Runs statements as one atomic batch (a transaction): all of them land or none does. A
-    /// violated constraint comes back as `WriteError::Violated`, so callers can tell "someone
-    /// else got there first" from a failure.
-    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, WriteError> {
-        self.0.batch(statements).await.map_err(WriteError::from)
+    /// violated constraint comes back as `Error::Constraint`, so callers can tell "someone else
+    /// got there first" from a failure.
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        self.0.batch(statements).await.map_err(Error::from_write)
     }
 
     /// A single write returning rows (`… RETURNING`), with constraint violations told apart.
-    pub async fn write<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>, WriteError> {
-        let statement = self.statement(sql, args).map_err(WriteError::Failed)?;
-        statement.first::<T>(None).await.map_err(WriteError::from)
+    pub async fn write<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>> {
+        self.statement(sql, args)?.first::<T>(None).await.map_err(Error::from_write)
     }
 }
 
 /// Rows of one statement of a batch.
-pub fn rows<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>, ApiError> {
+pub fn rows<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>> {
     match results.get(index) {
-        Some(result) => result.results::<T>().map_err(|e| ApiError::internal(format!("D1 batch result {index}: {e}"))),
-        None => Err(ApiError::internal(format!("D1 batch has no result {index}"))),
+        Some(result) => result.results::<T>().map_err(|e| Error::D1(format!("D1 batch result {index}: {e}"))),
+        None => Err(Error::D1(format!("D1 batch has no result {index}"))),
     }
 }
 
@@ -176,65 +214,13 @@ impl Violation {
     }
 }
 
-#[derive(Debug)]
-pub enum WriteError {
-    Violated(Violation),
-    Failed(ApiError),
-}
-
-impl From<worker::Error> for WriteError {
-    fn from(e: worker::Error) -> Self {
-        let message = e.to_string();
-        match Violation::parse(&message) {
-            Some(v) => WriteError::Violated(v),
-            None => WriteError::Failed(ApiError::internal(format!("D1 error: {message}"))),
-        }
-    }
-}
-
-impl From<WriteError> for ApiError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::Violated(v) => ApiError::internal(format!("unexpected constraint violation: {v:?}")),
-            WriteError::Failed(e) => e,
-        }
-    }
-}
-
-impl From<ApiError> for WriteError {
-    fn from(e: ApiError) -> Self {
-        WriteError::Failed(e)
-    }
-}
-
-fn db_error(sql: &str, e: worker::Error) -> ApiError {
-    ApiError::internal(format!("D1 error: {e}; sql: {sql}"))
-}
-
-/// A fresh public code: `prefix` and 8 characters from a CSPRNG (domain::codes).
-pub fn new_code(prefix: &str) -> Result<String, ApiError> {
-    let mut random = [0u8; crate::domain::codes::RANDOM_LEN];
-    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
-    Ok(crate::domain::codes::generate(prefix, random))
-}
-
-/// A fresh id for new rows: UUID v7, so ids sort by creation time (lists ordered by
-/// `(created_at, id)` keep the order rows were written in, also within one second).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+fn db_error(sql: &str, e: worker::Error) -> Error {
+    Error::D1(format!("D1 error: {e}; sql: {sql}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_sort_by_creation() {
-        let ids: Vec<String> = (0..100).map(|_| new_id()).collect();
-        let mut sorted = ids.clone();
-        sorted.sort();
-        assert_eq!(ids, sorted);
-    }
 
     #[test]
     fn sqlite_messages_are_classified() {

@@ -1,11 +1,8 @@
 //! SQL of `payouts` (shared by every earning program) and of their effect on the earnings ledger.
 
-use super::{rows, Db};
-use crate::args;
-use crate::domain::payouts::PayoutStatus;
+use super::{args, rows, Db, Error, Result};
+use crate::domain::payouts::{Payout, PayoutStatus};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
-use crate::payouts::Payout;
 use serde::Deserialize;
 
 pub const COLUMNS: &str = "id, program, payee_id, user_id, amount_cents, status, failure_reason, created_at, updated_at";
@@ -24,11 +21,11 @@ pub struct Row {
 }
 
 impl TryFrom<Row> for Payout {
-    type Error = ApiError;
-    fn try_from(r: Row) -> Result<Self, ApiError> {
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self> {
         Ok(Payout {
             status: PayoutStatus::parse(&r.status)
-                .ok_or_else(|| ApiError::internal(format!("payout {} has status {:?}", r.id, r.status)))?,
+                .ok_or_else(|| Error::corrupt("payouts", &r.id, "status", &r.status))?,
             id: r.id,
             program: r.program,
             payee_id: r.payee_id,
@@ -41,11 +38,11 @@ impl TryFrom<Row> for Payout {
     }
 }
 
-pub fn first(rows: Vec<Row>) -> Result<Option<Payout>, ApiError> {
+pub fn first(rows: Vec<Row>) -> Result<Option<Payout>> {
     rows.into_iter().next().map(Payout::try_from).transpose()
 }
 
-pub async fn find(db: &Db, id: &str) -> Result<Option<Payout>, ApiError> {
+pub async fn find(db: &Db, id: &str) -> Result<Option<Payout>> {
     let row = db.first::<Row>(&format!("SELECT {COLUMNS} FROM payouts WHERE id = ?1"), &args![id]).await?;
     row.map(Payout::try_from).transpose()
 }
@@ -57,7 +54,7 @@ pub async fn list(
     status: Option<PayoutStatus>,
     before: Option<&(i64, String)>,
     limit: u32,
-) -> Result<Vec<Payout>, ApiError> {
+) -> Result<Vec<Payout>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM payouts
          WHERE (?1 IS NULL OR (program = ?1 AND payee_id = ?2)) AND (?3 IS NULL OR status = ?3)
@@ -84,7 +81,7 @@ pub async fn transition(
     to: PayoutStatus,
     failure_reason: Option<&str>,
     now: Timestamp,
-) -> Result<Option<Payout>, ApiError> {
+) -> Result<Option<Payout>> {
     let update = format!(
         "UPDATE payouts SET status = ?3, failure_reason = COALESCE(?4, failure_reason), updated_at = ?5
          WHERE id = ?1 AND status = ?2 RETURNING {COLUMNS}"

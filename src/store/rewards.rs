@@ -1,10 +1,8 @@
 //! SQL of activity events, metric totals, badges and the leaderboard outbox (`activity_batches`).
 
-use super::{changes, rows, Db};
-use crate::args;
+use super::{args, changes, rows, Db, Error, Result};
 use crate::domain::rewards::{Event, Metric, BADGES};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use worker::D1PreparedStatement;
@@ -56,7 +54,7 @@ fn badge_rules() -> &'static str {
 /// 2. add the counted amounts to the users' totals;
 /// 3. award every badge a total of this batch's users has reached (a held badge is skipped);
 /// 4. read back what was counted.
-pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Vec<D1PreparedStatement>, ApiError> {
+pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Vec<D1PreparedStatement>> {
     let json: Vec<EventJson> = events
         .iter()
         .map(|e| EventJson {
@@ -67,7 +65,7 @@ pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Resul
             occurred_at: e.occurred_at.unix(),
         })
         .collect();
-    let json = serde_json::to_string(&json).map_err(ApiError::internal)?;
+    let json = serde_json::to_string(&json).map_err(|e| Error::D1(e.to_string()))?;
     let now = now.unix();
     Ok(vec![
         db.statement(
@@ -113,18 +111,18 @@ pub struct Ingested {
 }
 
 /// Counts a batch of events (see `count`).
-pub async fn ingest(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Ingested, ApiError> {
+pub async fn ingest(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Ingested> {
     let results = db.batch(count(db, batch_id, events, now)?).await?;
     let badges_awarded = results.get(AWARDED).map_or(0, changes);
     Ok(Ingested { counted: rows(&results, COUNTED)?, badges_awarded })
 }
 
 /// The events a batch counted.
-pub async fn batch_events(db: &Db, batch_id: &str) -> Result<Vec<Counted>, ApiError> {
+pub async fn batch_events(db: &Db, batch_id: &str) -> Result<Vec<Counted>> {
     db.all(BATCH_EVENTS, &args![batch_id]).await
 }
 
-pub async fn mark_published(db: &Db, batch_id: &str, now: Timestamp) -> Result<(), ApiError> {
+pub async fn mark_published(db: &Db, batch_id: &str, now: Timestamp) -> Result<()> {
     db.run(
         "UPDATE activity_batches SET state = 'published', settled_at = ?2 WHERE id = ?1 AND state = 'pending'",
         &args![batch_id, now.unix()],
@@ -140,7 +138,7 @@ struct Id {
 
 /// Pending batches created before `until`, least tried first (a batch that keeps failing does not
 /// hold up the others), each counted as tried once more.
-pub async fn to_republish(db: &Db, until: Timestamp, limit: u32) -> Result<Vec<String>, ApiError> {
+pub async fn to_republish(db: &Db, until: Timestamp, limit: u32) -> Result<Vec<String>> {
     let ids: Vec<Id> = db
         .all(
             "UPDATE activity_batches SET attempts = attempts + 1 WHERE id IN (
@@ -153,7 +151,7 @@ pub async fn to_republish(db: &Db, until: Timestamp, limit: u32) -> Result<Vec<S
 }
 
 /// Gives up on pending batches created before `before`; how many.
-pub async fn abandon(db: &Db, before: Timestamp, now: Timestamp) -> Result<usize, ApiError> {
+pub async fn abandon(db: &Db, before: Timestamp, now: Timestamp) -> Result<usize> {
     db.run(
         "UPDATE activity_batches SET state = 'abandoned', settled_at = ?2 WHERE state = 'pending' AND created_at < ?1",
         &args![before.unix(), now.unix()],
@@ -163,7 +161,7 @@ pub async fn abandon(db: &Db, before: Timestamp, now: Timestamp) -> Result<usize
 
 /// Forgets events that happened before `before` (a re-send of them is refused as too old) unless
 /// their batch is still pending, and settled batches created before `before`.
-pub async fn prune(db: &Db, before: Timestamp) -> Result<usize, ApiError> {
+pub async fn prune(db: &Db, before: Timestamp) -> Result<usize> {
     let events = db
         .run(
             "DELETE FROM activity_events WHERE occurred_at < ?1
@@ -190,7 +188,7 @@ pub struct Total {
 }
 
 /// A user's badges (oldest first) and all-time totals, in one round trip.
-pub async fn badges_and_totals(db: &Db, user: &str) -> Result<(Vec<Held>, Vec<Total>), ApiError> {
+pub async fn badges_and_totals(db: &Db, user: &str) -> Result<(Vec<Held>, Vec<Total>)> {
     let results = db
         .batch(vec![
             db.statement("SELECT badge_id, awarded_at FROM user_badges WHERE user_id = ?1 ORDER BY awarded_at, badge_id", &args![user])?,
@@ -201,7 +199,7 @@ pub async fn badges_and_totals(db: &Db, user: &str) -> Result<(Vec<Held>, Vec<To
 }
 
 /// Awards a badge by hand; the first award stands. Returns it and whether this call awarded it.
-pub async fn award(db: &Db, user: &str, badge_id: &str, by: &str, now: Timestamp) -> Result<(Held, bool), ApiError> {
+pub async fn award(db: &Db, user: &str, badge_id: &str, by: &str, now: Timestamp) -> Result<(Held, bool)> {
     let results = db
         .batch(vec![
             db.statement(
@@ -213,7 +211,7 @@ pub async fn award(db: &Db, user: &str, badge_id: &str, by: &str, now: Timestamp
         ])
         .await?;
     let fresh = results.first().map_or(0, changes) > 0;
-    let held = rows::<Held>(&results, 1)?.pop().ok_or_else(|| ApiError::internal("awarded badge not found"))?;
+    let held = rows::<Held>(&results, 1)?.pop().ok_or_else(|| Error::D1("awarded badge not found".into()))?;
     Ok((held, fresh))
 }
 

@@ -1,10 +1,8 @@
 //! SQL of the `users` table.
 
-use super::Db;
-use crate::args;
+use super::{args, Db, Error, Result};
 use crate::domain::time::Timestamp;
-use crate::http::ApiError;
-use crate::users::User;
+use crate::domain::users::User;
 use serde::Deserialize;
 
 const COLUMNS: &str = "id, is_admin, is_active, created_at";
@@ -28,13 +26,13 @@ impl From<Row> for User {
     }
 }
 
-pub async fn find(db: &Db, id: &str) -> Result<Option<User>, ApiError> {
+pub async fn find(db: &Db, id: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1");
     Ok(db.first::<Row>(&sql, &args![id]).await?.map(User::from))
 }
 
 /// Returns the user, creating a regular active user on first sight. One read on the common path.
-pub async fn find_or_provision(db: &Db, id: &str, now: Timestamp) -> Result<User, ApiError> {
+pub async fn find_or_provision(db: &Db, id: &str, now: Timestamp) -> Result<User> {
     if let Some(user) = find(db, id).await? {
         return Ok(user);
     }
@@ -46,7 +44,7 @@ pub async fn find_or_provision(db: &Db, id: &str, now: Timestamp) -> Result<User
     db.first::<Row>(&sql, &args![id, now.unix()])
         .await?
         .map(User::from)
-        .ok_or_else(|| ApiError::internal("user provisioning returned no row"))
+        .ok_or_else(|| Error::D1("user provisioning returned no row".into()))
 }
 
 /// Sets the given flags; `None` when the user does not exist.
@@ -56,7 +54,7 @@ pub async fn update_flags(
     is_admin: Option<bool>,
     is_active: Option<bool>,
     now: Timestamp,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<User>> {
     let sql = format!(
         "UPDATE users SET is_admin = COALESCE(?2, is_admin), is_active = COALESCE(?3, is_active), updated_at = ?4
          WHERE id = ?1 RETURNING {COLUMNS}"
@@ -65,7 +63,7 @@ pub async fn update_flags(
 }
 
 /// Users in creation order, after the cursor `(created_at, id)`.
-pub async fn list(db: &Db, after: Option<&(i64, String)>, limit: u32) -> Result<Vec<User>, ApiError> {
+pub async fn list(db: &Db, after: Option<&(i64, String)>, limit: u32) -> Result<Vec<User>> {
     let (created_at, id) = (after.map(|a| a.0), after.map(|a| &a.1));
     let sql = format!(
         "SELECT {COLUMNS} FROM users WHERE ?1 IS NULL OR (created_at, id) > (?1, ?2)

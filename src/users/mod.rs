@@ -1,30 +1,39 @@
 //! Users: provisioned on first authenticated request; admins manage flags.
 
 use crate::domain::time::Timestamp;
+use crate::domain::users::User;
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::store::users as store;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct User {
-    pub id: String,
-    pub is_admin: bool,
-    pub is_active: bool,
-    pub created_at: Timestamp,
+/// A user as the API shows them.
+#[derive(Serialize)]
+struct UserView {
+    id: String,
+    is_admin: bool,
+    is_active: bool,
+    created_at: Timestamp,
 }
 
-/// `GET /me`
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView { id: u.id, is_admin: u.is_admin, is_active: u.is_active, created_at: u.created_at }
+    }
+}
+
+/// `GET /me`: the caller as authenticated.
 pub async fn me(ctx: &Ctx) -> ApiResult {
-    Reply::ok(ctx.user()?)
+    let me = ctx.user()?;
+    Reply::ok(&UserView { id: me.id.clone(), is_admin: me.is_admin, is_active: me.is_active, created_at: me.created_at })
 }
 
 /// `GET /admin/users?limit=&cursor=` in creation order.
 pub async fn admin_list(ctx: &Ctx) -> ApiResult {
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::list(&ctx.db()?, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |u| (u.created_at.unix(), u.id.clone())))
+    Reply::ok(&Page::from_rows(rows, page.limit, |u| (u.created_at.unix(), u.id.clone())).map(UserView::from))
 }
 
 #[derive(Deserialize)]
@@ -51,7 +60,21 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         let user = store::update_flags(&ctx.db()?, id, patch.is_admin, patch.is_active, ctx.now)
             .await?
             .ok_or_else(|| ApiError::not_found("No such user."))?;
-        Reply::ok(&user)
+        Reply::ok(&UserView::from(user))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_is_the_api_shape() {
+        let user = User { id: "u1".into(), is_admin: false, is_active: true, created_at: Timestamp::from_unix(1_800_000_000) };
+        assert_eq!(
+            serde_json::to_string(&UserView::from(user)).unwrap(),
+            r#"{"id":"u1","is_admin":false,"is_active":true,"created_at":"2027-01-15T08:00:00Z"}"#
+        );
+    }
 }

@@ -1,33 +1,13 @@
-//! The routing table: every route of the service, in one place. `/openapi.json` documents exactly
-//! these (a native test compares the two).
+//! The routing table, the composition root: every route of the service in one place, with its
+//! access and limits. `/openapi.json` (`src/http/openapi.json`) documents exactly these; the
+//! tests below compare the two.
 
-use super::{meta, ApiError, ApiResult, Ctx};
+use crate::http::meta;
+use crate::http::router::{Access, Route, Router};
+use crate::http::MAX_BODY_BYTES;
 use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, rewards, users};
-use futures_util::future::LocalBoxFuture;
 use std::sync::OnceLock;
 use worker::Method;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// No token; throttled per client IP when `throttled`.
-    Public,
-    /// A valid token of an active user; throttled per user.
-    User,
-    /// As `User`, and `users.is_admin` must be set.
-    Admin,
-}
-
-pub type Handler = for<'a> fn(&'a Ctx) -> LocalBoxFuture<'a, ApiResult>;
-
-pub struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub access: Access,
-    pub throttled: bool,
-    /// Largest request body accepted (413 above).
-    pub max_body: usize,
-    pub handler: Handler,
-}
 
 /// `route!(Method "path", Access, handler)`, optionally followed by `throttled: false` or
 /// `max_body: bytes`.
@@ -39,7 +19,7 @@ macro_rules! route {
             path: $path,
             access: Access::$access,
             throttled: true,
-            max_body: super::MAX_BODY_BYTES,
+            max_body: MAX_BODY_BYTES,
             handler: |ctx| Box::pin($handler(ctx)),
         };
         $(route.$option = $value;)*
@@ -97,52 +77,18 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/api/v1/monetization/rewards/leaderboard", User, rewards::leaderboard),
 ];
 
-/// Path pattern → indices into `ROUTES` (one entry per method on that path).
-fn matcher() -> &'static matchit::Router<Vec<usize>> {
-    static MATCHER: OnceLock<matchit::Router<Vec<usize>>> = OnceLock::new();
-    MATCHER.get_or_init(|| {
-        let mut by_path: Vec<(&str, Vec<usize>)> = Vec::new();
-        for (i, route) in ROUTES.iter().enumerate() {
-            match by_path.iter_mut().find(|(p, _)| *p == route.path) {
-                Some((_, indices)) => indices.push(i),
-                None => by_path.push((route.path, vec![i])),
-            }
-        }
-        let mut router = matchit::Router::new();
-        for (path, indices) in by_path {
-            // The table is static and tested natively (`every_route_pattern_is_accepted`).
-            let _ = router.insert(path, indices);
-        }
-        router
-    })
-}
-
-/// The route for `method` on `path` with its decoded parameters; 404 or 405 (with `Allow`).
-pub fn resolve(method: &Method, path: &str) -> ApiResult<(&'static Route, Vec<(String, String)>)> {
-    let not_found = || ApiError::not_found("There is no route at this path.");
-    let found = matcher().at(path).map_err(|_| not_found())?;
-    let wanted = if *method == Method::Head { &Method::Get } else { method };
-    let Some(route) = found.value.iter().map(|&i| &ROUTES[i]).find(|r| r.method == *wanted) else {
-        let mut allow: Vec<&str> = Vec::new();
-        for route in found.value.iter().map(|&i| &ROUTES[i]) {
-            allow.push(route.method.as_ref());
-            if route.method == Method::Get {
-                allow.push("HEAD");
-            }
-        }
-        return Err(ApiError::method_not_allowed(&allow));
-    };
-    let mut params = Vec::new();
-    for (name, raw) in found.params.iter() {
-        let value = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| not_found())?;
-        params.push((name.to_owned(), value.into_owned()));
-    }
-    Ok((route, params))
+/// The table with its path matcher, built once per isolate.
+pub fn router() -> &'static Router {
+    static ROUTER: OnceLock<Router> = OnceLock::new();
+    ROUTER.get_or_init(|| Router::new(ROUTES))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::meta::OPENAPI_JSON;
+    use serde_json::Value;
+    use std::collections::BTreeSet;
 
     #[test]
     fn every_route_pattern_is_accepted_and_unique() {
@@ -158,27 +104,90 @@ mod tests {
 
     #[test]
     fn resolves_parameters_and_methods() {
-        let (route, params) = resolve(&Method::Patch, "/api/v1/monetization/admin/users/user%201").unwrap();
+        let (route, params) = router().resolve(&Method::Patch, "/api/v1/monetization/admin/users/user%201").unwrap();
         assert_eq!(route.path, "/api/v1/monetization/admin/users/{id}");
         assert_eq!(params, vec![("id".to_string(), "user 1".to_string())]);
-        let (route, _) = resolve(&Method::Head, "/healthz").unwrap();
+        let (route, _) = router().resolve(&Method::Head, "/healthz").unwrap();
         assert_eq!(route.path, "/healthz");
     }
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-        assert_eq!(resolve(&Method::Get, "/nope").err().map(|e| e.status), Some(404));
-        assert_eq!(resolve(&Method::Get, "/api/v1/monetization/me/").err().map(|e| e.status), Some(404));
-        let e = resolve(&Method::Delete, "/api/v1/monetization/me").err().unwrap();
+        assert_eq!(router().resolve(&Method::Get, "/nope").err().map(|e| e.status), Some(404));
+        assert_eq!(router().resolve(&Method::Get, "/api/v1/monetization/me/").err().map(|e| e.status), Some(404));
+        let e = router().resolve(&Method::Delete, "/api/v1/monetization/me").err().unwrap();
         assert_eq!(e.status, 405);
         assert_eq!(e.headers, vec![("Allow", "GET, HEAD".to_string())]);
-        let e = resolve(&Method::Get, "/api/v1/monetization/admin/users/x").err().unwrap();
+        let e = router().resolve(&Method::Get, "/api/v1/monetization/admin/users/x").err().unwrap();
         assert_eq!(e.headers, vec![("Allow", "PATCH".to_string())]);
     }
 
     #[test]
     fn invalid_utf8_in_parameters_is_404() {
-        let e = resolve(&Method::Patch, "/api/v1/monetization/admin/users/%FF").err().unwrap();
+        let e = router().resolve(&Method::Patch, "/api/v1/monetization/admin/users/%FF").err().unwrap();
         assert_eq!(e.status, 404);
+    }
+
+    fn doc() -> Value {
+        serde_json::from_str(OPENAPI_JSON).expect("openapi.json is valid JSON")
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                ops.push((method.to_uppercase(), path.clone(), op.clone()));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn the_document_names_exactly_the_routed_operations() {
+        let documented: BTreeSet<(String, String)> =
+            operations(&doc()).into_iter().map(|(m, p, _)| (m, p)).collect();
+        let routed: BTreeSet<(String, String)> =
+            ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(undocumented.is_empty(), "routed but not in openapi.json: {undocumented:?}");
+        assert!(unrouted.is_empty(), "in openapi.json but not routed: {unrouted:?}");
+    }
+
+    #[test]
+    fn security_and_error_responses_match_each_routes_access() {
+        let doc = doc();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_string().to_lowercase()];
+            let responses = op["responses"].as_object().expect("responses");
+            let has = |status: &str| responses.contains_key(status);
+            let name = format!("{} {}", route.method, route.path);
+            assert!(responses.keys().any(|s| s.starts_with('2') || s.starts_with('3')), "{name}: no success response");
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            match route.access {
+                Access::Public => assert!(!secured, "{name}: public route documented as secured"),
+                Access::User | Access::Admin => {
+                    assert!(secured, "{name}: authenticated route documented without security");
+                    assert!(has("401") && has("403") && has("500"), "{name}: missing 401/403/500");
+                }
+            }
+            if route.access != Access::Public || route.throttled {
+                assert!(has("429"), "{name}: throttled but 429 undocumented");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(has("400") && has("413"), "{name}: body errors undocumented");
+                if route.access != Access::Public {
+                    assert!(has("415") && has("422"), "{name}: JSON body errors undocumented");
+                }
+            }
+            let path_params: Vec<&str> =
+                route.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect();
+            for param in path_params {
+                let declared = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == param && p["in"] == "path"));
+                assert!(declared, "{name}: path parameter {param} undocumented");
+            }
+        }
     }
 }
