@@ -22,16 +22,32 @@ pub mod defaults {
     pub const ACTIVITY_MAX_AGE_DAYS: i64 = 35;
     pub const DAILY_BOARD_RETENTION_DAYS: i64 = 90;
     pub const WEEKLY_BOARD_RETENTION_WEEKS: i64 = 104;
+    pub const USER_CACHE_SECONDS: i64 = 10;
 }
 
 /// Which requests get the one-line structured access log (var `REQUEST_LOG`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RequestLog {
-    /// Every request (the default).
+    /// Every request: for debugging.
     All,
-    /// Only requests answered with 400 or above: for hot edge links where a line per click costs
-    /// more than it tells. Internal errors are logged with their detail either way.
+    /// Every mutation (POST, PUT, PATCH, DELETE) and every response of 400 and above, so money
+    /// movements and failures stay auditable; successful reads and redirects (above all the edge
+    /// links, already counted by their Durable Objects) are not logged line by line. The default.
+    #[default]
+    Mutations,
+    /// Only responses of 400 and above.
     Errors,
+}
+
+impl RequestLog {
+    /// Whether a request (`read`: GET or HEAD) answered with `status` is logged.
+    pub fn logs(self, read: bool, status: u16) -> bool {
+        match self {
+            RequestLog::All => true,
+            RequestLog::Mutations => !read || status >= 400,
+            RequestLog::Errors => status >= 400,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -73,8 +89,11 @@ pub struct Config {
     /// How long daily and weekly leaderboards are kept (`DAILY_BOARD_RETENTION_DAYS`,
     /// `WEEKLY_BOARD_RETENTION_WEEKS`); the cron deletes older ones.
     pub board_retention: crate::domain::rewards::Retention,
-    /// Which requests are logged (`REQUEST_LOG`: `all` or `errors`).
+    /// Which requests are logged (`REQUEST_LOG`: `mutations`, `all` or `errors`).
     pub request_log: RequestLog,
+    /// How long an isolate trusts what it read about a user (active, admin) on `User` routes
+    /// (`USER_CACHE_SECONDS`; 0 reads D1 on every request). `Admin` routes always read D1.
+    pub user_cache_seconds: i64,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -156,10 +175,14 @@ impl Config {
                 weekly_weeks: int("WEEKLY_BOARD_RETENTION_WEEKS", d::WEEKLY_BOARD_RETENTION_WEEKS, 1)?,
             },
             request_log: match non_empty(lookup("REQUEST_LOG")).as_deref() {
-                None | Some("all") => RequestLog::All,
+                None | Some("mutations") => RequestLog::Mutations,
+                Some("all") => RequestLog::All,
                 Some("errors") => RequestLog::Errors,
-                Some(other) => return Err(ConfigError(format!("var REQUEST_LOG must be all or errors, got {other:?}"))),
+                Some(other) => {
+                    return Err(ConfigError(format!("var REQUEST_LOG must be mutations, all or errors, got {other:?}")))
+                }
             },
+            user_cache_seconds: int("USER_CACHE_SECONDS", d::USER_CACHE_SECONDS, 0)?,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,
@@ -211,10 +234,20 @@ mod tests {
         assert_eq!(cfg.link_cache_seconds, 15);
         assert_eq!(cfg.activity_max_age_days, 35);
         assert_eq!(cfg.board_retention, crate::domain::rewards::Retention { daily_days: 90, weekly_weeks: 104 });
-        assert_eq!(cfg.request_log, RequestLog::All);
+        assert_eq!(cfg.request_log, RequestLog::Mutations);
+        assert_eq!(cfg.user_cache_seconds, 10);
         assert_eq!(cfg.stripe_webhook_secret, None);
         assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");
         assert_eq!(cfg.visitor_hash_secret.len(), 32, "derived from the API key");
+    }
+
+    #[test]
+    fn the_request_log_keeps_mutations_and_failures_by_default() {
+        let m = RequestLog::Mutations;
+        assert!(!m.logs(true, 200) && !m.logs(true, 302) && !m.logs(true, 304));
+        assert!(m.logs(false, 200) && m.logs(false, 201) && m.logs(true, 404) && m.logs(true, 500));
+        assert!(RequestLog::All.logs(true, 200));
+        assert!(!RequestLog::Errors.logs(false, 201) && RequestLog::Errors.logs(false, 422));
     }
 
     #[test]

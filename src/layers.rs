@@ -9,7 +9,7 @@
 //! | 4 | programs: affiliates, attributions, campaigns, conversions, links, payouts, referrals, rewards, users | `http` and below; other programs while the program graph has no cycle |
 //! | 3 | `http` (the platform) | `store`, `objects` and below — never a program |
 //! | 2 | `store` (D1), `objects` (Durable Objects) | rank 1 and `domain`; not each other |
-//! | 1 | `config`, `log`, `ids` | `domain` |
+//! | 1 | `config`, `log`, `ids`, `timing` | `domain` |
 //! | 0 | `domain` (pure rules and records: no `worker`, no JS) | nothing |
 //!
 //! A new top-level module fails the test until it is ranked in `RANKS`.
@@ -24,6 +24,7 @@ const RANKS: &[(&str, u8)] = &[
     ("config", 1),
     ("log", 1),
     ("ids", 1),
+    ("timing", 1),
     ("store", 2),
     ("objects", 2),
     ("http", 3),

@@ -4,7 +4,7 @@
 //! `routes` (the composition root), `scheduled` runs the cron `jobs`; the Durable Object classes
 //! live in `objects` (exported by their macro). Dependencies point one way:
 //! `lib → (routes, jobs) → programs (users, affiliates, …) → http → (store, objects) →
-//! (config, log, ids) → domain`; `domain` depends on nothing. `layers` (a native test) checks it.
+//! (config, log, ids, timing) → domain`; `domain` depends on nothing. `layers` (a native test) checks it.
 
 pub mod affiliates;
 pub mod attributions;
@@ -25,6 +25,7 @@ pub mod referrals;
 pub mod rewards;
 pub mod routes;
 pub mod store;
+pub mod timing;
 pub mod users;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};

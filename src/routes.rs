@@ -104,27 +104,38 @@ mod tests {
 
     #[test]
     fn resolves_parameters_and_methods() {
-        let (route, params) = router().resolve(&Method::Patch, "/api/v1/monetization/admin/users/user%201").unwrap();
+        let (route, params) = router().resolve(Some(&Method::Patch), "/api/v1/monetization/admin/users/user%201").unwrap();
         assert_eq!(route.path, "/api/v1/monetization/admin/users/{id}");
         assert_eq!(params, vec![("id".to_string(), "user 1".to_string())]);
-        let (route, _) = router().resolve(&Method::Head, "/healthz").unwrap();
+        let (route, _) = router().resolve(Some(&Method::Head), "/healthz").unwrap();
         assert_eq!(route.path, "/healthz");
     }
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-        assert_eq!(router().resolve(&Method::Get, "/nope").err().map(|e| e.status), Some(404));
-        assert_eq!(router().resolve(&Method::Get, "/api/v1/monetization/me/").err().map(|e| e.status), Some(404));
-        let e = router().resolve(&Method::Delete, "/api/v1/monetization/me").err().unwrap();
+        assert_eq!(router().resolve(Some(&Method::Get), "/nope").err().map(|e| e.status), Some(404));
+        assert_eq!(router().resolve(Some(&Method::Get), "/api/v1/monetization/me/").err().map(|e| e.status), Some(404));
+        let e = router().resolve(Some(&Method::Delete), "/api/v1/monetization/me").err().unwrap();
         assert_eq!(e.status, 405);
         assert_eq!(e.headers, vec![("Allow", "GET, HEAD".to_string())]);
-        let e = router().resolve(&Method::Get, "/api/v1/monetization/admin/users/x").err().unwrap();
+        let e = router().resolve(Some(&Method::Get), "/api/v1/monetization/admin/users/x").err().unwrap();
         assert_eq!(e.headers, vec![("Allow", "PATCH".to_string())]);
     }
 
     #[test]
+    fn methods_the_service_does_not_know_are_405_never_get() {
+        for raw in ["PROPFIND", "QUERY", "get", "Patch", "TRACE", "CONNECT", ""] {
+            assert_eq!(crate::http::router::method(raw), None, "{raw:?}");
+            let e = router().resolve(crate::http::router::method(raw).as_ref(), "/c/PROMOX").err().unwrap();
+            assert_eq!((e.status, e.headers.clone()), (405, vec![("Allow", "GET, HEAD".to_string())]), "{raw:?}");
+        }
+        assert_eq!(router().resolve(None, "/nope").err().map(|e| e.status), Some(404));
+        assert_eq!(crate::http::router::method("PATCH"), Some(Method::Patch));
+    }
+
+    #[test]
     fn invalid_utf8_in_parameters_is_404() {
-        let e = router().resolve(&Method::Patch, "/api/v1/monetization/admin/users/%FF").err().unwrap();
+        let e = router().resolve(Some(&Method::Patch), "/api/v1/monetization/admin/users/%FF").err().unwrap();
         assert_eq!(e.status, 404);
     }
 

@@ -178,7 +178,7 @@ pub async fn dashboard(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let activity = store::activity(&db, &affiliate.id, period.from, period.to).await?;
     let groups = ledger::groups(&db, AFFILIATE, &affiliate.id, ctx.now, period.from, period.to).await?;
-    let clicks = link_clicks::stats(&ctx.env, &affiliate_link(&affiliate.code), period).await?;
+    let clicks = link_clicks::stats(&ctx.env, ctx.object_meter(), &affiliate_link(&affiliate.code), period).await?;
     Reply::ok(&json!({
         "affiliate_code": affiliate.code,
         "status": affiliate.status,

@@ -313,7 +313,7 @@ pub async fn admin_stats(ctx: &Ctx) -> ApiResult {
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
     let db = ctx.db()?;
     let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
-    let clicks = link_clicks::stats(&ctx.env, &links::campaign_link(&code), Period::ALL).await?;
+    let clicks = link_clicks::stats(&ctx.env, ctx.object_meter(), &links::campaign_link(&code), Period::ALL).await?;
     let outcomes = store::outcomes(&db, &code).await?;
     // date → (clicks, unique visitors, redemptions), in date order.
     let mut days: std::collections::BTreeMap<String, (i64, i64, i64)> = std::collections::BTreeMap::new();

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod json;
 pub mod meta;
 pub mod pagination;
+pub mod principals;
 pub mod ratelimit;
 pub mod router;
 
@@ -18,12 +19,14 @@ use crate::config::{Config, RequestLog};
 use crate::domain::time::Timestamp;
 use crate::log::log;
 use crate::store::Db;
+use crate::timing::{self, Meter};
 use futures_util::StreamExt;
 use pagination::PageRequest;
 use router::{Access, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::OnceCell;
+use std::rc::Rc;
 use worker::{Date, Env, Headers, Method, Request, Response};
 
 /// Request bodies above this are refused with 413 (unless the route allows more).
@@ -83,6 +86,9 @@ pub struct Ctx {
     /// Keeps work alive after the response (`ctx.wait_until`).
     pub background: worker::Context,
     config: OnceCell<Config>,
+    /// This request's D1 round trips and Durable Object calls (`Server-Timing`).
+    d1_meter: Rc<Meter>,
+    object_meter: Rc<Meter>,
 }
 
 impl Ctx {
@@ -126,8 +132,14 @@ impl Ctx {
         Ok(self.config.get_or_init(|| config))
     }
 
+    /// The D1 database; its round trips count in this request's `Server-Timing`.
     pub fn db(&self) -> ApiResult<Db> {
-        Ok(Db::from_env(&self.env)?)
+        Ok(Db::metered(&self.env, self.d1_meter.clone())?)
+    }
+
+    /// Where this request's Durable Object calls are counted (`Server-Timing`).
+    pub fn object_meter(&self) -> &Meter {
+        &self.object_meter
     }
 
     /// The JSON body, typed. Only `application/json` (or no content type) is accepted.
@@ -166,12 +178,16 @@ thread_local! {
 pub async fn serve(req: Request, env: Env, background: worker::Context, router: &'static Router) -> Response {
     let started = Date::now().as_millis();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let method = req.method();
+    // The method as sent: the runtime's `Method` reads any method it does not know as GET.
+    let raw_method = req.inner().method();
+    let method = router::method(&raw_method);
     let path = req.path();
+    let meters = (Rc::new(Meter::default()), Rc::new(Meter::default()));
     let mut user_id = None;
-    let mut request_log = RequestLog::All;
-    let outcome = handle(req, env, background, router, &request_id, &mut user_id, &mut request_log).await;
-    let (status, reply) = match outcome {
+    let mut request_log = RequestLog::default();
+    let outcome =
+        handle(req, env, background, router, method.clone(), &request_id, &meters, &mut user_id, &mut request_log).await;
+    let (status, mut reply) = match outcome {
         Ok(reply) => (reply.status, reply),
         Err(error) => {
             if let Some(detail) = &error.detail {
@@ -182,20 +198,29 @@ pub async fn serve(req: Request, env: Env, background: worker::Context, router: 
             (error.status, reply)
         }
     };
-    if request_log == RequestLog::Errors && status < 400 {
-        return into_response(reply, &request_id);
+    let duration_ms = Date::now().as_millis().saturating_sub(started);
+    let (d1, objects) = (&meters.0, &meters.1);
+    reply.headers.push((
+        "Server-Timing",
+        timing::server_timing((d1.calls(), d1.millis()), (objects.calls(), objects.millis()), duration_ms),
+    ));
+    let read = matches!(method, Some(Method::Get | Method::Head));
+    if request_log.logs(read, status) {
+        let shown_method: String = raw_method.chars().take(32).collect();
+        log(
+            "info",
+            &serde_json::json!({
+                "request_id": request_id,
+                "method": shown_method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "d1": d1.calls(),
+                "do": objects.calls(),
+                "user_id": user_id,
+            }),
+        );
     }
-    log(
-        "info",
-        &serde_json::json!({
-            "request_id": request_id,
-            "method": method.to_string(),
-            "path": path,
-            "status": status,
-            "duration_ms": Date::now().as_millis().saturating_sub(started),
-            "user_id": user_id,
-        }),
-    );
     into_response(reply, &request_id)
 }
 
@@ -210,18 +235,20 @@ fn into_response(reply: Reply, request_id: &str) -> Response {
     Response::builder().with_status(reply.status).with_headers(headers).fixed(reply.body)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     mut req: Request,
     env: Env,
     background: worker::Context,
     router: &'static Router,
+    method: Option<Method>,
     request_id: &str,
+    meters: &(Rc<Meter>, Rc<Meter>),
     user_id: &mut Option<String>,
     request_log: &mut RequestLog,
 ) -> ApiResult {
-    let method = req.method();
     let path = req.path();
-    let (route, params) = router.resolve(&method, &path)?;
+    let (route, params) = router.resolve(method.as_ref(), &path)?;
     // The raw URL (no parsing crate: see domain::links); the path comes from the runtime.
     let url = req.inner().url();
     let target = match url.split_once('?') {
@@ -232,7 +259,8 @@ async fn handle(
     let body = read_body(&mut req, route.max_body).await?;
     let mut ctx = Ctx {
         env,
-        method,
+        // (Known: `resolve` answers 405 to a method it does not know.)
+        method: method.unwrap_or_else(|| route.method.clone()),
         path,
         target,
         query,
@@ -244,6 +272,8 @@ async fn handle(
         user: None,
         background,
         config: OnceCell::new(),
+        d1_meter: meters.0.clone(),
+        object_meter: meters.1.clone(),
     };
     // (A configuration error surfaces on the routes that need the configuration.)
     if let Ok(config) = ctx.config() {
@@ -256,7 +286,7 @@ async fn handle(
             }
         }
         Access::User | Access::Admin => {
-            let user = authenticate(&ctx, user_id).await?;
+            let user = authenticate(&ctx, route.access, user_id).await?;
             if !user.is_active {
                 return Err(ApiError::forbidden("This account is deactivated."));
             }
@@ -270,8 +300,10 @@ async fn handle(
 }
 
 /// Verifies the bearer token, throttles per user (per IP when the token is bad), and returns the
-/// user, provisioned on first sight.
-async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<Principal> {
+/// user, provisioned on first sight. What a `User` route needs to know about its user comes from
+/// the per-isolate cache (`principals`); an `Admin` route always reads D1, so revoked rights
+/// end at once everywhere.
+async fn authenticate(ctx: &Ctx, access: Access, user_id: &mut Option<String>) -> ApiResult<Principal> {
     let config = ctx.config()?;
     let settings = auth::JwtSettings {
         secret: &config.api_secret_key,
@@ -290,8 +322,12 @@ async fn authenticate(ctx: &Ctx, user_id: &mut Option<String>) -> ApiResult<Prin
     };
     *user_id = Some(sub.clone());
     ratelimit::by_user(ctx, &sub).await?;
-    let user = crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?;
-    Ok(Principal::from(user))
+    let ttl = if access == Access::Admin { 0 } else { config.user_cache_seconds };
+    principals::principal(&sub, ctx.now, ttl, || async {
+        let user = crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?;
+        Ok(Principal::from(user))
+    })
+    .await
 }
 
 /// Reads the body up to `limit` bytes. A larger body is answered with 413 after draining it up

@@ -28,6 +28,21 @@ pub struct Route {
     pub handler: Handler,
 }
 
+/// The method of a request as sent (case-sensitive, RFC 9110 §9.1), or `None` for one this service
+/// never serves. (`worker::Method::from` reads any unknown method, `PROPFIND` or `QUERY`, as GET.)
+pub fn method(raw: &str) -> Option<Method> {
+    Some(match raw {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        _ => return None,
+    })
+}
+
 /// A routing table and its path matcher. Build it once per isolate (`crate::routes::router`).
 pub struct Router {
     routes: &'static [Route],
@@ -52,13 +67,17 @@ impl Router {
         Router { routes, matcher }
     }
 
-    /// The route for `method` on `path` with its decoded parameters; 404 or 405 (with `Allow`).
-    pub fn resolve(&self, method: &Method, path: &str) -> ApiResult<(&'static Route, Vec<(String, String)>)> {
+    /// The route for `method` on `path` with its decoded parameters; 404 or 405 (with `Allow`,
+    /// also for a method `method()` does not know: `None`).
+    pub fn resolve(&self, method: Option<&Method>, path: &str) -> ApiResult<(&'static Route, Vec<(String, String)>)> {
         let not_found = || ApiError::not_found("There is no route at this path.");
         let found = self.matcher.at(path).map_err(|_| not_found())?;
         let routes = self.routes;
-        let wanted = if *method == Method::Head { &Method::Get } else { method };
-        let Some(route) = found.value.iter().map(|&i| &routes[i]).find(|r| r.method == *wanted) else {
+        let wanted = match method {
+            Some(Method::Head) => Some(&Method::Get),
+            other => other,
+        };
+        let Some(route) = found.value.iter().map(|&i| &routes[i]).find(|r| Some(&r.method) == wanted) else {
             let mut allow: Vec<&str> = Vec::new();
             for route in found.value.iter().map(|&i| &routes[i]) {
                 allow.push(route.method.as_ref());

@@ -17,6 +17,7 @@
 //! batch (the cron re-publishes batches D1 has not seen confirmed) counts once.
 
 use crate::domain::rewards::{self, Category, Entry};
+use crate::timing::Meter;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -272,21 +273,21 @@ fn read_standing(sql: &SqlStorage, q: &StandingQuery) -> worker::Result<Standing
 pub async fn apply(env: &Env, category: Category, batch_id: &str, entries: Vec<Entry>, oldest_kept: &[String]) -> super::Result<()> {
     let batch = Batch { id: batch_id.to_owned(), entries, oldest_kept: oldest_kept.to_vec() };
     let body = serde_json::to_string(&batch)?;
-    super::call(env, BINDING, category.as_str(), Method::Post, "/apply", Some(body)).await.map(|_| ())
+    super::call(env, &Meter::default(), BINDING, category.as_str(), Method::Post, "/apply", Some(body)).await.map(|_| ())
 }
 
 /// Deletes up to `limit` rows of the category's boards older than `oldest_kept`; the rows deleted.
 pub async fn prune(env: &Env, category: Category, oldest_kept: &[String], limit: u32) -> super::Result<usize> {
     let body = serde_json::to_string(&Prune { oldest_kept: oldest_kept.to_vec(), limit })?;
-    let mut response = super::call(env, BINDING, category.as_str(), Method::Post, "/prune", Some(body)).await?;
+    let mut response = super::call(env, &Meter::default(), BINDING, category.as_str(), Method::Post, "/prune", Some(body)).await?;
     let text = response.text().await?;
     text.parse().map_err(|_| super::Error(format!("Leaderboard /prune answered {text:?}")))
 }
 
-/// The top `limit` of a board and `user_id`'s place on it.
-pub async fn standing(env: &Env, category: Category, board: &str, limit: u32, user_id: &str) -> super::Result<Standing> {
+/// The top `limit` of a board and `user_id`'s place on it (one call, counted on `meter`).
+pub async fn standing(env: &Env, meter: &Meter, category: Category, board: &str, limit: u32, user_id: &str) -> super::Result<Standing> {
     let query = StandingQuery { board: board.to_owned(), limit, user_id: user_id.to_owned() };
     let body = serde_json::to_string(&query)?;
-    let mut response = super::call(env, BINDING, category.as_str(), Method::Post, "/standing", Some(body)).await?;
+    let mut response = super::call(env, meter, BINDING, category.as_str(), Method::Post, "/standing", Some(body)).await?;
     Ok(response.json::<Standing>().await?)
 }

@@ -14,6 +14,7 @@
 
 use crate::domain::clicks;
 use crate::domain::time::{Period, Timestamp};
+use crate::timing::Meter;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -159,7 +160,7 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
 /// Sends a batch; the object ignores a batch id it has seen, so retries cannot double count.
 async fn send(env: &Env, link: &str, batch: &Batch) -> super::Result<()> {
     let body = serde_json::to_string(batch)?;
-    super::call(env, BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
+    super::call(env, &Meter::default(), BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
 }
 
 thread_local! {
@@ -227,10 +228,10 @@ pub async fn track(env: Env, link: String, click: Click) {
     }
 }
 
-/// A link's counts within a period (whole hours).
-pub async fn stats(env: &Env, link: &str, period: Period) -> super::Result<Stats> {
+/// A link's counts within a period (whole hours): one call, counted on `meter`.
+pub async fn stats(env: &Env, meter: &Meter, link: &str, period: Period) -> super::Result<Stats> {
     let from = clicks::hour(period.from);
     let to = clicks::hour(period.to.plus_seconds(3_599));
-    let mut response = super::call(env, BINDING, link, Method::Get, &format!("/stats?from={from}&to={to}"), None).await?;
+    let mut response = super::call(env, meter, BINDING, link, Method::Get, &format!("/stats?from={from}&to={to}"), None).await?;
     Ok(response.json::<Stats>().await?)
 }

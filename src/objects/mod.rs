@@ -4,6 +4,7 @@
 pub mod leaderboard;
 pub mod link_clicks;
 
+use crate::timing::Meter;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -81,8 +82,9 @@ fn transaction<T: 'static>(state: &State, work: impl FnOnce() -> worker::Result<
     value.ok_or_else(|| worker::Error::RustError("transaction produced no result".into()))
 }
 
-/// Calls the object `name` of namespace `binding`; anything but a 200 is an error.
-async fn call(env: &Env, binding: &str, name: &str, method: Method, path: &str, body: Option<String>) -> Result<Response> {
+/// Calls the object `name` of namespace `binding`, counted on `meter`; anything but a 200 is an
+/// error.
+async fn call(env: &Env, meter: &Meter, binding: &str, name: &str, method: Method, path: &str, body: Option<String>) -> Result<Response> {
     let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
     // Built with web_sys directly: worker's RequestInit drags in the whole `cf` property model.
     let init = web_sys::RequestInit::new();
@@ -92,7 +94,7 @@ async fn call(env: &Env, binding: &str, name: &str, method: Method, path: &str, 
     }
     let request = web_sys::Request::new_with_str_and_init(&format!("https://{binding}{path}"), &init)
         .map_err(|e| Error(format!("{binding} request: {e:?}")))?;
-    let mut response = stub.fetch_with_request(Request::from(request)).await?;
+    let mut response = meter.time(stub.fetch_with_request(Request::from(request))).await?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
         return Err(Error(format!("{binding} {name} {path} answered {}: {text}", response.status_code())));

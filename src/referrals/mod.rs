@@ -49,7 +49,7 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
             ReferralStatus::Expired => expired += n,
         }
     }
-    let clicks = link_clicks::stats(&ctx.env, &referral_link(&code), Period::ALL).await?;
+    let clicks = link_clicks::stats(&ctx.env, ctx.object_meter(), &referral_link(&code), Period::ALL).await?;
     Reply::ok(&json!({
         "referral_code": code,
         "clicks": clicks.clicks,

@@ -225,7 +225,7 @@ pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
     let standing = if rules::expired(&board, &rules::oldest_kept(ctx.now, ctx.config()?.board_retention)) {
         leaderboard::Standing { entries: Vec::new(), me: None }
     } else {
-        leaderboard::standing(&ctx.env, category, &board, limit, &user.id).await?
+        leaderboard::standing(&ctx.env, ctx.object_meter(), category, &board, limit, &user.id).await?
     };
     Reply::ok(&json!({
         "category": category,

@@ -16,6 +16,8 @@ pub mod rewards;
 pub mod stripe;
 pub mod users;
 
+use crate::timing::Meter;
+use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
@@ -125,51 +127,64 @@ impl std::fmt::Display for Error {
     }
 }
 
-pub struct Db(D1Database);
+/// The D1 database, with the meter that counts this handle's round trips (`Server-Timing`).
+pub struct Db {
+    d1: D1Database,
+    meter: Rc<Meter>,
+}
 
 impl Db {
+    /// For work outside a request (cron, background): its round trips are counted by no one.
     pub fn from_env(env: &Env) -> Result<Db> {
-        env.d1("DB").map(Db).map_err(|e| Error::D1(e.to_string()))
+        Db::metered(env, Rc::default())
+    }
+
+    /// For a request: every round trip is counted on `meter`.
+    pub fn metered(env: &Env, meter: Rc<Meter>) -> Result<Db> {
+        let d1 = env.d1("DB").map_err(|e| Error::D1(e.to_string()))?;
+        Ok(Db { d1, meter })
     }
 
     pub fn statement(&self, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement> {
         let values: Vec<JsValue> = args.iter().map(JsValue::from).collect();
-        self.0.prepare(sql).bind(&values).map_err(|e| db_error(sql, e))
+        self.d1.prepare(sql).bind(&values).map_err(|e| db_error(sql, e))
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>> {
-        self.statement(sql, args)?.first::<T>(None).await.map_err(|e| db_error(sql, e))
+        let statement = self.statement(sql, args)?;
+        self.meter.time(statement.first::<T>(None)).await.map_err(|e| db_error(sql, e))
     }
 
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>> {
-        let result = self.statement(sql, args)?.all().await.map_err(|e| db_error(sql, e))?;
+        let statement = self.statement(sql, args)?;
+        let result = self.meter.time(statement.all()).await.map_err(|e| db_error(sql, e))?;
         result.results::<T>().map_err(|e| db_error(sql, e))
     }
 
     /// Runs a write and returns the number of rows it changed.
     pub async fn run(&self, sql: &str, args: &[Arg]) -> Result<usize> {
-        let result = self.statement(sql, args)?.run().await.map_err(|e| db_error(sql, e))?;
+        let statement = self.statement(sql, args)?;
+        let result = self.meter.time(statement.run()).await.map_err(|e| db_error(sql, e))?;
         Ok(changes(&result))
+    }
+
+    /// Runs statements as one atomic batch (a transaction): all of them land or none does. A
+    /// violated constraint comes back as `Error::Constraint`, so callers can tell "someone else
+    /// got there first" from a failure.
+    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
+        self.meter.time(self.d1.batch(statements)).await.map_err(Error::from_write)
+    }
+
+    /// A single write returning rows (`… RETURNING`), with constraint violations told apart.
+    pub async fn write<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>> {
+        let statement = self.statement(sql, args)?;
+        self.meter.time(statement.first::<T>(None)).await.map_err(Error::from_write)
     }
 }
 
 /// The rows a write changed.
 pub fn changes(result: &D1Result) -> usize {
     result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
-}
-
-impl Db {
-    /// Runs statements as one atomic batch (a transaction): all of them land or none does. A
-    /// violated constraint comes back as `Error::Constraint`, so callers can tell "someone else
-    /// got there first" from a failure.
-    pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>> {
-        self.0.batch(statements).await.map_err(Error::from_write)
-    }
-
-    /// A single write returning rows (`… RETURNING`), with constraint violations told apart.
-    pub async fn write<T: DeserializeOwned>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>> {
-        self.statement(sql, args)?.first::<T>(None).await.map_err(Error::from_write)
-    }
 }
 
 /// Rows of one statement of a batch.

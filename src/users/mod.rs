@@ -60,6 +60,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         let user = store::update_flags(&ctx.db()?, id, patch.is_admin, patch.is_active, ctx.now)
             .await?
             .ok_or_else(|| ApiError::not_found("No such user."))?;
+        crate::http::principals::forget(&user.id);
         Reply::ok(&UserView::from(user))
     })
     .await

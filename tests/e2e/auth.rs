@@ -1,6 +1,6 @@
 //! Authentication (the 401 matrix) and authorization (403 for non-admins and inactive users).
 
-use crate::support::{b64, now, root, shared, sign, strict, unique, API};
+use crate::support::{b64, now, root, shared, sign, strict, unique, Server, API};
 use crate::trials;
 use serde_json::json;
 
@@ -11,6 +11,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         admin_routes_need_the_admin_flag_in_d1_not_a_claim,
         inactive_users_are_403_everywhere,
         deactivated_admins_lose_admin_routes,
+        a_user_changed_elsewhere_is_served_at_most_user_cache_seconds_and_admin_routes_see_it_at_once,
         admins_cannot_change_their_own_flags,
         the_token_script_mints_tokens_the_worker_accepts,
     )
@@ -136,6 +137,27 @@ fn deactivated_admins_lose_admin_routes() {
     let r = s.patch(&format!("{API}/admin/users/{admin}")).token(s.admin()).json(&json!({"is_active": true, "is_admin": false})).send();
     assert_eq!(r.status, 200);
     s.get(&format!("{API}/admin/users")).token(&token).send().expect_error(403, "forbidden");
+}
+
+fn a_user_changed_elsewhere_is_served_at_most_user_cache_seconds_and_admin_routes_see_it_at_once() {
+    const TTL: u64 = 8;
+    let s = Server::start(&[("USER_CACHE_SECONDS", &TTL.to_string())]);
+    let (user, token) = s.user();
+    let (admin, admin_token) = s.new_admin();
+    let users = format!("{API}/admin/users");
+    assert_eq!(s.get(&users).token(&admin_token).send().status, 200);
+    let known_since = std::time::Instant::now();
+    assert_eq!(s.get(&format!("{API}/me")).token(&token).send().status, 200);
+    // Changed elsewhere (as by another isolate): D1 written from outside the worker.
+    s.d1(&format!("UPDATE users SET is_active = 0 WHERE id = '{user}'"));
+    s.d1(&format!("UPDATE users SET is_admin = 0 WHERE id = '{admin}'"));
+    s.get(&users).token(&admin_token).send().expect_error(403, "forbidden");
+    let me = s.get(&format!("{API}/me")).token(&token).send();
+    if known_since.elapsed() < std::time::Duration::from_secs(TTL - 2) {
+        assert_eq!(me.status, 200, "within USER_CACHE_SECONDS the isolate serves what it read");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(TTL + 1).saturating_sub(known_since.elapsed()));
+    s.get(&format!("{API}/me")).token(&token).send().expect_error(403, "forbidden");
 }
 
 fn admins_cannot_change_their_own_flags() {

@@ -1,0 +1,92 @@
+//! What an isolate knows about the users it served: their `Principal` (active, admin), kept for
+//! `USER_CACHE_SECONDS`, so an authenticated request does not read `users` before its handler's
+//! own query. The bound: a user deactivated (or stripped of admin rights) through this service is
+//! forgotten at once by the isolate that made the change; other isolates serve what they read for
+//! at most `USER_CACHE_SECONDS`. `Admin` routes never use what is kept (they read D1 each time).
+
+use super::auth::Principal;
+use super::ApiResult;
+use crate::domain::time::Timestamp;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// Past this many users the isolate starts over (a bound on memory, not an eviction policy).
+const MAX_KEPT: usize = 10_000;
+
+thread_local! {
+    static KEPT: RefCell<HashMap<String, (Principal, Timestamp)>> = RefCell::new(HashMap::new());
+    /// Counts `forget` calls: a read that started before one may be stale and is not kept.
+    static FORGOTTEN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The principal of user `id`: kept, or from `load` (then kept `ttl_seconds`; 0 keeps nothing).
+pub async fn principal<F, Fut>(id: &str, now: Timestamp, ttl_seconds: i64, load: F) -> ApiResult<Principal>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<Principal>>,
+{
+    if ttl_seconds > 0 {
+        let kept = KEPT.with(|k| k.borrow().get(id).filter(|(_, until)| *until > now).map(|(p, _)| p.clone()));
+        if let Some(principal) = kept {
+            return Ok(principal);
+        }
+    }
+    let generation = FORGOTTEN.with(Cell::get);
+    let principal = load().await?;
+    if ttl_seconds > 0 && FORGOTTEN.with(Cell::get) == generation {
+        KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= MAX_KEPT {
+                k.clear();
+            }
+            k.insert(id.to_owned(), (principal.clone(), now.plus_seconds(ttl_seconds)));
+        });
+    }
+    Ok(principal)
+}
+
+/// Drops what this isolate knows about user `id` (just changed here).
+pub fn forget(id: &str) {
+    KEPT.with(|k| k.borrow_mut().remove(id));
+    FORGOTTEN.with(|f| f.set(f.get().wrapping_add(1)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    fn user(id: &str, is_active: bool) -> Principal {
+        Principal { id: id.into(), is_admin: false, is_active, created_at: Timestamp::from_unix(0) }
+    }
+
+    /// The principal, and whether `load` ran.
+    fn get(id: &str, now: i64, ttl: i64, loaded: Principal) -> (Principal, bool) {
+        let ran = Cell::new(false);
+        let found = principal(id, Timestamp::from_unix(now), ttl, || async {
+            ran.set(true);
+            Ok(loaded)
+        })
+        .now_or_never()
+        .expect("ready")
+        .expect("loaded");
+        (found, ran.get())
+    }
+
+    #[test]
+    fn a_user_is_read_once_per_lifetime_and_forgotten_on_change() {
+        assert_eq!(get("cache-a", 100, 10, user("cache-a", true)), (user("cache-a", true), true));
+        assert_eq!(get("cache-a", 109, 10, user("cache-a", false)), (user("cache-a", true), false), "kept");
+        assert_eq!(get("cache-a", 110, 10, user("cache-a", false)), (user("cache-a", false), true), "expired");
+        forget("cache-a");
+        assert_eq!(get("cache-a", 111, 10, user("cache-a", true)), (user("cache-a", true), true), "forgotten");
+    }
+
+    #[test]
+    fn a_zero_lifetime_keeps_nothing() {
+        assert!(get("cache-b", 100, 0, user("cache-b", true)).1);
+        assert!(get("cache-b", 100, 0, user("cache-b", true)).1);
+        assert!(get("cache-b", 100, 10, user("cache-b", true)).1, "nothing was kept by the zero-lifetime reads");
+    }
+}
