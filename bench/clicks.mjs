@@ -1,9 +1,9 @@
 // The campaign click path (`GET /c/{code}`) against a baseline Worker that only answers a constant
-// 302, both under `wrangler dev`, driven in the same run by the same load (wrk, distinct visitor
+// 302, both served by scripts/serve.mjs, driven in the same run by the same load (wrk, distinct visitor
 // identities, an exact number of requests). Rounds alternate baseline / campaign; the table
 // reports medians and ratios. Then the campaign's stats must equal the clicks sent.
 import { join } from "node:path";
-import { client, connections, fmt, freePort, freshState, jwt, log, median, rounds, runWrk, startDev, threads, work } from "./lib.mjs";
+import { client, connections, fmt, freshState, jwt, log, median, rounds, runWrk, startService, threads, work } from "./lib.mjs";
 
 const perConnection = Number(process.env.BENCH_REQUESTS ?? 400);
 
@@ -13,10 +13,10 @@ export async function benchClicks({ secret, baseline }) {
   freshState(persist, secret, "bench-admin");
   freshState(quietPersist, secret, "bench-admin");
   log("clicks: starting the service twice (access log on and off)");
-  const service = await startDev("clicks-service", [], await freePort(), persist, { API_SECRET_KEY: secret });
+  const service = await startService("clicks-service", persist, secret);
   // The same service logging only failures (REQUEST_LOG=errors), to show what the per-request log
   // line costs here: wrangler dev's node process handles every console line on the same 2 cores.
-  const quiet = await startDev("clicks-service-quiet", [], await freePort(), quietPersist, { API_SECRET_KEY: secret, REQUEST_LOG: "errors" });
+  const quiet = await startService("clicks-service-quiet", quietPersist, secret, { REQUEST_LOG: "errors" });
 
   const liveCampaign = async (base) => {
     const api = client(base, admin);

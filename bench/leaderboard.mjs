@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { client, connections, fmt, freePort, freshState, jwt, log, median, rounds, runWrk, startDev, threads, work } from "./lib.mjs";
+import { client, connections, fmt, freshState, jwt, log, median, rounds, runWrk, startService, threads, work } from "./lib.mjs";
 
 const members = Number(process.env.BENCH_MEMBERS ?? 100_000);
 const readsPerConnection = Number(process.env.BENCH_READS ?? 100);
@@ -62,7 +62,7 @@ export async function benchLeaderboard({ secret, baseline }) {
   const persist = join(work, "leaderboard-state");
   freshState(persist, secret, "bench-admin");
   log("leaderboard: starting the service");
-  const service = await startDev("leaderboard-service", [], await freePort(), persist, { API_SECRET_KEY: secret });
+  const service = await startService("leaderboard-service", persist, secret);
   const admin = client(service, jwt(secret, "bench-admin"));
 
   // Writers: one admin account per connection (the main API's service accounts), so the per-user

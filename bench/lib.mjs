@@ -1,8 +1,8 @@
-// Shared plumbing of `npm run bench`: wrangler dev instances, wrk runs with exact request counts,
-// tokens, medians.
+// Shared plumbing of `npm run bench`: Worker instances (scripts/serve.mjs), wrk runs with exact
+// request counts, tokens, medians.
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "node:net";
@@ -65,38 +65,55 @@ export function freshState(dir, secret, admin) {
   });
 }
 
-export async function startDev(name, configArgs, port, persist, vars) {
-  const logFile = openSync(join(work, `${name}.log`), "w");
-  const args = [wranglerJs, "dev", ...configArgs, "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false", "--log-level", process.env.BENCH_LOG_LEVEL ?? "warn"];
+/// Serves a Worker with scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without
+/// wrangler dev's proxy worker) on `port`, local state under `persist`, `vars` as `--var NAME:VALUE`;
+/// its output goes to target/bench/<name>.log. Resolves with its origin once it prints `ready`.
+export async function serve(name, config, port, persist, vars) {
+  const logPath = join(work, `${name}.log`);
+  const logFile = openSync(logPath, "w");
+  const args = [join(root, "scripts", "serve.mjs"), "-c", config, "--ip", "127.0.0.1", "--port", String(port)];
   if (persist) args.push("--persist-to", persist);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(process.execPath, args, {
     cwd: root,
-    detached: true,
+    detached: true, // its own process group (node and workerd), stopped with SIGTERM to the group
     stdio: ["ignore", logFile, logFile],
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: "false",
-      SOUNDHASH_SKIP_BUILD: "1",
-      WRANGLER_REGISTRY_PATH: join(work, `${name}-registry`),
-      WRANGLER_CI_DISABLE_CONFIG_WATCHING: "true",
-    },
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });
+  closeSync(logFile);
   children.push(child);
-  const base = `http://127.0.0.1:${port}`;
+  let exited = null;
+  child.on("exit", (code, signal) => { exited = signal ?? code; });
   for (let i = 0; i < 600; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`, { redirect: "manual" });
-      if (r.status === 200 || r.status === 302) {
-        // wrangler rebuilds (a no-op here) and reloads the worker once it is up; let it settle.
-        await new Promise((res) => setTimeout(res, 3000));
-        return base;
-      }
-    } catch {}
+    const ready = /^ready (http:\/\/\S+)$/m.exec(readFileSync(logPath, "utf8"));
+    if (ready) return ready[1];
+    if (exited !== null) break;
     await new Promise((res) => setTimeout(res, 200));
   }
-  throw new Error(`${name} did not start; see ${join(work, `${name}.log`)}`);
+  throw new Error(`${name} did not start (${exited !== null ? `exited: ${exited}` : "no ready line"}); see ${logPath}`);
+}
+
+/// The service (the repo's wrangler.toml, build/) served on a free port. serve.mjs reads `.dev.vars`
+/// beside the config, as wrangler dev does; so the secrets are given here (derived from `secret`),
+/// and any other name `.dev.vars` sets is given its wrangler.toml value, so that the configuration
+/// measured is the default one plus `extra`.
+export async function startService(name, persist, secret, extra = {}) {
+  const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+  const tomlVars = toml.split(/^\[vars\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
+  const vars = {};
+  const devVars = join(root, ".dev.vars");
+  for (const line of existsSync(devVars) ? readFileSync(devVars, "utf8").split("\n") : []) {
+    const devName = /^\s*([A-Za-z0-9_]+)\s*=/.exec(line)?.[1];
+    if (!devName) continue;
+    const value = new RegExp(`^\\s*${devName}\\s*=\\s*"([^"]*)"`, "m").exec(tomlVars)?.[1];
+    if (value !== undefined) vars[devName] = value;
+  }
+  Object.assign(vars, {
+    API_SECRET_KEY: secret,
+    STRIPE_WEBHOOK_SECRET: `whsec_${secret}`,
+    VISITOR_HASH_SECRET: `visitors-${secret}`,
+  }, extra);
+  return serve(name, join(root, "wrangler.toml"), await freePort(), persist, vars);
 }
 
 export function stopAll() {

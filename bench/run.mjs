@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench`: every benchmark of the service under `wrangler dev` on this machine, each against
+// `npm run bench`: every benchmark of the service on this machine, each Worker served by
+// scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without its proxy worker), each against
 // a baseline measured in the same run (bench/baseline: a constant 302 or JSON 200 from a JS
 // Worker), with exact request counts; medians and ratios go to BENCHMARKS.md.
 //   clicks       the campaign click path and its click accounting (bench/clicks.mjs)
@@ -8,15 +9,15 @@
 // Options (environment): BENCH_ONLY (clicks | leaderboard; the other section of BENCHMARKS.md is
 // kept), BENCH_THREADS (wrk threads, 2), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3); clicks:
 // BENCH_REQUESTS (per connection and round, 400); leaderboard: BENCH_MEMBERS (100000),
-// BENCH_READS (100), BENCH_WRITES (10), BENCH_EVENTS_PER_WRITE (100); BENCH_LOG_LEVEL (wrangler
-// dev --log-level, warn: `log` shows the workers' lines in target/bench/*.log).
+// BENCH_READS (100), BENCH_WRITES (10), BENCH_EVENTS_PER_WRITE (100). The Workers' output goes to
+// target/bench/*.log.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchClicks } from "./clicks.mjs";
 import { benchLeaderboard } from "./leaderboard.mjs";
-import { ensureWrk, freePort, log, root, startDev, stopAll, work } from "./lib.mjs";
+import { ensureWrk, freePort, log, root, serve, stopAll, work } from "./lib.mjs";
 
 const benches = { clicks: benchClicks, leaderboard: benchLeaderboard };
 
@@ -27,8 +28,8 @@ async function main() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const secret = randomBytes(24).toString("hex");
-  log("starting the baseline under wrangler dev");
-  const baseline = await startDev("baseline", ["-c", join(root, "bench", "baseline", "wrangler.toml")], await freePort(), null, {});
+  log("starting the baseline");
+  const baseline = await serve("baseline", join(root, "bench", "baseline", "wrangler.toml"), await freePort(), join(work, "baseline-state"), {});
 
   const file = join(root, "BENCHMARKS.md");
   const previous = existsSync(file) ? readFileSync(file, "utf8").split(/\n(?=## )/).slice(1) : [];
@@ -48,12 +49,14 @@ async function main() {
   }
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const machine = `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}`;
-  const wranglerVersion = JSON.parse(readFileSync(join(root, "node_modules", "wrangler", "package.json"), "utf8")).version;
+  const version = (name) => JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;
   const report = `# Benchmarks
 
 Measured by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}${only ? ` (section ${only}; the others are from an earlier run)` : ""}. Machine: ${machine}.
-Every Worker runs under \`wrangler dev\` ${wranglerVersion} (local workerd) with \`--log-level warn\`; the load generator
-(${wrkVersion.trim()}) runs on the same machine, so absolute numbers are this machine's and the ratios are the result.
+Every Worker is served by \`scripts/serve.mjs\`: Miniflare ${version("miniflare")} on the local workerd that \`wrangler dev\`
+${version("wrangler")} uses, with the bindings wrangler reads from the Worker's wrangler.toml, without wrangler dev's proxy
+worker. The load generator (${wrkVersion.trim()}) runs on the same machine, so absolute numbers are this machine's and
+the ratios are the result.
 
 ${sections.join("\n")}
 Command: \`npm run bench\` (options in bench/run.mjs: BENCH_ONLY, BENCH_CONNECTIONS, BENCH_ROUNDS, …).
