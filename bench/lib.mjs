@@ -2,7 +2,7 @@
 // request counts, tokens, medians.
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "node:net";
@@ -63,6 +63,40 @@ export function freshState(dir, secret, admin) {
   execFileSync(process.execPath, [join(root, "scripts", "token.mjs"), admin, "--admin", "--persist-to", dir], {
     cwd: root, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, API_SECRET_KEY: secret },
   });
+}
+
+/// Runs SQL against the local D1 (binding DB) of `config` under `dir` (before its Worker serves it:
+/// a second writer on the SQLite file can make the Worker's queries fail).
+export function d1Execute(dir, sql, config = join(root, "wrangler.toml")) {
+  const file = join(work, `seed-${process.pid}-${Date.now()}.sql`);
+  writeFileSync(file, sql);
+  wrangler(["d1", "execute", "DB", "--local", "-c", config, "--persist-to", dir, "--file", file]);
+  rmSync(file);
+}
+
+/// The users whose credit balance the reads section measures (tokens rotate over them) and the
+/// ledger rows the bench seeds for each, the same in the service's D1 and the baseline's.
+export const readUsers = Array.from({ length: Number(process.env.BENCH_USERS ?? 200) }, (_, i) => `bench-user-${i}`);
+export function creditRowsSql(users) {
+  const rows = users.flatMap((user, i) => {
+    let balance = 0;
+    return [1000, -(100 + (i % 50) * 5), 500, -(50 + (i % 7) * 10)].map((amount, k) => {
+      balance += amount;
+      return `('${user}', ${k + 1}, '${amount > 0 ? "bonus" : "deduction"}', ${amount}, ${balance}, 'bench', 1767225600)`;
+    });
+  });
+  return `INSERT INTO credit_transactions (user_id, seq, kind, amount, balance_after, reason, created_at) VALUES\n${rows.join(",\n")};\n`;
+}
+
+const baselineConfig = join(root, "bench", "baseline", "wrangler.toml");
+
+/// The baseline Worker (bench/baseline) on its own local D1 under `dir`: the service's migrations,
+/// `readUsers` as users with the same credit rows as the service's.
+export async function startBaseline(dir) {
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "-c", baselineConfig, "--persist-to", dir]);
+  const users = readUsers.map((u) => `('${u}', 0, 1, 1767225600, 1767225600)`).join(",\n");
+  d1Execute(dir, `INSERT INTO users (id, is_admin, is_active, created_at, updated_at) VALUES\n${users};\n${creditRowsSql(readUsers)}`, baselineConfig);
+  return serve("baseline", baselineConfig, await freePort(), dir, {});
 }
 
 /// Serves a Worker with scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without

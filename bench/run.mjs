@@ -17,7 +17,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchClicks } from "./clicks.mjs";
 import { benchLeaderboard } from "./leaderboard.mjs";
-import { ensureWrk, freePort, log, root, serve, stopAll, work } from "./lib.mjs";
+import { ensureWrk, log, root, startBaseline, stopAll, work } from "./lib.mjs";
 
 const benches = { clicks: benchClicks, leaderboard: benchLeaderboard };
 
@@ -29,7 +29,7 @@ async function main() {
   mkdirSync(work, { recursive: true });
   const secret = randomBytes(24).toString("hex");
   log("starting the baseline");
-  const baseline = await serve("baseline", join(root, "bench", "baseline", "wrangler.toml"), await freePort(), join(work, "baseline-state"), {});
+  const baseline = await startBaseline(join(work, "baseline-state"));
 
   const file = join(root, "BENCHMARKS.md");
   const previous = existsSync(file) ? readFileSync(file, "utf8").split(/\n(?=## )/).slice(1) : [];
