@@ -57,9 +57,14 @@ export function wrangler(args, env = {}) {
   });
 }
 
+/// The service's migrations applied to the local D1 under `dir`.
+export function migrate(dir) {
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+}
+
 /// A fresh local D1 with the migrations applied and `admin` made an administrator.
 export function freshState(dir, secret, admin) {
-  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+  migrate(dir);
   execFileSync(process.execPath, [join(root, "scripts", "token.mjs"), admin, "--admin", "--persist-to", dir], {
     cwd: root, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, API_SECRET_KEY: secret },
   });
@@ -219,3 +224,4 @@ export const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 export const fmt = (x, digits = 1) => x.toFixed(digits);
+export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;

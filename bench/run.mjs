@@ -1,25 +1,39 @@
 #!/usr/bin/env node
 // `npm run bench`: every benchmark of the service on this machine, each Worker served by
-// scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without its proxy worker), each against
-// a baseline measured in the same run (bench/baseline: a constant 302 or JSON 200 from a JS
-// Worker), with exact request counts; medians and ratios go to BENCHMARKS.md.
-//   clicks       the campaign click path and its click accounting (bench/clicks.mjs)
+// scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without wrangler dev's proxy
+// worker), each against a baseline measured in the same run (bench/baseline: a JS Worker answering
+// a constant 302, a constant JSON 200, or one or two D1 queries), with exact request counts;
+// medians and ratios go to BENCHMARKS.md, one section each:
+//   links        /c/{code}, /a/{code}, /r/{code} against a constant 302; exact click accounting (bench/links.mjs)
 //   leaderboard  100,000-member leaderboards: updates, top 10, ranks, accounting (bench/leaderboard.mjs)
+// Exits non-zero when an accounting check fails; a target not met is
+// reported in BENCHMARKS.md, not a failure.
 //
-// Options (environment): BENCH_ONLY (clicks | leaderboard; the other section of BENCHMARKS.md is
-// kept), BENCH_THREADS (wrk threads, 2), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3); clicks:
-// BENCH_REQUESTS (per connection and round, 400); leaderboard: BENCH_MEMBERS (100000),
-// BENCH_READS (100), BENCH_WRITES (10), BENCH_EVENTS_PER_WRITE (100). The Workers' output goes to
-// target/bench/*.log.
+// Options (environment):
+//   BENCH_ONLY         links | leaderboard: run one section; the others of BENCHMARKS.md are kept
+//   BENCH_THREADS      wrk threads (2)
+//   BENCH_CONNECTIONS  wrk connections (32)
+//   BENCH_ROUNDS       measured rounds per target (3); the tables show medians
+//   BENCH_REQUESTS     links: requests per connection, target and round (400)
+//   BENCH_MEMBERS      leaderboard: members seeded (100000)
+//   BENCH_READS        leaderboard: read requests per connection, target and round (100)
+//   BENCH_WRITES       leaderboard: update requests per connection and round (10)
+//   BENCH_EVENTS_PER_WRITE  leaderboard: events per update request (100)
+// The Workers' output goes to target/bench/*.log, their state to target/bench/*-state.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { benchClicks } from "./clicks.mjs";
 import { benchLeaderboard } from "./leaderboard.mjs";
+import { benchLinks } from "./links.mjs";
 import { ensureWrk, log, root, startBaseline, stopAll, work } from "./lib.mjs";
 
-const benches = { clicks: benchClicks, leaderboard: benchLeaderboard };
+// Section name → its bench and the title its BENCHMARKS.md section starts with (how a run of
+// BENCH_ONLY finds the other sections to keep).
+const benches = {
+  links: { bench: benchLinks, title: "## Links" },
+  leaderboard: { bench: benchLeaderboard, title: "## Leaderboards" },
+};
 
 async function main() {
   const only = process.env.BENCH_ONLY;
@@ -28,19 +42,21 @@ async function main() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const secret = randomBytes(24).toString("hex");
-  log("starting the baseline");
-  const baseline = await startBaseline(join(work, "baseline-state"));
+  let baseline = null; // started once, for the first section that drives load
 
   const file = join(root, "BENCHMARKS.md");
   const previous = existsSync(file) ? readFileSync(file, "utf8").split(/\n(?=## )/).slice(1) : [];
   const sections = [];
   let ok = true;
-  for (const [name, bench] of Object.entries(benches)) {
+  for (const [name, { bench, title }] of Object.entries(benches)) {
     if (only && only !== name) {
-      const title = { clicks: "## Campaign click path", leaderboard: "## Leaderboards" }[name];
       const kept = previous.find((s) => s.startsWith(title));
       if (kept) sections.push(kept.trimEnd() + "\n");
       continue;
+    }
+    if (!baseline) {
+      log("starting the baseline");
+      baseline = await startBaseline(join(work, "baseline-state"));
     }
     const result = await bench({ secret, baseline });
     console.log(`\n${result.summary}`);
