@@ -5,16 +5,19 @@
 // a constant 302, a constant JSON 200, or one or two D1 queries), with exact request counts;
 // medians and ratios go to BENCHMARKS.md, one section each:
 //   links        /c/{code}, /a/{code}, /r/{code} against a constant 302; exact click accounting (bench/links.mjs)
+//   reads        GET /me and GET /referrals/balance against the baseline with the same D1 round trips;
+//                the round trips checked in Server-Timing (bench/reads.mjs)
 //   leaderboard  100,000-member leaderboards: updates, top 10, ranks, accounting (bench/leaderboard.mjs)
-// Exits non-zero when an accounting check fails; a target not met is
+// Exits non-zero when an accounting or round-trip check fails; a target not met is
 // reported in BENCHMARKS.md, not a failure.
 //
 // Options (environment):
-//   BENCH_ONLY         links | leaderboard: run one section; the others of BENCHMARKS.md are kept
+//   BENCH_ONLY         links | reads | leaderboard: run one section; the others of BENCHMARKS.md are kept
 //   BENCH_THREADS      wrk threads (2)
 //   BENCH_CONNECTIONS  wrk connections (32)
 //   BENCH_ROUNDS       measured rounds per target (3); the tables show medians
-//   BENCH_REQUESTS     links: requests per connection, target and round (400)
+//   BENCH_REQUESTS     links and reads: requests per connection, target and round (400)
+//   BENCH_USERS        reads: distinct users whose tokens the load rotates over (200)
 //   BENCH_MEMBERS      leaderboard: members seeded (100000)
 //   BENCH_READS        leaderboard: read requests per connection, target and round (100)
 //   BENCH_WRITES       leaderboard: update requests per connection and round (10)
@@ -26,12 +29,14 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchLeaderboard } from "./leaderboard.mjs";
 import { benchLinks } from "./links.mjs";
+import { benchReads } from "./reads.mjs";
 import { ensureWrk, log, root, startBaseline, stopAll, work } from "./lib.mjs";
 
 // Section name → its bench and the title its BENCHMARKS.md section starts with (how a run of
 // BENCH_ONLY finds the other sections to keep).
 const benches = {
   links: { bench: benchLinks, title: "## Links" },
+  reads: { bench: benchReads, title: "## Reads" },
   leaderboard: { bench: benchLeaderboard, title: "## Leaderboards" },
 };
 
