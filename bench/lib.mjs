@@ -1,8 +1,8 @@
-// Shared plumbing of `npm run bench`: wrangler dev instances, wrk runs with exact request counts,
-// tokens, medians.
+// Shared plumbing of `npm run bench`: Worker instances (scripts/serve.mjs), wrk runs with exact
+// request counts, tokens, medians.
 import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "node:net";
@@ -57,46 +57,102 @@ export function wrangler(args, env = {}) {
   });
 }
 
+/// The service's migrations applied to the local D1 under `dir`.
+export function migrate(dir) {
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+}
+
 /// A fresh local D1 with the migrations applied and `admin` made an administrator.
 export function freshState(dir, secret, admin) {
-  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", dir]);
+  migrate(dir);
   execFileSync(process.execPath, [join(root, "scripts", "token.mjs"), admin, "--admin", "--persist-to", dir], {
     cwd: root, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, API_SECRET_KEY: secret },
   });
 }
 
-export async function startDev(name, configArgs, port, persist, vars) {
-  const logFile = openSync(join(work, `${name}.log`), "w");
-  const args = [wranglerJs, "dev", ...configArgs, "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false", "--log-level", process.env.BENCH_LOG_LEVEL ?? "warn"];
+/// Runs SQL against the local D1 (binding DB) of `config` under `dir` (before its Worker serves it:
+/// a second writer on the SQLite file can make the Worker's queries fail).
+export function d1Execute(dir, sql, config = join(root, "wrangler.toml")) {
+  const file = join(work, `seed-${process.pid}-${Date.now()}.sql`);
+  writeFileSync(file, sql);
+  wrangler(["d1", "execute", "DB", "--local", "-c", config, "--persist-to", dir, "--file", file]);
+  rmSync(file);
+}
+
+/// The users whose credit balance the reads section measures (tokens rotate over them) and the
+/// ledger rows the bench seeds for each, the same in the service's D1 and the baseline's.
+export const readUsers = Array.from({ length: Number(process.env.BENCH_USERS ?? 200) }, (_, i) => `bench-user-${i}`);
+export function creditRowsSql(users) {
+  const rows = users.flatMap((user, i) => {
+    let balance = 0;
+    return [1000, -(100 + (i % 50) * 5), 500, -(50 + (i % 7) * 10)].map((amount, k) => {
+      balance += amount;
+      return `('${user}', ${k + 1}, '${amount > 0 ? "bonus" : "deduction"}', ${amount}, ${balance}, 'bench', 1767225600)`;
+    });
+  });
+  return `INSERT INTO credit_transactions (user_id, seq, kind, amount, balance_after, reason, created_at) VALUES\n${rows.join(",\n")};\n`;
+}
+
+const baselineConfig = join(root, "bench", "baseline", "wrangler.toml");
+
+/// The baseline Worker (bench/baseline) on its own local D1 under `dir`: the service's migrations,
+/// `readUsers` as users with the same credit rows as the service's.
+export async function startBaseline(dir) {
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "-c", baselineConfig, "--persist-to", dir]);
+  const users = readUsers.map((u) => `('${u}', 0, 1, 1767225600, 1767225600)`).join(",\n");
+  d1Execute(dir, `INSERT INTO users (id, is_admin, is_active, created_at, updated_at) VALUES\n${users};\n${creditRowsSql(readUsers)}`, baselineConfig);
+  return serve("baseline", baselineConfig, await freePort(), dir, {});
+}
+
+/// Serves a Worker with scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without
+/// wrangler dev's proxy worker) on `port`, local state under `persist`, `vars` as `--var NAME:VALUE`;
+/// its output goes to target/bench/<name>.log. Resolves with its origin once it prints `ready`.
+export async function serve(name, config, port, persist, vars) {
+  const logPath = join(work, `${name}.log`);
+  const logFile = openSync(logPath, "w");
+  const args = [join(root, "scripts", "serve.mjs"), "-c", config, "--ip", "127.0.0.1", "--port", String(port)];
   if (persist) args.push("--persist-to", persist);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(process.execPath, args, {
     cwd: root,
-    detached: true,
+    detached: true, // its own process group (node and workerd), stopped with SIGTERM to the group
     stdio: ["ignore", logFile, logFile],
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: "false",
-      SOUNDHASH_SKIP_BUILD: "1",
-      WRANGLER_REGISTRY_PATH: join(work, `${name}-registry`),
-      WRANGLER_CI_DISABLE_CONFIG_WATCHING: "true",
-    },
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
   });
+  closeSync(logFile);
   children.push(child);
-  const base = `http://127.0.0.1:${port}`;
+  let exited = null;
+  child.on("exit", (code, signal) => { exited = signal ?? code; });
   for (let i = 0; i < 600; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`, { redirect: "manual" });
-      if (r.status === 200 || r.status === 302) {
-        // wrangler rebuilds (a no-op here) and reloads the worker once it is up; let it settle.
-        await new Promise((res) => setTimeout(res, 3000));
-        return base;
-      }
-    } catch {}
+    const ready = /^ready (http:\/\/\S+)$/m.exec(readFileSync(logPath, "utf8"));
+    if (ready) return ready[1];
+    if (exited !== null) break;
     await new Promise((res) => setTimeout(res, 200));
   }
-  throw new Error(`${name} did not start; see ${join(work, `${name}.log`)}`);
+  throw new Error(`${name} did not start (${exited !== null ? `exited: ${exited}` : "no ready line"}); see ${logPath}`);
+}
+
+/// The service (the repo's wrangler.toml, build/) served on a free port. serve.mjs reads `.dev.vars`
+/// beside the config, as wrangler dev does; so the secrets are given here (derived from `secret`),
+/// and any other name `.dev.vars` sets is given its wrangler.toml value, so that the configuration
+/// measured is the default one plus `extra`.
+export async function startService(name, persist, secret, extra = {}) {
+  const toml = readFileSync(join(root, "wrangler.toml"), "utf8");
+  const tomlVars = toml.split(/^\[vars\]\s*$/m)[1]?.split(/^\[/m)[0] ?? "";
+  const vars = {};
+  const devVars = join(root, ".dev.vars");
+  for (const line of existsSync(devVars) ? readFileSync(devVars, "utf8").split("\n") : []) {
+    const devName = /^\s*([A-Za-z0-9_]+)\s*=/.exec(line)?.[1];
+    if (!devName) continue;
+    const value = new RegExp(`^\\s*${devName}\\s*=\\s*"([^"]*)"`, "m").exec(tomlVars)?.[1];
+    if (value !== undefined) vars[devName] = value;
+  }
+  Object.assign(vars, {
+    API_SECRET_KEY: secret,
+    STRIPE_WEBHOOK_SECRET: `whsec_${secret}`,
+    VISITOR_HASH_SECRET: `visitors-${secret}`,
+  }, extra);
+  return serve(name, join(root, "wrangler.toml"), await freePort(), persist, vars);
 }
 
 export function stopAll() {
@@ -168,3 +224,4 @@ export const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 export const fmt = (x, digits = 1) => x.toFixed(digits);
+export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;

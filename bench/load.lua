@@ -1,13 +1,16 @@
 -- wrk script of `npm run bench`: an exact number of requests of one kind.
 -- Usage: wrk -t T -c C -d <generous> -s bench/load.lua <url> -- <requests per thread> <kind> …
---   clicks <path>                         GET <path> as distinct visitors (CF-Connecting-IP × a browser user agent,
---                                         250 per thread); 302 counts as ok.
+--   clicks <path> [<net>]                 GET <path> as distinct visitors (CF-Connecting-IP 10.<thread>.<net>.<1..250>
+--                                         × a browser user agent, 250 per thread; net 0 by default, so that each link
+--                                         can have visitors of its own); 302 counts as ok.
 --   api <method> <path> <tokens file>     authenticated requests, each with the next JWT of the file (one per line),
 --                                         so the load is spread over many users; 200 counts as ok.
 --   api … activity <events per request> <members> <occurred_at> <nonce>
 --                                         the body is a fresh batch of `api_calls` events of amount 1 for random
 --                                         members `member-0 … member-<members-1>` (ids unique through <nonce>); the
 --                                         summary adds the events the service reported as accepted.
+-- Responses carrying the service's `Server-Timing` (`d1;count=N;…, do;count=M;…`) add their D1 round trips and Durable
+-- Object calls to the summary (`timed` responses, `d1`, `do`); the baseline sends none.
 -- Each thread sends exactly its quota: once it is reached, delay() parks the thread's connections instead of letting
 -- them send more, and the responses still in flight are awaited and counted. The elapsed time is measured here (first
 -- request to last response, over all threads), and each thread reports when it is through so that the runner can end
@@ -34,6 +37,7 @@ function init(args)
   quota, kind = tonumber(args[1]), args[2]
   if kind == "clicks" then
     method, target, expected = "GET", args[3], 302
+    net = tonumber(args[4] or "0")
   else
     method, target, expected = args[3], args[4], 200
     tokens = {}
@@ -47,6 +51,7 @@ function init(args)
     end
   end
   reserved, sent, ok, others, accepted, first, last = 0, 0, 0, 0, 0, 0, 0
+  timed, d1, objects = 0, 0, 0
 end
 
 function delay()
@@ -73,9 +78,9 @@ function request()
   if sent == 0 then first = now_ms() end
   local headers, body
   if kind == "clicks" then
-    -- 250 visitors per thread: 10.<thread>.0.<1..250>
+    -- 250 visitors per thread: 10.<thread>.<net>.<1..250>
     local visitor = sent % 250
-    headers = { ["User-Agent"] = agent, ["CF-Connecting-IP"] = string.format("10.%d.0.%d", id % 250, visitor + 1) }
+    headers = { ["User-Agent"] = agent, ["CF-Connecting-IP"] = string.format("10.%d.%d.%d", id % 250, net, visitor + 1) }
   else
     headers = { ["Authorization"] = "Bearer " .. tokens[(sent + id * 997) % #tokens + 1] }
     if activity then
@@ -89,6 +94,12 @@ end
 
 function response(status, headers, body)
   if status == expected then ok = ok + 1 else others = others + 1 end
+  local timing = headers["Server-Timing"] or headers["server-timing"]
+  if timing then
+    timed = timed + 1
+    d1 = d1 + tonumber(string.match(timing, "d1;count=(%d+)") or "0")
+    objects = objects + tonumber(string.match(timing, "do;count=(%d+)") or "0")
+  end
   if activity and status == 200 then
     accepted = accepted + tonumber(string.match(body, '"accepted":(%d+)') or "0")
   end
@@ -102,18 +113,20 @@ end
 
 function done(summary, latency, requests)
   local r, o, s, a, first_all, last_all, unfinished = 0, 0, 0, 0, math.huge, 0, 0
+  local tm, d, ob = 0, 0, 0
   for _, t in ipairs(threads) do
     r = r + t:get("ok")
     o = o + t:get("others")
     s = s + t:get("sent")
     a = a + t:get("accepted")
+    tm, d, ob = tm + t:get("timed"), d + t:get("d1"), ob + t:get("objects")
     first_all = math.min(first_all, t:get("first"))
     if t:get("last") == 0 then unfinished = unfinished + 1 end
     last_all = math.max(last_all, t:get("last"))
   end
   -- wrk's socket error counts are left out: parked connections time out or are closed while idle.
   io.write(string.format(
-    '{"sent":%d,"requests":%d,"elapsed_ms":%.1f,"ok":%d,"others":%d,"accepted":%d,"unfinished":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d}\n',
-    s, summary.requests, last_all - first_all, r, o, a, unfinished,
+    '{"sent":%d,"requests":%d,"elapsed_ms":%.1f,"ok":%d,"others":%d,"accepted":%d,"unfinished":%d,"timed":%d,"d1":%d,"do":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d}\n',
+    s, summary.requests, last_all - first_all, r, o, a, unfinished, tm, d, ob,
     latency:percentile(50), latency:percentile(90), latency:percentile(99)))
 end

@@ -1,24 +1,48 @@
 #!/usr/bin/env node
-// `npm run bench`: every benchmark of the service under `wrangler dev` on this machine, each against
-// a baseline measured in the same run (bench/baseline: a constant 302 or JSON 200 from a JS
-// Worker), with exact request counts; medians and ratios go to BENCHMARKS.md.
-//   clicks       the campaign click path and its click accounting (bench/clicks.mjs)
+// `npm run bench`: every benchmark of the service on this machine, each Worker served by
+// scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without wrangler dev's proxy
+// worker), each against a baseline measured in the same run (bench/baseline: a JS Worker answering
+// a constant 302, a constant JSON 200, or one or two D1 queries), with exact request counts;
+// medians and ratios go to BENCHMARKS.md, one section each:
+//   links        /c/{code}, /a/{code}, /r/{code} against a constant 302; exact click accounting (bench/links.mjs)
+//   reads        GET /me and GET /referrals/balance against the baseline with the same D1 round trips;
+//                the round trips checked in Server-Timing (bench/reads.mjs)
 //   leaderboard  100,000-member leaderboards: updates, top 10, ranks, accounting (bench/leaderboard.mjs)
+//   size         upload size and startup time, as npm run deploy:check measures them (bench/size.mjs)
+// Exits non-zero when an accounting or round-trip check fails; a target or budget not met is
+// reported in BENCHMARKS.md, not a failure.
 //
-// Options (environment): BENCH_ONLY (clicks | leaderboard; the other section of BENCHMARKS.md is
-// kept), BENCH_THREADS (wrk threads, 2), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3); clicks:
-// BENCH_REQUESTS (per connection and round, 400); leaderboard: BENCH_MEMBERS (100000),
-// BENCH_READS (100), BENCH_WRITES (10), BENCH_EVENTS_PER_WRITE (100); BENCH_LOG_LEVEL (wrangler
-// dev --log-level, warn: `log` shows the workers' lines in target/bench/*.log).
+// Options (environment):
+//   BENCH_ONLY         links | reads | leaderboard | size: run one section; the others of BENCHMARKS.md are kept
+//   BENCH_THREADS      wrk threads (2)
+//   BENCH_CONNECTIONS  wrk connections (32)
+//   BENCH_ROUNDS       measured rounds per target (3); the tables show medians
+//   BENCH_REQUESTS     links and reads: requests per connection, target and round (400)
+//   BENCH_USERS        reads: distinct users whose tokens the load rotates over (200)
+//   BENCH_MEMBERS      leaderboard: members seeded (100000)
+//   BENCH_READS        leaderboard: read requests per connection, target and round (100)
+//   BENCH_WRITES       leaderboard: update requests per connection and round (10)
+//   BENCH_EVENTS_PER_WRITE  leaderboard: events per update request (100)
+//   STARTUP_RUNS       size: runs of wrangler check startup (3; scripts/deploy-check.mjs)
+// The Workers' output goes to target/bench/*.log, their state to target/bench/*-state.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { benchClicks } from "./clicks.mjs";
 import { benchLeaderboard } from "./leaderboard.mjs";
-import { ensureWrk, freePort, log, root, startDev, stopAll, work } from "./lib.mjs";
+import { benchLinks } from "./links.mjs";
+import { benchReads } from "./reads.mjs";
+import { benchSize } from "./size.mjs";
+import { ensureWrk, log, root, startBaseline, stopAll, work } from "./lib.mjs";
 
-const benches = { clicks: benchClicks, leaderboard: benchLeaderboard };
+// Section name → its bench and the title its BENCHMARKS.md section starts with (how a run of
+// BENCH_ONLY finds the other sections to keep).
+const benches = {
+  links: { bench: benchLinks, title: "## Links" },
+  reads: { bench: benchReads, title: "## Reads" },
+  leaderboard: { bench: benchLeaderboard, title: "## Leaderboards" },
+  size: { bench: benchSize, title: "## Size and startup" },
+};
 
 async function main() {
   const only = process.env.BENCH_ONLY;
@@ -27,19 +51,21 @@ async function main() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const secret = randomBytes(24).toString("hex");
-  log("starting the baseline under wrangler dev");
-  const baseline = await startDev("baseline", ["-c", join(root, "bench", "baseline", "wrangler.toml")], await freePort(), null, {});
+  let baseline = null; // started once, for the first section that drives load
 
   const file = join(root, "BENCHMARKS.md");
   const previous = existsSync(file) ? readFileSync(file, "utf8").split(/\n(?=## )/).slice(1) : [];
   const sections = [];
   let ok = true;
-  for (const [name, bench] of Object.entries(benches)) {
+  for (const [name, { bench, title }] of Object.entries(benches)) {
     if (only && only !== name) {
-      const title = { clicks: "## Campaign click path", leaderboard: "## Leaderboards" }[name];
       const kept = previous.find((s) => s.startsWith(title));
       if (kept) sections.push(kept.trimEnd() + "\n");
       continue;
+    }
+    if (!baseline && name !== "size") {
+      log("starting the baseline");
+      baseline = await startBaseline(join(work, "baseline-state"));
     }
     const result = await bench({ secret, baseline });
     console.log(`\n${result.summary}`);
@@ -48,12 +74,14 @@ async function main() {
   }
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const machine = `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}`;
-  const wranglerVersion = JSON.parse(readFileSync(join(root, "node_modules", "wrangler", "package.json"), "utf8")).version;
+  const version = (name) => JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;
   const report = `# Benchmarks
 
 Measured by \`npm run bench\` (bench/run.mjs) on ${new Date().toISOString().slice(0, 10)}${only ? ` (section ${only}; the others are from an earlier run)` : ""}. Machine: ${machine}.
-Every Worker runs under \`wrangler dev\` ${wranglerVersion} (local workerd) with \`--log-level warn\`; the load generator
-(${wrkVersion.trim()}) runs on the same machine, so absolute numbers are this machine's and the ratios are the result.
+Every Worker is served by \`scripts/serve.mjs\`: Miniflare ${version("miniflare")} on the local workerd that \`wrangler dev\`
+${version("wrangler")} uses, with the bindings wrangler reads from the Worker's wrangler.toml, without wrangler dev's proxy
+worker. The load generator (${wrkVersion.trim()}) runs on the same machine, so absolute numbers are this machine's and
+the ratios are the result.
 
 ${sections.join("\n")}
 Command: \`npm run bench\` (options in bench/run.mjs: BENCH_ONLY, BENCH_CONNECTIONS, BENCH_ROUNDS, …).

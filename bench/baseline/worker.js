@@ -1,9 +1,52 @@
-// The benchmark's baseline: the least a Worker can do — a constant 302 for edge links, a constant
-// JSON 200 for API paths (`/api/…`).
+// The benchmark's baseline: the least a Worker can do for each kind of request the bench measures.
+//   /api/…   a constant JSON 200 (no D1: the floor of a request that needs no round trip)
+//   /d1/1    one D1 query, the service's credit-balance read (`GET /referrals/balance`), for the
+//            user the request names
+//   /d1/2    two D1 queries in sequence: the user's row (as the service reads a user it does not
+//            know yet), then the same balance read
+//   anything else: a constant 302 (edge links)
+// The user is `?user=` or else the `sub` of the bearer token, decoded but not verified: checking
+// the signature is the service's own cost, not the runtime's. The rows it reads are seeded by the
+// bench (bench/lib.mjs startBaseline) into its own local D1, whose schema is the service's
+// migrations.
+
+// The service's statements (src/store/users.rs find, src/store/credits.rs balance).
+const USER = "SELECT id, is_admin, is_active, created_at FROM users WHERE id = ?1";
+const BALANCE = `SELECT
+  COALESCE((SELECT balance_after FROM credit_transactions WHERE user_id = ?1 ORDER BY seq DESC LIMIT 1), 0) AS balance_credits,
+  COALESCE(SUM(CASE WHEN amount > 0 THEN amount END), 0) AS lifetime_earned,
+  COALESCE(-SUM(CASE WHEN amount < 0 THEN amount END), 0) AS lifetime_spent
+  FROM credit_transactions WHERE user_id = ?1`;
+
+function userOf(request, url) {
+  const named = url.searchParams.get("user");
+  if (named) return named;
+  const token = /^Bearer ([^.]+)\.([^.]+)\./.exec(request.headers.get("Authorization") ?? "");
+  if (!token) return null;
+  try {
+    return JSON.parse(atob(token[2].replace(/-/g, "+").replace(/_/g, "/"))).sub ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const json = (body, status = 200) => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+
 export default {
-  fetch(request) {
-    if (new URL(request.url).pathname.startsWith("/api/")) {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/api/")) {
       return new Response('{"status":"ok"}', { headers: { "Content-Type": "application/json" } });
+    }
+    if (url.pathname === "/d1/1" || url.pathname === "/d1/2") {
+      const user = userOf(request, url);
+      if (!user) return json({ error: "no user" }, 401);
+      if (url.pathname === "/d1/2") {
+        const row = await env.DB.prepare(USER).bind(user).first();
+        if (!row) return json({ error: "no such user" }, 404);
+      }
+      const balance = await env.DB.prepare(BALANCE).bind(user).first();
+      return json(balance);
     }
     return new Response(null, {
       status: 302,
