@@ -175,6 +175,16 @@ mod tests {
             let name = format!("{} {}", route.method, route.path);
             assert!(responses.keys().any(|s| s.starts_with('2') || s.starts_with('3')), "{name}: no success response");
             let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            // Admin routes name their own scheme, so clients and the fuzzer know whose token
+            // they need.
+            let scheme = match route.access {
+                Access::Public => None,
+                Access::User => Some("bearerAuth"),
+                Access::Admin => Some("adminBearerAuth"),
+            };
+            if let Some(scheme) = scheme {
+                assert_eq!(op["security"], serde_json::json!([{ scheme: [] }]), "{name}: security scheme");
+            }
             match route.access {
                 Access::Public => assert!(!secured, "{name}: public route documented as secured"),
                 Access::User | Access::Admin => {
