@@ -136,7 +136,8 @@ fn count(ctx: &Ctx, link: String) -> ApiResult<()> {
     }
     let visitor = clicks::visitor_id(&ctx.config()?.visitor_hash_secret, ctx.now, &ctx.client_ip(), &user_agent.unwrap_or_default());
     let click = Click { at: ctx.now.unix(), visitor };
-    let env = ctx.env.clone();
-    ctx.background.wait_until(link_clicks::track(env, link, click));
+    if let Some(send) = link_clicks::track(&ctx.env, link, click) {
+        ctx.background.wait_until(send);
+    }
     Ok(())
 }

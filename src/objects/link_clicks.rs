@@ -1,9 +1,9 @@
 //! `LinkClicks`: one SQLite-backed Durable Object per edge link (named `aff:CODE`, `ref:CODE`,
 //! `cmp:CODE`) counting clicks and unique visitors per hour.
 //!
-//! Clicks reach it in batches: `track` (run by each click's `wait_until`) adds the click to the
-//! isolate's pending batch for that link; the click that starts a batch flushes it after
-//! `FLUSH_AFTER` (or the click that fills it, at `MAX_BATCH`) from its own `wait_until`, which
+//! Clicks reach it in batches: `track` adds the click to the isolate's pending batch for that
+//! link; the click that starts a batch flushes it after `FLUSH_AFTER` (or the click that fills
+//! it, at `MAX_BATCH`) from its own `wait_until` (the others need none), which
 //! keeps the isolate alive until the batch is stored: a click waits in memory only while the
 //! request that will send it is still running. (Requests do not wait for each other: the
 //! runtime forbids one request's promises from being resolved by another's I/O.) A hot link
@@ -209,23 +209,31 @@ async fn flush(env: &Env, link: &str, batch: Batch) {
     }
 }
 
-/// Counts one click (run inside the click's `wait_until`; a click that starts or fills a batch
-/// returns once the batch is stored).
-pub async fn track(env: Env, link: String, click: Click) {
-    match enqueue(&link, click) {
-        Role::Leader(id) => {
-            Delay::from(FLUSH_AFTER).await;
-            let mine = PENDING.with(|p| {
-                let mut p = p.borrow_mut();
-                if p.get(&link).is_some_and(|batch| batch.id == id) { p.remove(&link) } else { None }
-            });
-            if let Some(pending) = mine {
-                flush(&env, &link, pending).await;
-            }
-        }
-        Role::Filler(pending) => flush(&env, &link, pending).await,
-        Role::Follower => {}
+/// Counts one click: adds it to the isolate's pending batch for `link`. The click that starts a
+/// batch (or fills it) gets back the work that sends it, for the request's `wait_until`, which
+/// keeps the isolate alive until the batch is stored; every other click is done at once.
+pub fn track(env: &Env, link: String, click: Click) -> Option<impl std::future::Future<Output = ()> + 'static> {
+    let role = enqueue(&link, click);
+    if matches!(role, Role::Follower) {
+        return None;
     }
+    let env = env.clone();
+    Some(async move {
+        match role {
+            Role::Leader(id) => {
+                Delay::from(FLUSH_AFTER).await;
+                let mine = PENDING.with(|p| {
+                    let mut p = p.borrow_mut();
+                    if p.get(&link).is_some_and(|batch| batch.id == id) { p.remove(&link) } else { None }
+                });
+                if let Some(pending) = mine {
+                    flush(&env, &link, pending).await;
+                }
+            }
+            Role::Filler(pending) => flush(&env, &link, pending).await,
+            Role::Follower => {}
+        }
+    })
 }
 
 /// A link's counts within a period (whole hours): one call, counted on `meter`.
