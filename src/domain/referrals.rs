@@ -38,6 +38,8 @@ pub struct Referral {
     /// When the referred user signed up with the code (the attribution).
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Whether the referrer's account is active: a deactivated user earns nothing new.
+    pub referrer_active: bool,
 }
 
 /// What the referred user paid before (their recorded conversions).
@@ -57,7 +59,7 @@ pub fn qualifies(amount_cents: i64, min_payment_cents: i64) -> bool {
 
 /// Whether a payment of `amount_cents` made at `occurred_at` converts the referral. It must be
 /// the referred user's first qualifying payment made within `[created_at, expires_at)`, by a
-/// user who had paid nothing before the referral existed.
+/// user who had paid nothing before the referral existed, while the referrer is active.
 ///
 /// Why each condition: a payment below the minimum would let sock accounts farm bonuses with
 /// the smallest possible payment (it neither converts nor uses up the referral); a payment made
@@ -67,7 +69,8 @@ pub fn qualifies(amount_cents: i64, min_payment_cents: i64) -> bool {
 /// arrive after it); and only the first qualifying payment counts, so a referral converts once,
 /// whatever order its payments are reported in.
 pub fn converts(referral: &Referral, amount_cents: i64, occurred_at: Timestamp, before: &PaidBefore, min_payment_cents: i64) -> bool {
-    referral.status != ReferralStatus::Converted
+    referral.referrer_active
+        && referral.status != ReferralStatus::Converted
         && qualifies(amount_cents, min_payment_cents)
         && referral.created_at <= occurred_at
         && occurred_at < referral.expires_at
@@ -128,7 +131,7 @@ mod tests {
     const MIN: i64 = 500;
 
     fn referral(status: ReferralStatus) -> Referral {
-        Referral { status, created_at: t(100), expires_at: t(200) }
+        Referral { status, created_at: t(100), expires_at: t(200), referrer_active: true }
     }
 
     const NEW: PaidBefore = PaidBefore { first_at: None, largest_cents: 0 };
@@ -145,6 +148,8 @@ mod tests {
         assert!(!converts(&referral(ReferralStatus::Converted), 500, t(150), &NEW, MIN));
         assert!(converts(&referral(ReferralStatus::Expired), 500, t(150), &NEW, MIN), "marked expired after a payment that came in time");
         assert!(!converts(&referral(ReferralStatus::Expired), 500, t(200), &NEW, MIN));
+        let inactive = Referral { referrer_active: false, ..pending };
+        assert!(!converts(&inactive, 500, t(150), &NEW, MIN), "a deactivated referrer");
     }
 
     #[test]

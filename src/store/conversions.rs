@@ -67,6 +67,7 @@ struct ContextRow {
     attributed_at: Option<i64>,
     affiliate_id: Option<String>,
     affiliate_status: Option<String>,
+    affiliate_user_active: i64,
     rate_bps: Option<i64>,
     months: Option<i64>,
     referral_id: Option<String>,
@@ -74,21 +75,26 @@ struct ContextRow {
     referral_status: Option<String>,
     referral_created_at: Option<i64>,
     expires_at: Option<i64>,
+    referrer_active: i64,
     first_paid_at: Option<i64>,
     largest_paid_cents: i64,
 }
 
-/// The context of a payment of `user_id` made at `occurred_at`.
+/// The context of a payment of `user_id` made at `occurred_at`. (Users not provisioned yet count
+/// as active.)
 pub async fn context(db: &Db, user_id: &str, occurred_at: Timestamp) -> Result<Context> {
     let sql = "SELECT a.created_at AS attributed_at, f.id AS affiliate_id, f.status AS affiliate_status,
-            f.commission_rate_bps AS rate_bps, f.commission_months AS months,
+            COALESCE(fu.is_active, 1) AS affiliate_user_active, f.commission_rate_bps AS rate_bps, f.commission_months AS months,
             r.id AS referral_id, r.referrer_id, r.status AS referral_status, r.created_at AS referral_created_at, r.expires_at,
+            COALESCE(ru.is_active, 1) AS referrer_active,
             (SELECT MIN(occurred_at) FROM conversions WHERE user_id = ?1) AS first_paid_at,
             (SELECT COALESCE(MAX(amount_cents), 0) FROM conversions WHERE user_id = ?1 AND occurred_at <= ?2) AS largest_paid_cents
         FROM (SELECT ?1 AS user_id) u
         LEFT JOIN attributions a ON a.user_id = u.user_id
         LEFT JOIN affiliates f ON f.id = a.affiliate_id
-        LEFT JOIN referrals r ON r.referred_id = u.user_id";
+        LEFT JOIN users fu ON fu.id = f.user_id
+        LEFT JOIN referrals r ON r.referred_id = u.user_id
+        LEFT JOIN users ru ON ru.id = r.referrer_id";
     let row = db
         .first::<ContextRow>(sql, &args![user_id, occurred_at.unix()])
         .await?
@@ -96,7 +102,13 @@ pub async fn context(db: &Db, user_id: &str, occurred_at: Timestamp) -> Result<C
     let referrer = match (row.affiliate_id, row.affiliate_status, row.rate_bps, row.months, row.attributed_at) {
         (Some(id), Some(status), Some(rate), Some(months), Some(at)) => {
             let status = AffiliateStatus::parse(&status).ok_or_else(|| Error::corrupt("affiliates", &id, "status", &status))?;
-            let terms = Referrer { status, rate_bps: rate as u32, months: months as u32, attributed_at: Timestamp::from_unix(at) };
+            let terms = Referrer {
+                status,
+                user_active: row.affiliate_user_active != 0,
+                rate_bps: rate as u32,
+                months: months as u32,
+                attributed_at: Timestamp::from_unix(at),
+            };
             Some((id, terms))
         }
         _ => None,
@@ -104,7 +116,12 @@ pub async fn context(db: &Db, user_id: &str, occurred_at: Timestamp) -> Result<C
     let referral = match (row.referral_id, row.referrer_id, row.referral_status, row.referral_created_at, row.expires_at) {
         (Some(id), Some(referrer), Some(status), Some(created), Some(expires)) => {
             let status = ReferralStatus::parse(&status).ok_or_else(|| Error::corrupt("referrals", &id, "status", &status))?;
-            let referral = Referral { status, created_at: Timestamp::from_unix(created), expires_at: Timestamp::from_unix(expires) };
+            let referral = Referral {
+                status,
+                created_at: Timestamp::from_unix(created),
+                expires_at: Timestamp::from_unix(expires),
+                referrer_active: row.referrer_active != 0,
+            };
             Some((id, referrer, referral))
         }
         _ => None,

@@ -33,12 +33,22 @@ pub async fn create_code(db: &Db, user: &str, code: &str, now: Timestamp) -> Res
     }
 }
 
-pub async fn owner_of(db: &Db, code: &str) -> Result<Option<String>> {
+/// The owner of a referral code.
+pub struct Owner {
+    pub user_id: String,
+    /// Whether the owner's account is active (a user not provisioned yet counts as active).
+    pub active: bool,
+}
+
+pub async fn owner_of(db: &Db, code: &str) -> Result<Option<Owner>> {
     #[derive(Deserialize)]
-    struct Owner {
+    struct Row {
         user_id: String,
+        active: i64,
     }
-    Ok(db.first::<Owner>("SELECT user_id FROM referral_codes WHERE code = ?1", &args![code]).await?.map(|o| o.user_id))
+    let sql = "SELECT c.user_id, COALESCE(u.is_active, 1) AS active
+               FROM referral_codes c LEFT JOIN users u ON u.id = c.user_id WHERE c.code = ?1";
+    Ok(db.first::<Row>(sql, &args![code]).await?.map(|r| Owner { user_id: r.user_id, active: r.active != 0 }))
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! The referral program: codes and links, conversion on the first payment, credits, and a
 //! credit ledger that never overdraws.
 
-use crate::affiliates::{click, BROWSER};
+use crate::affiliates::{click, dashboard, BROWSER};
 use crate::support::{instant, iso, now, parallel, shared, unique, wait_for, Server, API};
 use crate::trials;
 use serde_json::{json, Value};
@@ -20,6 +20,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_payment_made_before_the_referral_existed_converts_nothing,
         the_cron_grants_a_due_bonus_exactly_once,
         concurrent_refunds_and_grants_keep_the_ledgers_consistent,
+        a_deactivated_user_earns_nothing_new,
     )
 }
 
@@ -374,5 +375,54 @@ fn concurrent_refunds_and_grants_keep_the_ledgers_consistent() {
         granted += balance / 1_000;
     }
     eprintln!("{granted} of {} bonuses granted before their refund", cases.len());
+    s.assert_ledgers_consistent();
+}
+
+fn a_deactivated_user_earns_nothing_new() {
+    // Links cached for an hour: the deactivation must reach them at once.
+    let s = Server::start(&[("LINK_CACHE_SECONDS", "3600"), ("COMMISSION_HOLD_DAYS", "0")]);
+    let (affiliate_user, affiliate_token, _, affiliate_code) = s.active_affiliate();
+    let (referrer_user, referrer_token, referral_code) = referrer(&s);
+    let both = json!({"affiliate_code": affiliate_code, "referral_code": referral_code});
+    let attribute = |token: &str, body: &Value| s.post(&format!("{API}/attributions")).token(token).json(body).send();
+    let (early, early_token) = s.user();
+    let (late, late_token) = s.user();
+    assert_eq!(attribute(&early_token, &both).status, 201);
+    assert_eq!(attribute(&late_token, &both).status, 201);
+    let earned = s.convert(&early, 10_000);
+    assert_eq!((earned["effects"]["commission_cents"].clone(), earned["effects"]["referral_bonus_credits"].clone()), (json!(2_000), json!(1_000)));
+    let (a_link, r_link) = (format!("/a/{affiliate_code}"), format!("/r/{referral_code}"));
+    assert_eq!(click(&s, &a_link, "203.0.113.50").status, 302);
+    assert_eq!(click(&s, &r_link, "203.0.113.50").status, 302);
+    // An administrator deactivates both.
+    let set_active = |user: &str, active: bool| {
+        let r = s.patch(&format!("{API}/admin/users/{user}")).token(s.admin()).json(&json!({"is_active": active})).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    set_active(&affiliate_user, false);
+    set_active(&referrer_user, false);
+    // Their links are gone at once, although cached.
+    click(&s, &a_link, "203.0.113.50").expect_error(404, "not_found");
+    click(&s, &r_link, "203.0.113.50").expect_error(404, "not_found");
+    // New users cannot attribute themselves to them, and a refusal records nothing.
+    let (newcomer, newcomer_token) = s.user();
+    attribute(&newcomer_token, &json!({"affiliate_code": affiliate_code})).expect_error(422, "affiliate_inactive");
+    attribute(&newcomer_token, &json!({"referral_code": referral_code})).expect_error(404, "not_found");
+    let (_, _, _, other_code) = s.active_affiliate();
+    assert_eq!(attribute(&newcomer_token, &json!({"affiliate_code": other_code})).status, 201);
+    let _ = newcomer;
+    // A payment of a user they brought earlier is recorded and pays them nothing.
+    let paid = s.convert(&late, 10_000);
+    assert_eq!(paid["effects"], json!({"commission_cents": null, "referral_bonus_credits": null}), "{paid}");
+    // Reactivated: what they had earned stayed, nothing accrued meanwhile.
+    set_active(&affiliate_user, true);
+    set_active(&referrer_user, true);
+    let d = dashboard(&s, &affiliate_token);
+    assert_eq!((d["conversions"].clone(), d["earnings"]["available_cents"].clone()), (json!(1), json!(2_000)), "{d}");
+    assert_eq!(credits(&s, &referrer_token), (1_000, 0));
+    let stats = get(&s, &referrer_token, "/referrals/stats");
+    assert_eq!((stats["converted"].clone(), stats["pending"].clone()), (json!(1), json!(1)), "{stats}");
+    assert_eq!(click(&s, &a_link, "203.0.113.50").status, 302);
+    assert_eq!(click(&s, &r_link, "203.0.113.50").status, 302);
     s.assert_ledgers_consistent();
 }
