@@ -69,4 +69,35 @@ UNION ALL
 SELECT 'bonus_without_conversion', t.source, 'referral ' || COALESCE(r.status, 'missing')
 FROM credit_transactions t LEFT JOIN referrals r ON 'referral:' || r.id = t.source
 WHERE t.source LIKE 'referral:%' AND COALESCE(r.status, '') <> 'converted'
+)
+UNION ALL
+SELECT * FROM (
+-- Referral bonuses (table referral_bonuses): a granted bonus of credits has exactly its own
+-- credit transaction, of its amount, for its referrer ('referral:<id>' is UNIQUE: at most one).
+SELECT 'bonus_grant_credit', b.referral_id, 'granted ' || b.credits || ', ledger ' || COALESCE(t.amount, 'none')
+FROM referral_bonuses b
+LEFT JOIN credit_transactions t ON t.user_id = b.referrer_id AND t.seq = b.credit_seq
+                               AND t.source = 'referral:' || b.referral_id AND t.kind = 'bonus'
+WHERE b.status = 'granted' AND b.credits > 0 AND (t.amount IS NULL OR t.amount <> b.credits)
+UNION ALL
+-- A referral credit transaction belongs to a granted bonus; a pending or cancelled one has none.
+SELECT 'bonus_credit_without_grant', t.source, 'bonus ' || COALESCE(b.status, 'missing')
+FROM credit_transactions t LEFT JOIN referral_bonuses b ON b.referral_id = substr(t.source, 10)
+WHERE t.source LIKE 'referral:%'
+  AND (COALESCE(b.status, '') <> 'granted' OR b.referrer_id <> t.user_id OR b.credit_seq IS NOT t.seq)
+UNION ALL
+-- Bonuses only for converted referrals, of the referral's referrer and converting payment.
+SELECT 'bonus_referral_mismatch', b.referral_id, 'referral ' || COALESCE(r.status, 'missing')
+FROM referral_bonuses b LEFT JOIN referrals r ON r.id = b.referral_id
+WHERE COALESCE(r.status, '') <> 'converted' OR r.conversion_id IS NOT b.conversion_id OR r.referrer_id <> b.referrer_id
+UNION ALL
+-- Every converted referral has its bonus (written in the same batch).
+SELECT 'converted_referral_without_bonus', r.id, 'conversion ' || COALESCE(r.conversion_id, 'none')
+FROM referrals r LEFT JOIN referral_bonuses b ON b.referral_id = r.id
+WHERE r.status = 'converted' AND b.referral_id IS NULL
+UNION ALL
+-- The referrer's `referrals` activity event is counted only with the grant.
+SELECT 'bonus_counted_before_grant', b.referral_id, 'bonus ' || b.status
+FROM referral_bonuses b JOIN activity_events e ON e.id = 'soundhash:referral:' || b.referral_id
+WHERE b.status <> 'granted'
 );

@@ -14,6 +14,7 @@ pub mod defaults {
     pub const MIN_PAYOUT_CENTS: i64 = 5_000;
     pub const REFERRAL_BONUS_CREDITS: i64 = 1_000;
     pub const REFERRAL_EXPIRY_DAYS: i64 = 30;
+    pub const REFERRAL_MIN_PAYMENT_CENTS: i64 = 500;
     pub const AFFILIATE_LANDING_URL: &str = "https://soundhash.io/";
     pub const REFERRAL_LANDING_URL: &str = "https://soundhash.io/signup";
     pub const PUBLIC_BASE_URL: &str = "https://monetization.soundhash.io";
@@ -72,6 +73,8 @@ pub struct Config {
     pub referral_bonus_credits: i64,
     /// Days a referral may take to convert (`REFERRAL_EXPIRY_DAYS`).
     pub referral_expiry_days: i64,
+    /// The smallest payment that converts a referral (`REFERRAL_MIN_PAYMENT_CENTS`).
+    pub referral_min_payment_cents: i64,
     /// Where `/a/{code}` sends visitors (`AFFILIATE_LANDING_URL`, https).
     pub affiliate_landing_url: String,
     /// Where `/r/{code}` sends visitors (`REFERRAL_LANDING_URL`, https).
@@ -164,6 +167,7 @@ impl Config {
             min_payout_cents: int("MIN_PAYOUT_CENTS", d::MIN_PAYOUT_CENTS, 1)?,
             referral_bonus_credits: int("REFERRAL_BONUS_CREDITS", d::REFERRAL_BONUS_CREDITS, 0)?,
             referral_expiry_days: int("REFERRAL_EXPIRY_DAYS", d::REFERRAL_EXPIRY_DAYS, 1)?,
+            referral_min_payment_cents: int("REFERRAL_MIN_PAYMENT_CENTS", d::REFERRAL_MIN_PAYMENT_CENTS, 0)?,
             affiliate_landing_url: landing("AFFILIATE_LANDING_URL", d::AFFILIATE_LANDING_URL)?,
             referral_landing_url: landing("REFERRAL_LANDING_URL", d::REFERRAL_LANDING_URL)?,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
@@ -230,6 +234,7 @@ mod tests {
         assert_eq!(cfg.min_payout_cents, 5_000);
         assert_eq!(cfg.referral_bonus_credits, 1_000);
         assert_eq!(cfg.referral_expiry_days, 30);
+        assert_eq!(cfg.referral_min_payment_cents, 500);
         assert_eq!(cfg.billing_currency, "usd");
         assert_eq!(cfg.link_cache_seconds, 15);
         assert_eq!(cfg.activity_max_age_days, 35);
@@ -259,6 +264,7 @@ mod tests {
             ("IDEMPOTENCY_TTL_SECONDS", "60"),
             ("AFFILIATE_COMMISSION_BPS", "2500"),
             ("COMMISSION_HOLD_DAYS", "0"),
+            ("REFERRAL_MIN_PAYMENT_CENTS", "0"),
             ("PUBLIC_BASE_URL", "http://127.0.0.1:8787/"),
             ("AFFILIATE_LANDING_URL", "https://example.com/partners?src=x"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_abc"),
@@ -269,6 +275,7 @@ mod tests {
         assert_eq!(cfg.idempotency_ttl_seconds, 60);
         assert_eq!(cfg.affiliate_commission_bps, 2_500);
         assert_eq!(cfg.commission_hold_days, 0);
+        assert_eq!(cfg.referral_min_payment_cents, 0);
         assert_eq!(cfg.public_base_url, "http://127.0.0.1:8787");
         assert_eq!(cfg.affiliate_landing_url, "https://example.com/partners?src=x");
         assert_eq!(cfg.stripe_webhook_secret.as_deref(), Some(&b"whsec_abc"[..]));
@@ -284,6 +291,7 @@ mod tests {
             ("AFFILIATE_COMMISSION_BPS", "10001"),
             ("AFFILIATE_COMMISSION_MONTHS", "0"),
             ("COMMISSION_HOLD_DAYS", "-1"),
+            ("REFERRAL_MIN_PAYMENT_CENTS", "-1"),
             ("MIN_PAYOUT_CENTS", "abc"),
             ("AFFILIATE_LANDING_URL", "http://example.com/"),
             ("REFERRAL_LANDING_URL", "javascript:alert(1)"),

@@ -13,6 +13,7 @@ pub async fn run(cron: &str, env: &Env) {
     let now = Timestamp::from_unix_millis(Date::now().as_millis());
     report(cron, "purge_idempotency_keys", purge_idempotency_keys(env, now).await);
     report(cron, "expire_referrals", expire_referrals(env, now).await);
+    report(cron, "grant_referral_bonuses", grant_referral_bonuses(env, now).await);
     report(cron, "advance_campaigns", advance_campaigns(env, now).await);
     report(cron, "publish_activity", publish_activity(env, now).await);
     report(cron, "expire_boards", expire_boards(env, now).await);
@@ -78,6 +79,11 @@ async fn advance_campaigns(env: &Env, now: Timestamp) -> Outcome {
         }
     }
     Ok(moved)
+}
+
+/// Grants the referral bonuses whose hold is over (rules: domain::referrals).
+async fn grant_referral_bonuses(env: &Env, now: Timestamp) -> Outcome {
+    Ok(crate::referrals::grant_due_bonuses(env, now, &Config::from_env(env)?).await?)
 }
 
 async fn expire_referrals(env: &Env, now: Timestamp) -> Outcome {

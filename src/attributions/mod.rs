@@ -1,8 +1,7 @@
 //! Attribution: a signed-up user records which affiliate and/or referrer brought them. First
-//! touch wins; nobody attributes themselves.
+//! touch wins; nobody attributes themselves; a deactivated user's codes bring nobody.
 
-use crate::domain::affiliates::AffiliateStatus;
-use crate::domain::{codes, referrals};
+use crate::domain::{affiliates as affiliate_rules, codes, referrals};
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::store::attributions::{self as store, Created, NewAttribution};
 use crate::ids::new_id;
@@ -35,7 +34,8 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
             let code = codes::parse(codes::AFFILIATE, text).ok_or_else(|| unknown("affiliate"))?;
             let a = affiliates::find_by_code(&db, &code).await?.ok_or_else(|| unknown("affiliate"))?;
             referrals::not_self(&a.user_id, user)?;
-            if a.status != AffiliateStatus::Active {
+            let user_active = crate::store::users::find(&db, &a.user_id).await?.is_none_or(|u| u.is_active);
+            if !affiliate_rules::is_live(a.status, user_active) {
                 return Err(ApiError::unprocessable("affiliate_inactive", "This affiliate is not active."));
             }
             Some(a)
@@ -45,9 +45,9 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
         None => None,
         Some(text) => {
             let code = codes::parse(codes::REFERRAL, text).ok_or_else(|| unknown("referral"))?;
-            let referrer = referral_store::owner_of(&db, &code).await?.ok_or_else(|| unknown("referral"))?;
-            referrals::not_self(&referrer, user)?;
-            Some((code, referrer))
+            let owner = referral_store::owner_of(&db, &code).await?.filter(|o| o.active).ok_or_else(|| unknown("referral"))?;
+            referrals::not_self(&owner.user_id, user)?;
+            Some((code, owner.user_id))
         }
     };
     let cfg = ctx.config()?;

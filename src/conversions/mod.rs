@@ -1,7 +1,7 @@
 //! Conversions (the money in): Stripe's `invoice.paid` and `charge.refunded`, and the admin
 //! endpoints for other billing systems. A conversion may earn its user's affiliate a commission
-//! and convert its user's referral (the referrer earns credits); a refund reverses the matching
-//! part of the commission.
+//! and convert its user's referral (the referrer earns a bonus of credits, held like the
+//! commission); a refund reverses the matching part of the commission and may cancel a held bonus.
 
 pub mod stripe;
 
@@ -15,6 +15,7 @@ use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
 use crate::log::log;
 use crate::store::conversions::{self as store, CommissionPlan, Plan, Recorded, RefundPlan, RefundRecorded, ReferralPlan};
+use crate::store::referrals::NewBonus;
 use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -63,7 +64,7 @@ pub async fn apply(
 ) -> Result<Option<Effects>, ApiError> {
     let (cfg, now) = (ctx.config()?, ctx.now);
     let activity_batch = new_id();
-    let context = store::context(db, &conversion.user_id).await?;
+    let context = store::context(db, &conversion.user_id, conversion.occurred_at).await?;
     let commission_id = new_id();
     let commission = context.referrer.as_ref().and_then(|(affiliate_id, referrer)| {
         affiliates::commission(Some(referrer), conversion.amount_cents, conversion.occurred_at).map(|cents| CommissionPlan {
@@ -74,19 +75,30 @@ pub async fn apply(
             available_at: earnings::available_at(conversion.occurred_at, cfg.commission_hold_days),
         })
     });
-    let referral = context.referral.as_ref().and_then(|(id, referrer_id, status, expires_at)| {
-        referrals::converts(*status, *expires_at, conversion.occurred_at, context.earlier_conversions).then(|| ReferralPlan {
-            id,
-            referrer_id,
-            credits: cfg.referral_bonus_credits,
-            activity: (&activity_batch, crate::rewards::referral_event(id, referrer_id, conversion.occurred_at)),
+    let referral = context.referral.as_ref().and_then(|(id, referrer_id, referral)| {
+        let (amount, occurred_at) = (conversion.amount_cents, conversion.occurred_at);
+        let converts = referrals::converts(referral, amount, occurred_at, &context.paid_before, cfg.referral_min_payment_cents);
+        converts.then(|| {
+            let available_at = earnings::available_at(occurred_at, cfg.commission_hold_days);
+            let granted_at_once = referrals::granted_at_once(cfg.commission_hold_days, available_at, now);
+            ReferralPlan {
+                bonus: NewBonus {
+                    referral_id: id,
+                    referrer_id,
+                    conversion_id: &conversion.id,
+                    credits: cfg.referral_bonus_credits,
+                    available_at,
+                },
+                grant: granted_at_once.then(|| (activity_batch.as_str(), crate::rewards::referral_event(id, referrer_id, now))),
+            }
         })
     });
     let effects = Effects {
         commission_cents: commission.as_ref().map(|c| c.cents),
-        referral_bonus_credits: referral.as_ref().map(|r| r.credits),
+        referral_bonus_credits: referral.as_ref().map(|r| r.bonus.credits),
     };
-    let converts_referral = referral.is_some();
+    // The referrer's activity event is counted when the bonus is granted: here only without a hold.
+    let converts_referral = referral.as_ref().is_some_and(|r| r.grant.is_some());
     let plan = Plan { event, conversion, commission, referral, now };
     Ok(match store::record(db, &plan).await? {
         Recorded::Recorded => {
@@ -109,9 +121,11 @@ pub enum Refunded {
 }
 
 /// Refunds a conversion up to a cumulative `refunded_total`, reversing the matching part of its
-/// commission. Retries when a concurrent refund of the same conversion lands first.
+/// commission and cancelling its held referral bonus if the payment no longer qualifies.
+/// Retries when a concurrent refund of the same conversion lands first.
 pub async fn refund(
     db: &Db,
+    cfg: &Config,
     external_id: &str,
     total: impl Fn(&Conversion) -> Result<i64, ApiError>,
     event: Option<(&str, &str)>,
@@ -128,6 +142,9 @@ pub async fn refund(
         let commission = store::commission_of(db, &conversion.id).await?;
         let effect =
             earnings::refund_effect(commission, conversion.amount_cents, conversion.refunded_cents, refunded_total);
+        let bonus = crate::store::referrals::bonus_of(db, &conversion.id).await?;
+        let cancels_bonus =
+            referrals::refund_cancels(bonus, conversion.amount_cents, refunded_total, cfg.referral_min_payment_cents);
         let adjustment_id = new_id();
         let plan = RefundPlan {
             event,
@@ -137,6 +154,7 @@ pub async fn refund(
             refunded_total,
             effect,
             adjustment_id: &adjustment_id,
+            cancels_bonus,
             now,
         };
         match store::record_refund(db, &plan).await? {
@@ -253,7 +271,7 @@ pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
             }
             Ok(c.refunded_cents + amount)
         };
-        match refund(&ctx.db()?, &external_id, total, None, ctx.now).await? {
+        match refund(&ctx.db()?, ctx.config()?, &external_id, total, None, ctx.now).await? {
             Refunded::Applied(conversion, effect) => Reply::created(&json!({
                 "conversion": ConversionView::from(&conversion),
                 "commission_reversed_cents": reversed_cents(effect),
@@ -288,11 +306,11 @@ pub async fn stripe_webhook(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let outcome = match event.kind.as_str() {
         "invoice.paid" => invoice_paid(ctx, &db, cfg, &event).await?,
-        "charge.refunded" => charge_refunded(ctx, &db, &event).await?,
+        "charge.refunded" => charge_refunded(ctx, &db, cfg, &event).await?,
         "invoice_payment.paid" => match stripe::invoice_payment(&event.data.object) {
             Some(payment) => {
                 crate::store::stripe::link_payment(&db, &payment.payment_intent, &payment.invoice_id, ctx.now).await?;
-                settle_held_refund(&db, &payment.invoice_id, ctx.now).await?;
+                settle_held_refund(&db, cfg, &payment.invoice_id, ctx.now).await?;
                 "payment_linked"
             }
             None => "ignored: invoice payment without invoice or payment intent",
@@ -351,28 +369,29 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
     };
     let recorded = apply(ctx, db, &conversion, Some((&event.id, &event.kind))).await?.is_some();
     // A refund may have come first.
-    settle_held_refund(db, &invoice.invoice_id, ctx.now).await?;
+    settle_held_refund(db, cfg, &invoice.invoice_id, ctx.now).await?;
     Ok(if recorded { "conversion_recorded" } else { "duplicate" })
 }
 
-async fn charge_refunded(ctx: &Ctx, db: &Db, event: &stripe::Event) -> Result<&'static str, ApiError> {
+async fn charge_refunded(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -> Result<&'static str, ApiError> {
     let Some(charge) = stripe::refunded_charge(&event.data.object) else {
         return Ok("ignored: charge without invoice, payment intent or amount_refunded");
     };
-    if let Some(outcome) = refund_known_charge(ctx, db, event, &charge).await? {
+    if let Some(outcome) = refund_known_charge(ctx, db, cfg, event, &charge).await? {
         return Ok(outcome);
     }
     // No conversion yet (events arrive in any order): hold the total, then look once more in
     // case the conversion or the payment link landed meanwhile; whichever comes second applies it.
     let reference = charge.invoice_id.as_ref().or(charge.payment_intent.as_ref()).cloned().unwrap_or_default();
     crate::store::stripe::hold_refund(db, &reference, charge.amount_refunded, ctx.now).await?;
-    Ok(refund_known_charge(ctx, db, event, &charge).await?.unwrap_or("refund_held: no conversion for this charge yet"))
+    Ok(refund_known_charge(ctx, db, cfg, event, &charge).await?.unwrap_or("refund_held: no conversion for this charge yet"))
 }
 
 /// Refunds the charge's conversion if its invoice and conversion are known (`None` otherwise).
 async fn refund_known_charge(
     ctx: &Ctx,
     db: &Db,
+    cfg: &Config,
     event: &stripe::Event,
     charge: &stripe::RefundedCharge,
 ) -> Result<Option<&'static str>, ApiError> {
@@ -383,7 +402,7 @@ async fn refund_known_charge(
     };
     let Some(invoice) = invoice else { return Ok(None) };
     let total = |c: &Conversion| Ok(charge.amount_refunded.clamp(0, c.amount_cents));
-    Ok(match refund(db, &invoice, total, Some((&event.id, &event.kind)), ctx.now).await? {
+    Ok(match refund(db, cfg, &invoice, total, Some((&event.id, &event.kind)), ctx.now).await? {
         Refunded::Applied(..) => Some("refund_recorded"),
         Refunded::Nothing => Some("duplicate"),
         Refunded::NoConversion => None,
@@ -391,9 +410,9 @@ async fn refund_known_charge(
 }
 
 /// Applies a refund total held for an invoice, once its conversion exists.
-async fn settle_held_refund(db: &Db, invoice: &str, now: Timestamp) -> Result<(), ApiError> {
+async fn settle_held_refund(db: &Db, cfg: &Config, invoice: &str, now: Timestamp) -> Result<(), ApiError> {
     if let Some(total) = crate::store::stripe::held_refund(db, invoice).await? {
-        refund(db, invoice, |c| Ok(total.clamp(0, c.amount_cents)), None, now).await?;
+        refund(db, cfg, invoice, |c| Ok(total.clamp(0, c.amount_cents)), None, now).await?;
     }
     Ok(())
 }

@@ -78,21 +78,29 @@ pub fn window_end(attributed_at: Timestamp, months: u32) -> Timestamp {
     attributed_at.plus_months(months)
 }
 
+/// Whether an affiliate's code brings new users and earns: the affiliate is active and its
+/// user's account too (a deactivated user earns nothing new; what they earned stays).
+pub fn is_live(status: AffiliateStatus, user_active: bool) -> bool {
+    status == AffiliateStatus::Active && user_active
+}
+
 /// What the program knows about the converting user's affiliate.
 #[derive(Clone, Copy, Debug)]
 pub struct Referrer {
     pub status: AffiliateStatus,
+    /// Whether the affiliate's user account is active.
+    pub user_active: bool,
     pub rate_bps: u32,
     pub months: u32,
     pub attributed_at: Timestamp,
 }
 
-/// The commission a conversion earns: the affiliate must be active and the conversion must fall
-/// within `[attributed_at, window_end)`.
+/// The commission a conversion earns: the affiliate must be live (`is_live`) and the conversion
+/// must fall within `[attributed_at, window_end)`.
 pub fn commission(referrer: Option<&Referrer>, amount_cents: i64, occurred_at: Timestamp) -> Option<i64> {
     let r = referrer?;
     let in_window = occurred_at >= r.attributed_at && occurred_at < window_end(r.attributed_at, r.months);
-    (r.status == AffiliateStatus::Active && in_window && amount_cents > 0).then(|| percent_of(amount_cents, r.rate_bps))
+    (is_live(r.status, r.user_active) && in_window && amount_cents > 0).then(|| percent_of(amount_cents, r.rate_bps))
 }
 
 #[cfg(test)]
@@ -155,7 +163,7 @@ mod tests {
     #[test]
     fn commissions_need_an_active_affiliate_within_the_window() {
         let at = Timestamp::parse_rfc3339("2026-11-25T00:00:00Z").unwrap();
-        let r = Referrer { status: Active, rate_bps: 2000, months: 3, attributed_at: at };
+        let r = Referrer { status: Active, user_active: true, rate_bps: 2000, months: 3, attributed_at: at };
         assert_eq!(commission(Some(&r), 4_999, at), Some(1_000));
         assert_eq!(commission(Some(&r), 4_999, at.plus_seconds(-1)), None, "before the attribution");
         let end = window_end(at, 3);
@@ -163,6 +171,7 @@ mod tests {
         assert_eq!(commission(Some(&r), 100, end), None, "the window is half-open");
         assert_eq!(commission(Some(&Referrer { status: Suspended, ..r }), 100, at), None);
         assert_eq!(commission(Some(&Referrer { status: Pending, ..r }), 100, at), None);
+        assert_eq!(commission(Some(&Referrer { user_active: false, ..r }), 100, at), None, "a deactivated user");
         assert_eq!(commission(None, 100, at), None);
         assert_eq!(commission(Some(&r), 0, at), None);
     }

@@ -180,14 +180,15 @@ pub fn check_event(event: &Event, now: Timestamp, max_age_days: i64) -> Result<(
     Ok(())
 }
 
-/// The `referrals` event of a converted referral, credited to its referrer when it converted.
-pub fn referral_event(referral_id: &str, referrer_id: &str, converted_at: Timestamp) -> Event {
+/// The `referrals` event of a converted referral, credited to its referrer when its bonus is
+/// granted (so a bonus cancelled by a refund never counts).
+pub fn referral_event(referral_id: &str, referrer_id: &str, granted_at: Timestamp) -> Event {
     Event {
         id: format!("{INTERNAL_ID_PREFIX}referral:{referral_id}"),
         user_id: referrer_id.to_owned(),
         metric: Metric::Referrals,
         amount: 1,
-        occurred_at: converted_at,
+        occurred_at: granted_at,
     }
 }
 

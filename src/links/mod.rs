@@ -6,11 +6,11 @@
 //! What a link needs to know about its code comes from a short-lived per-isolate cache: the click
 //! path reads D1 at most once per code and `LINK_CACHE_SECONDS`. A campaign's liveness (status
 //! and dates) is judged at every click from the cached state. A change made elsewhere (a
-//! suspended affiliate, an ended campaign) reaches the links after at most the cache lifetime;
-//! the isolate that makes it forgets the code at once. Money never depends on the cache:
-//! attributions and redemptions read D1.
+//! suspended affiliate, a deactivated user, an ended campaign) reaches the links after at most
+//! the cache lifetime; the isolate that makes it forgets the code at once. Money never depends
+//! on the cache: attributions and redemptions read D1.
 
-use crate::domain::affiliates::AffiliateStatus;
+use crate::domain::affiliates::is_live;
 use crate::domain::campaigns::{self as campaign_rules, State};
 use crate::domain::time::Timestamp;
 use crate::domain::{clicks, codes, links};
@@ -25,9 +25,9 @@ use worker::Method;
 /// What the click path knows about a link's code.
 #[derive(Clone)]
 enum Known {
-    /// `/a/`: whether the affiliate is active.
+    /// `/a/`: whether the affiliate is active and its user too.
     Affiliate { active: bool },
-    /// `/r/`: whether someone owns the code.
+    /// `/r/`: whether an active user owns the code.
     Referral { owned: bool },
     /// `/c/`: the redirect URL and the state liveness is judged by; `None` for an unknown code.
     Campaign(Option<(String, State)>),
@@ -78,8 +78,8 @@ pub async fn affiliate(ctx: &Ctx) -> ApiResult {
     let code = codes::parse(codes::AFFILIATE, ctx.param("code")?).ok_or_else(unknown)?;
     let link = links::affiliate_link(&code);
     let load = || async {
-        let affiliate = affiliates::find_by_code(&ctx.db()?, &code).await?;
-        Ok(Known::Affiliate { active: affiliate.is_some_and(|a| a.status == AffiliateStatus::Active) })
+        let state = affiliates::link_state(&ctx.db()?, &code).await?;
+        Ok(Known::Affiliate { active: state.is_some_and(|(status, user_active)| is_live(status, user_active)) })
     };
     if !matches!(known(ctx, &link, load).await?, Known::Affiliate { active: true }) {
         return Err(unknown());
@@ -93,7 +93,7 @@ pub async fn affiliate(ctx: &Ctx) -> ApiResult {
 pub async fn referral(ctx: &Ctx) -> ApiResult {
     let code = codes::parse(codes::REFERRAL, ctx.param("code")?).ok_or_else(unknown)?;
     let link = links::referral_link(&code);
-    let load = || async { Ok(Known::Referral { owned: referrals::owner_of(&ctx.db()?, &code).await?.is_some() }) };
+    let load = || async { Ok(Known::Referral { owned: referrals::owner_of(&ctx.db()?, &code).await?.is_some_and(|o| o.active) }) };
     if !matches!(known(ctx, &link, load).await?, Known::Referral { owned: true }) {
         return Err(unknown());
     }

@@ -10,9 +10,13 @@ use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
 use crate::store::credits::{self, Appended};
 use crate::store::referrals::{self as store, Created};
-use crate::domain::time::Period;
+use crate::config::Config;
+use crate::domain::time::{Period, Timestamp};
+use crate::log::log;
+use crate::store::Db;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use worker::Env;
 
 async fn code_of(ctx: &Ctx) -> ApiResult<String> {
     let db = ctx.db()?;
@@ -50,6 +54,7 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
         }
     }
     let clicks = link_clicks::stats(&ctx.env, ctx.object_meter(), &referral_link(&code), Period::ALL).await?;
+    let bonuses = store::bonus_credits(&db, user).await?;
     Reply::ok(&json!({
         "referral_code": code,
         "clicks": clicks.clicks,
@@ -58,21 +63,30 @@ pub async fn stats(ctx: &Ctx) -> ApiResult {
         "pending": pending,
         "converted": converted,
         "expired": expired,
-        "credits_earned": credits::referral_credits(&db, user).await?,
+        "credits_earned": bonuses.granted,
+        "credits_pending": bonuses.pending,
+        "credits_cancelled": bonuses.cancelled,
     }))
 }
 
-/// A credit balance as the API shows it.
+/// A credit balance as the API shows it: the spendable balance of the ledger, and the referral
+/// bonuses still held (`pending_credits`, not spendable until granted).
 #[derive(Serialize)]
 struct BalanceView {
     balance_credits: i64,
+    pending_credits: i64,
     lifetime_earned: i64,
     lifetime_spent: i64,
 }
 
 impl From<credits::Balance> for BalanceView {
     fn from(b: credits::Balance) -> Self {
-        BalanceView { balance_credits: b.balance_credits, lifetime_earned: b.lifetime_earned, lifetime_spent: b.lifetime_spent }
+        BalanceView {
+            balance_credits: b.balance_credits,
+            pending_credits: b.pending_credits,
+            lifetime_earned: b.lifetime_earned,
+            lifetime_spent: b.lifetime_spent,
+        }
     }
 }
 
@@ -124,16 +138,43 @@ pub async fn deduct(ctx: &Ctx) -> ApiResult {
     .await
 }
 
+/// How many due bonuses one cron run grants (each is one D1 batch and a leaderboard publish);
+/// the rest wait for the next run.
+const GRANTS_PER_RUN: u32 = 100;
+
+/// Cron: grants the referral bonuses whose hold is over. Each grant is one D1 batch guarded by
+/// the bonus still being pending (so concurrent runs, or a refund that cancels it meanwhile,
+/// leave one outcome), which appends the credits to the ledger and counts the referrer's
+/// `referrals` activity event (at the grant's time), then published to the leaderboards. A grant
+/// that fails is logged and retried by the next run. Returns how many this run granted.
+pub async fn grant_due_bonuses(env: &Env, now: Timestamp, cfg: &Config) -> crate::store::Result<usize> {
+    let db = Db::from_env(env)?;
+    let mut granted = 0;
+    for bonus in store::due(&db, now, GRANTS_PER_RUN).await? {
+        let batch = crate::ids::new_id();
+        let event = crate::rewards::referral_event(&bonus.referral_id, &bonus.referrer_id, now);
+        match store::grant_due(&db, &bonus, (&batch, &event), now).await {
+            Ok(true) => {
+                granted += 1;
+                crate::rewards::publish_batch(env, &db, &batch, now, cfg.board_retention).await;
+            }
+            Ok(false) => {}
+            Err(e) => log("error", &json!({"referral_bonus": bonus.referral_id, "error": e.to_string(), "retry": "cron"})),
+        }
+    }
+    Ok(granted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_balance_view_is_the_api_shape() {
-        let balance = credits::Balance { balance_credits: 700, lifetime_earned: 1000, lifetime_spent: 300 };
+        let balance = credits::Balance { balance_credits: 700, pending_credits: 2000, lifetime_earned: 1000, lifetime_spent: 300 };
         assert_eq!(
             serde_json::to_string(&BalanceView::from(balance)).unwrap(),
-            r#"{"balance_credits":700,"lifetime_earned":1000,"lifetime_spent":300}"#
+            r#"{"balance_credits":700,"pending_credits":2000,"lifetime_earned":1000,"lifetime_spent":300}"#
         );
     }
 }

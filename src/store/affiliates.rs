@@ -93,6 +93,26 @@ pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Affiliate>> {
     one(db.first(&format!("SELECT {COLUMNS} FROM affiliates WHERE code = ?1"), &args![code]).await?)
 }
 
+/// What the `/a/` link needs to know about a code: the affiliate's status and whether its user
+/// is active (a user not provisioned yet counts as active).
+pub async fn link_state(db: &Db, code: &str) -> Result<Option<(AffiliateStatus, bool)>> {
+    #[derive(Deserialize)]
+    struct State {
+        id: String,
+        status: String,
+        user_active: i64,
+    }
+    let sql = "SELECT f.id, f.status, COALESCE(u.is_active, 1) AS user_active
+               FROM affiliates f LEFT JOIN users u ON u.id = f.user_id WHERE f.code = ?1";
+    match db.first::<State>(sql, &args![code]).await? {
+        None => Ok(None),
+        Some(s) => {
+            let status = AffiliateStatus::parse(&s.status).ok_or_else(|| Error::corrupt("affiliates", &s.id, "status", &s.status))?;
+            Ok(Some((status, s.user_active != 0)))
+        }
+    }
+}
+
 /// Applies a change if the affiliate is still as read (`expected`: status and terms; else
 /// `None`: re-read and retry), so concurrent reviews never undo each other.
 pub async fn update(db: &Db, expected: &Affiliate, status: AffiliateStatus, rate_bps: u32, months: u32, now: Timestamp) -> Result<Option<Affiliate>> {

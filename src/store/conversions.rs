@@ -1,11 +1,12 @@
 //! SQL of `conversions` and `refunds`, and the batches that apply a conversion's or a refund's
-//! effects (commission, referral bonus, reversal) atomically.
+//! effects (commission, referral bonus, reversal, bonus cancellation) atomically.
 
-use super::{args, credits, Db, Error, Result};
+use super::referrals::{Grant, NewBonus};
+use super::{args, Db, Error, Result};
 use crate::domain::affiliates::{AffiliateStatus, Referrer};
 use crate::domain::conversions::Conversion;
 use crate::domain::earnings::{CommissionFacts, RefundEffect, StoredStatus};
-use crate::domain::referrals::ReferralStatus;
+use crate::domain::referrals::{PaidBefore, Referral, ReferralStatus};
 use crate::domain::rewards::Event;
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
@@ -51,13 +52,14 @@ pub async fn find_by_external(db: &Db, external_id: &str) -> Result<Option<Conve
     Ok(db.first::<Row>(&sql, &args![external_id]).await?.map(Conversion::from))
 }
 
-/// What the rules need to know about a converting user.
+/// What the rules need to know about a user's payment made at a given time.
 pub struct Context {
     /// The affiliate the user is attributed to: (affiliate id, terms).
     pub referrer: Option<(String, Referrer)>,
-    /// The user's referral: (id, referrer user, status, expires_at).
-    pub referral: Option<(String, String, ReferralStatus, Timestamp)>,
-    pub earlier_conversions: u64,
+    /// The user's referral: (id, referrer user, the rule's view of it).
+    pub referral: Option<(String, String, Referral)>,
+    /// The user's recorded payments (made no later than this one, for the largest).
+    pub paid_before: PaidBefore,
 }
 
 #[derive(Deserialize)]
@@ -65,41 +67,67 @@ struct ContextRow {
     attributed_at: Option<i64>,
     affiliate_id: Option<String>,
     affiliate_status: Option<String>,
+    affiliate_user_active: i64,
     rate_bps: Option<i64>,
     months: Option<i64>,
     referral_id: Option<String>,
     referrer_id: Option<String>,
     referral_status: Option<String>,
+    referral_created_at: Option<i64>,
     expires_at: Option<i64>,
-    conversions: i64,
+    referrer_active: i64,
+    first_paid_at: Option<i64>,
+    largest_paid_cents: i64,
 }
 
-pub async fn context(db: &Db, user_id: &str) -> Result<Context> {
+/// The context of a payment of `user_id` made at `occurred_at`. (Users not provisioned yet count
+/// as active.)
+pub async fn context(db: &Db, user_id: &str, occurred_at: Timestamp) -> Result<Context> {
     let sql = "SELECT a.created_at AS attributed_at, f.id AS affiliate_id, f.status AS affiliate_status,
-            f.commission_rate_bps AS rate_bps, f.commission_months AS months,
-            r.id AS referral_id, r.referrer_id, r.status AS referral_status, r.expires_at,
-            (SELECT COUNT(*) FROM conversions WHERE user_id = ?1) AS conversions
+            COALESCE(fu.is_active, 1) AS affiliate_user_active, f.commission_rate_bps AS rate_bps, f.commission_months AS months,
+            r.id AS referral_id, r.referrer_id, r.status AS referral_status, r.created_at AS referral_created_at, r.expires_at,
+            COALESCE(ru.is_active, 1) AS referrer_active,
+            (SELECT MIN(occurred_at) FROM conversions WHERE user_id = ?1) AS first_paid_at,
+            (SELECT COALESCE(MAX(amount_cents), 0) FROM conversions WHERE user_id = ?1 AND occurred_at <= ?2) AS largest_paid_cents
         FROM (SELECT ?1 AS user_id) u
         LEFT JOIN attributions a ON a.user_id = u.user_id
         LEFT JOIN affiliates f ON f.id = a.affiliate_id
-        LEFT JOIN referrals r ON r.referred_id = u.user_id";
-    let row = db.first::<ContextRow>(sql, &args![user_id]).await?.ok_or_else(|| Error::D1("no context row".into()))?;
+        LEFT JOIN users fu ON fu.id = f.user_id
+        LEFT JOIN referrals r ON r.referred_id = u.user_id
+        LEFT JOIN users ru ON ru.id = r.referrer_id";
+    let row = db
+        .first::<ContextRow>(sql, &args![user_id, occurred_at.unix()])
+        .await?
+        .ok_or_else(|| Error::D1("no context row".into()))?;
     let referrer = match (row.affiliate_id, row.affiliate_status, row.rate_bps, row.months, row.attributed_at) {
         (Some(id), Some(status), Some(rate), Some(months), Some(at)) => {
             let status = AffiliateStatus::parse(&status).ok_or_else(|| Error::corrupt("affiliates", &id, "status", &status))?;
-            let terms = Referrer { status, rate_bps: rate as u32, months: months as u32, attributed_at: Timestamp::from_unix(at) };
+            let terms = Referrer {
+                status,
+                user_active: row.affiliate_user_active != 0,
+                rate_bps: rate as u32,
+                months: months as u32,
+                attributed_at: Timestamp::from_unix(at),
+            };
             Some((id, terms))
         }
         _ => None,
     };
-    let referral = match (row.referral_id, row.referrer_id, row.referral_status, row.expires_at) {
-        (Some(id), Some(referrer), Some(status), Some(expires)) => {
+    let referral = match (row.referral_id, row.referrer_id, row.referral_status, row.referral_created_at, row.expires_at) {
+        (Some(id), Some(referrer), Some(status), Some(created), Some(expires)) => {
             let status = ReferralStatus::parse(&status).ok_or_else(|| Error::corrupt("referrals", &id, "status", &status))?;
-            Some((id, referrer, status, Timestamp::from_unix(expires)))
+            let referral = Referral {
+                status,
+                created_at: Timestamp::from_unix(created),
+                expires_at: Timestamp::from_unix(expires),
+                referrer_active: row.referrer_active != 0,
+            };
+            Some((id, referrer, referral))
         }
         _ => None,
     };
-    Ok(Context { referrer, referral, earlier_conversions: row.conversions as u64 })
+    let paid_before = PaidBefore { first_at: row.first_paid_at.map(Timestamp::from_unix), largest_cents: row.largest_paid_cents };
+    Ok(Context { referrer, referral, paid_before })
 }
 
 pub struct CommissionPlan<'a> {
@@ -111,12 +139,10 @@ pub struct CommissionPlan<'a> {
 }
 
 pub struct ReferralPlan<'a> {
-    pub id: &'a str,
-    pub referrer_id: &'a str,
-    pub credits: i64,
-    /// The referrer's `referrals` activity event and its batch (counted once: its id is the
-    /// referral's).
-    pub activity: (&'a str, Event),
+    pub bonus: NewBonus<'a>,
+    /// Set when the bonus is granted at once (no hold): the referrer's `referrals` activity
+    /// event and its batch (counted once: its id is the referral's).
+    pub grant: Option<(&'a str, Event)>,
 }
 
 /// A conversion with its effects, written in one batch.
@@ -164,19 +190,19 @@ pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded> {
         )?);
     }
     if let Some(r) = &plan.referral {
-        // Bonus first, guarded by the referral not being converted yet; then convert it. A
-        // concurrent conversion of the same referral finds it converted and writes neither.
-        // (An `expired` referral still converts when the payment came before its expiry: the
-        // cron marks expiry by the clock, a late webhook delivery may arrive after it.)
-        if r.credits > 0 {
-            statements.push(credits::referral_bonus(db, r.referrer_id, r.credits, r.id, plan.now)?);
+        // The bonus, pending, and the referral converted (neither if a concurrent conversion
+        // converted it first); then, without a hold, the grant of that same bonus.
+        statements.extend(super::referrals::convert(db, &r.bonus, plan.now)?);
+        if let Some((batch, event)) = &r.grant {
+            let b = &r.bonus;
+            let grant = Grant {
+                referral_id: b.referral_id.to_owned(),
+                referrer_id: b.referrer_id.to_owned(),
+                conversion_id: b.conversion_id.to_owned(),
+                credits: b.credits,
+            };
+            statements.extend(super::referrals::grant(db, &grant, (batch, event), plan.now)?);
         }
-        statements.push(db.statement(
-            "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3 WHERE id = ?1 AND status <> 'converted'",
-            &args![r.id, now, &c.id],
-        )?);
-        let (batch, event) = &r.activity;
-        statements.extend(super::rewards::count(db, batch, std::slice::from_ref(event), plan.now)?);
     }
     match db.batch(statements).await {
         Ok(_) => Ok(Recorded::Recorded),
@@ -212,6 +238,8 @@ pub struct RefundPlan<'a> {
     pub refunded_total: i64,
     pub effect: RefundEffect,
     pub adjustment_id: &'a str,
+    /// Whether the refund cancels the conversion's referral bonus (if it is still pending).
+    pub cancels_bonus: bool,
     pub now: Timestamp,
 }
 
@@ -251,6 +279,9 @@ pub async fn record_refund(db: &Db, plan: &RefundPlan<'_>) -> Result<RefundRecor
              FROM earnings WHERE program = 'affiliate' AND conversion_id = ?5 AND kind = 'commission' AND status <> 'reversed'",
             &args![plan.adjustment_id, -cents, plan.seq, now, plan.conversion_id],
         )?);
+    }
+    if plan.cancels_bonus {
+        statements.push(super::referrals::cancel(db, plan.conversion_id, plan.now)?);
     }
     match db.batch(statements).await {
         Ok(_) => Ok(RefundRecorded::Recorded),

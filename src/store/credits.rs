@@ -38,18 +38,22 @@ pub async fn deduct(db: &Db, user: &str, amount: i64, reason: &str, now: Timesta
     }
 }
 
-/// A referral bonus for `referrer`, written only while referral `referral_id` is not converted
-/// yet (for the conversion batch; `source` makes it once per referral).
+/// The credits of referral bonus `referral_id` for `referrer`, appended only while that bonus
+/// (of conversion `conversion_id`) is pending: the grant's batch marks it granted right after
+/// (`store::referrals::grant`); `source` makes it once per referral.
 pub fn referral_bonus(
     db: &Db,
     referrer: &str,
     credits: i64,
     referral_id: &str,
+    conversion_id: &str,
     now: Timestamp,
 ) -> Result<D1PreparedStatement> {
-    let sql = format!("{APPEND} AND EXISTS (SELECT 1 FROM referrals WHERE id = ?7 AND status <> 'converted')");
+    let sql = format!(
+        "{APPEND} AND EXISTS (SELECT 1 FROM referral_bonuses WHERE referral_id = ?7 AND conversion_id = ?8 AND status = 'pending')"
+    );
     let source = format!("referral:{referral_id}");
-    let args: [Arg; 7] = args![referrer, "bonus", credits, "referral converted", source, now.unix(), referral_id];
+    let args: [Arg; 8] = args![referrer, "bonus", credits, "referral converted", source, now.unix(), referral_id, conversion_id];
     db.statement(&sql, &args)
 }
 
@@ -71,6 +75,8 @@ pub fn campaign_credit(
 #[derive(Debug, Default, Deserialize)]
 pub struct Balance {
     pub balance_credits: i64,
+    /// Referral bonuses still held (not in the ledger, not spendable).
+    pub pending_credits: i64,
     pub lifetime_earned: i64,
     pub lifetime_spent: i64,
 }
@@ -78,21 +84,11 @@ pub struct Balance {
 pub async fn balance(db: &Db, user: &str) -> Result<Balance> {
     let sql = "SELECT
         COALESCE((SELECT balance_after FROM credit_transactions WHERE user_id = ?1 ORDER BY seq DESC LIMIT 1), 0) AS balance_credits,
+        (SELECT COALESCE(SUM(credits), 0) FROM referral_bonuses WHERE referrer_id = ?1 AND status = 'pending') AS pending_credits,
         COALESCE(SUM(CASE WHEN amount > 0 THEN amount END), 0) AS lifetime_earned,
         COALESCE(-SUM(CASE WHEN amount < 0 THEN amount END), 0) AS lifetime_spent
         FROM credit_transactions WHERE user_id = ?1";
     Ok(db.first::<Balance>(sql, &args![user]).await?.unwrap_or_default())
-}
-
-/// Credits earned from converted referrals.
-pub async fn referral_credits(db: &Db, user: &str) -> Result<i64> {
-    #[derive(Deserialize)]
-    struct Sum {
-        credits: i64,
-    }
-    let sql = "SELECT COALESCE(SUM(amount), 0) AS credits FROM credit_transactions
-               WHERE user_id = ?1 AND kind = 'bonus' AND source LIKE 'referral:%'";
-    Ok(db.first::<Sum>(sql, &args![user]).await?.map_or(0, |s| s.credits))
 }
 
 #[derive(Debug, Deserialize)]

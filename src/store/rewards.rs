@@ -1,6 +1,6 @@
 //! SQL of activity events, metric totals, badges and the leaderboard outbox (`activity_batches`).
 
-use super::{args, changes, rows, Db, Error, Result};
+use super::{args, changes, rows, Arg, Db, Error, Result};
 use crate::domain::rewards::{Event, Metric, BADGES};
 use crate::domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,19 @@ fn badge_rules() -> &'static str {
 /// 3. award every badge a total of this batch's users has reached (a held badge is skipped);
 /// 4. read back what was counted.
 pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Vec<D1PreparedStatement>> {
+    count_if(db, batch_id, events, now, None)
+}
+
+/// `count`, where the events are inserted (so counted at all) only if `guard` holds when the
+/// batch runs: an SQL condition over `?4`, bound to the guard's argument (a referral's event is
+/// counted only once its bonus is granted).
+pub fn count_if(
+    db: &Db,
+    batch_id: &str,
+    events: &[Event],
+    now: Timestamp,
+    guard: Option<(&str, &str)>,
+) -> Result<Vec<D1PreparedStatement>> {
     let json: Vec<EventJson> = events
         .iter()
         .map(|e| EventJson {
@@ -67,13 +80,18 @@ pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Resul
         .collect();
     let json = serde_json::to_string(&json).map_err(|e| Error::D1(e.to_string()))?;
     let now = now.unix();
+    let mut insert_args = args![json, batch_id, now].to_vec();
+    insert_args.extend(guard.map(|(_, arg)| Arg::from(arg)));
     Ok(vec![
         db.statement(
-            "INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
-             SELECT e.value ->> 'id', ?2, e.value ->> 'user_id', e.value ->> 'metric', e.value ->> 'amount', e.value ->> 'occurred_at', ?3
-             FROM json_each(?1) AS e WHERE true
-             ON CONFLICT (id) DO NOTHING",
-            &args![json, batch_id, now],
+            &format!(
+                "INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
+                 SELECT e.value ->> 'id', ?2, e.value ->> 'user_id', e.value ->> 'metric', e.value ->> 'amount', e.value ->> 'occurred_at', ?3
+                 FROM json_each(?1) AS e WHERE {}
+                 ON CONFLICT (id) DO NOTHING",
+                guard.map_or("true", |(condition, _)| condition)
+            ),
+            &insert_args,
         )?,
         db.statement(
             "INSERT INTO activity_batches (id, created_at)

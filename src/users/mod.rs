@@ -1,5 +1,6 @@
 //! Users: provisioned on first authenticated request; admins manage flags.
 
+use crate::domain::links;
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
 use crate::http::idempotency::{self, KeyPolicy};
@@ -57,13 +58,29 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
                 "Administrators cannot change their own flags; ask another administrator.",
             ));
         }
-        let user = store::update_flags(&ctx.db()?, id, patch.is_admin, patch.is_active, ctx.now)
+        let db = ctx.db()?;
+        let user = store::update_flags(&db, id, patch.is_admin, patch.is_active, ctx.now)
             .await?
             .ok_or_else(|| ApiError::not_found("No such user."))?;
         crate::http::principals::forget(&user.id);
+        if patch.is_active.is_some() {
+            forget_links(&db, id).await?;
+        }
         Reply::ok(&UserView::from(user))
     })
     .await
+}
+
+/// A user's `/a/` and `/r/` links answer only while the user is active: this isolate forgets
+/// what it cached about them at once (others within `LINK_CACHE_SECONDS`).
+async fn forget_links(db: &crate::store::Db, user: &str) -> ApiResult<()> {
+    if let Some(affiliate) = crate::store::affiliates::find_by_user(db, user).await? {
+        crate::links::forget(&links::affiliate_link(&affiliate.code));
+    }
+    if let Some(code) = crate::store::referrals::code_of(db, user).await? {
+        crate::links::forget(&links::referral_link(&code));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -301,7 +301,7 @@ fn docs_render_the_document_without_a_cdn() {
 fn cron_trigger_runs_the_jobs() {
     let s = shared();
     s.run_cron("* * * * *");
-    for job in ["purge_idempotency_keys", "expire_referrals"] {
+    for job in ["purge_idempotency_keys", "expire_referrals", "grant_referral_bonuses"] {
         let lines = s.wait_log(|l| l["job"] == job && l["cron"] == "* * * * *");
         assert!(!lines.is_empty(), "the cron job {job} logged its run");
         assert!(lines.iter().all(|l| l["affected"].as_u64().is_some()), "{lines:?}");

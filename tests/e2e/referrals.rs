@@ -1,8 +1,8 @@
 //! The referral program: codes and links, conversion on the first payment, credits, and a
 //! credit ledger that never overdraws.
 
-use crate::affiliates::{click, BROWSER};
-use crate::support::{parallel, shared, unique, wait_for, Server, API};
+use crate::affiliates::{click, dashboard, BROWSER};
+use crate::support::{instant, iso, now, parallel, shared, unique, wait_for, Server, API};
 use crate::trials;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -14,6 +14,13 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         concurrent_first_payments_pay_one_bonus,
         deductions_never_overdraw_under_concurrency,
         deductions_need_an_idempotency_key_and_replay,
+        a_bonus_is_pending_for_the_hold_and_a_full_refund_cancels_it,
+        a_refund_cancels_a_pending_bonus_only_when_the_payment_no_longer_qualifies,
+        a_payment_below_the_minimum_converts_nothing,
+        a_payment_made_before_the_referral_existed_converts_nothing,
+        the_cron_grants_a_due_bonus_exactly_once,
+        concurrent_refunds_and_grants_keep_the_ledgers_consistent,
+        a_deactivated_user_earns_nothing_new,
     )
 }
 
@@ -38,7 +45,7 @@ pub fn referred(s: &Server, code: &str) -> (String, String) {
 }
 
 fn the_referral_story_ends_in_credits() {
-    let s = shared();
+    let s = instant(); // no hold: the bonus is granted at once
     let (_, carol) = s.user();
     let first = get(s, &carol, "/referrals/code");
     let code = first["referral_code"].as_str().unwrap().to_owned();
@@ -62,7 +69,7 @@ fn the_referral_story_ends_in_credits() {
     })
     .expect("the click is counted");
     assert_eq!((stats["total"].clone(), stats["pending"].clone(), stats["converted"].clone()), (json!(1), json!(1), json!(0)));
-    assert_eq!(get(s, &carol, "/referrals/balance"), json!({"balance_credits": 0, "lifetime_earned": 0, "lifetime_spent": 0}));
+    assert_eq!(get(s, &carol, "/referrals/balance"), json!({"balance_credits": 0, "pending_credits": 0, "lifetime_earned": 0, "lifetime_spent": 0}));
     // Dave pays: the referral converts and Carol earns 1,000 credits.
     assert_eq!(s.convert(&dave, 1_999)["effects"]["referral_bonus_credits"], 1_000);
     let stats = get(s, &carol, "/referrals/stats");
@@ -92,8 +99,8 @@ fn only_a_first_payment_converts() {
 }
 
 fn concurrent_first_payments_pay_one_bonus() {
-    let s = shared();
-    for _ in 0..5 {
+    // Held for 30 days (shared) and granted at once (instant): one bonus either way.
+    for (s, expected) in [(shared(), (0, 1_000)), (instant(), (1_000, 0)), (shared(), (0, 1_000)), (instant(), (1_000, 0))] {
         let (_, token, code) = referrer(s);
         let (frank, _) = referred(s, &code);
         let results = parallel(30, |_| {
@@ -105,14 +112,14 @@ fn concurrent_first_payments_pay_one_bonus() {
         assert!(results.iter().all(|r| r.status == 201), "{results:?}");
         let bonuses = results.iter().filter(|r| r.json()["effects"]["referral_bonus_credits"] == 1_000).count();
         assert!(bonuses >= 1, "{results:?}");
-        assert_eq!(get(s, &token, "/referrals/balance")["balance_credits"], 1_000, "exactly one bonus");
+        assert_eq!(credits(s, &token), expected, "exactly one bonus");
         assert_eq!(get(s, &token, "/referrals/stats")["converted"], 1);
+        s.assert_ledgers_consistent();
     }
-    s.assert_ledgers_consistent();
 }
 
 fn deductions_never_overdraw_under_concurrency() {
-    let s = shared();
+    let s = instant();
     let (_, token, code) = referrer(s);
     let (george, _) = referred(s, &code);
     s.convert(&george, 1_000);
@@ -129,7 +136,7 @@ fn deductions_never_overdraw_under_concurrency() {
     let refused = results.iter().filter(|r| r.status == 409 && r.code() == "insufficient_credits").count();
     assert_eq!((ok, refused), (7, 13), "{results:?}");
     let balance = get(s, &token, "/referrals/balance");
-    assert_eq!(balance, json!({"balance_credits": 20, "lifetime_earned": 1_000, "lifetime_spent": 980}));
+    assert_eq!(balance, json!({"balance_credits": 20, "pending_credits": 0, "lifetime_earned": 1_000, "lifetime_spent": 980}));
     let mut balances: Vec<i64> = results.iter().filter(|r| r.status == 200).map(|r| r.json()["balance_credits"].as_i64().unwrap()).collect();
     balances.sort();
     assert_eq!(balances, vec![20, 160, 300, 440, 580, 720, 860], "each success saw its own balance");
@@ -137,7 +144,7 @@ fn deductions_never_overdraw_under_concurrency() {
 }
 
 fn deductions_need_an_idempotency_key_and_replay() {
-    let s = shared();
+    let s = instant();
     let (_, token, code) = referrer(s);
     let (harry, _) = referred(s, &code);
     s.convert(&harry, 1_000);
@@ -168,4 +175,254 @@ fn deductions_need_an_idempotency_key_and_replay() {
     deduct(Some(&big), json!({"amount": 751, "reason": "too much"})).expect_error(409, "insufficient_credits");
     deduct(Some(&big), json!({"amount": 751, "reason": "too much"})).expect_error(409, "insufficient_credits");
     assert_eq!(get(s, &token, "/referrals/balance")["balance_credits"], 750);
+}
+
+/// The referrer's credit balance: `(balance_credits, pending_credits)`.
+fn credits(s: &Server, token: &str) -> (i64, i64) {
+    let b = get(s, token, "/referrals/balance");
+    (b["balance_credits"].as_i64().unwrap(), b["pending_credits"].as_i64().unwrap_or_else(|| panic!("no pending_credits: {b}")))
+}
+
+fn refund(s: &Server, external_id: &str, cents: Option<i64>) -> Value {
+    let mut body = json!({"external_id": external_id});
+    if let Some(cents) = cents {
+        body["amount_cents"] = json!(cents);
+    }
+    let r = s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&body).send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()
+}
+
+fn external_id(conversion: &Value) -> String {
+    conversion["conversion"]["external_id"].as_str().unwrap().to_owned()
+}
+
+fn a_bonus_is_pending_for_the_hold_and_a_full_refund_cancels_it() {
+    let s = shared(); // COMMISSION_HOLD_DAYS=30
+    let (_, token, code) = referrer(s);
+    let (dana, _) = referred(s, &code);
+    // Dana pays exactly the minimum: the referral converts, the bonus is held.
+    let conversion = s.convert(&dana, 500);
+    assert_eq!(conversion["effects"]["referral_bonus_credits"], 1_000, "{conversion}");
+    assert_eq!(
+        get(s, &token, "/referrals/balance"),
+        json!({"balance_credits": 0, "pending_credits": 1_000, "lifetime_earned": 0, "lifetime_spent": 0})
+    );
+    let stats = get(s, &token, "/referrals/stats");
+    assert_eq!(
+        (stats["converted"].clone(), stats["credits_pending"].clone(), stats["credits_earned"].clone()),
+        (json!(1), json!(1_000), json!(0)),
+        "{stats}"
+    );
+    // Pending credits cannot be spent.
+    s.post(&format!("{API}/referrals/credits/deduct"))
+        .token(&token)
+        .header("Idempotency-Key", &unique("deduct"))
+        .json(&json!({"amount": 1, "reason": "too early"}))
+        .send()
+        .expect_error(409, "insufficient_credits");
+    // A full refund within the hold cancels the bonus: nothing was credited, nothing is pending.
+    refund(s, &external_id(&conversion), None);
+    assert_eq!(credits(s, &token), (0, 0));
+    let stats = get(s, &token, "/referrals/stats");
+    assert_eq!((stats["credits_pending"].clone(), stats["credits_earned"].clone()), (json!(0), json!(0)), "{stats}");
+    assert!(get(s, &token, "/referrals/credits")["items"].as_array().unwrap().is_empty());
+    // Paying again does not earn the referral a second bonus.
+    assert_eq!(s.convert(&dana, 5_000)["effects"]["referral_bonus_credits"], Value::Null);
+    assert_eq!(credits(s, &token), (0, 0));
+    s.assert_ledgers_consistent();
+}
+
+fn a_refund_cancels_a_pending_bonus_only_when_the_payment_no_longer_qualifies() {
+    let s = shared();
+    let (_, token, code) = referrer(s);
+    let (ed, _) = referred(s, &code);
+    let conversion = s.convert(&ed, 2_000);
+    let id = external_id(&conversion);
+    // $10.00 of $20.00 refunded: $10.00 still paid, at least the minimum of $5.00.
+    refund(s, &id, Some(1_000));
+    assert_eq!(credits(s, &token), (0, 1_000));
+    // $6.00 more: $4.00 paid, below the minimum.
+    refund(s, &id, Some(600));
+    assert_eq!(credits(s, &token), (0, 0));
+    s.assert_ledgers_consistent();
+}
+
+fn a_payment_below_the_minimum_converts_nothing() {
+    let s = instant();
+    let (_, token, code) = referrer(s);
+    let (erin, _) = referred(s, &code);
+    // One cent below REFERRAL_MIN_PAYMENT_CENTS (500): no conversion, and no disqualification.
+    assert_eq!(s.convert(&erin, 499)["effects"]["referral_bonus_credits"], Value::Null);
+    let stats = get(s, &token, "/referrals/stats");
+    assert_eq!((stats["pending"].clone(), stats["converted"].clone()), (json!(1), json!(0)), "{stats}");
+    assert_eq!(credits(s, &token), (0, 0));
+    // The minimum itself converts (granted at once without a hold).
+    assert_eq!(s.convert(&erin, 500)["effects"]["referral_bonus_credits"], 1_000);
+    assert_eq!(credits(s, &token), (1_000, 0));
+    assert_eq!(get(s, &token, "/referrals/stats")["converted"], 1);
+}
+
+fn a_payment_made_before_the_referral_existed_converts_nothing() {
+    let s = instant();
+    let (_, token, code) = referrer(s);
+    // Stripe retries an old invoice of Gus's, paid an hour before he used the code.
+    let (gus, _) = referred(s, &code);
+    let event = json!({
+        "id": unique("evt"), "type": "invoice.paid", "created": now() - 3_600,
+        "data": {"object": {"id": unique("in"), "object": "invoice", "amount_paid": 5_000, "currency": "usd", "metadata": {"user_id": gus}}}
+    });
+    assert_eq!(s.stripe(&event).json()["outcome"], "conversion_recorded");
+    assert_eq!(credits(s, &token), (0, 0));
+    // Fay's payment of an hour ago is reported after she used the code.
+    let (fay, _) = referred(s, &code);
+    let r = s
+        .post(&format!("{API}/admin/conversions"))
+        .token(s.admin())
+        .json(&json!({"external_id": unique("inv"), "user_id": fay, "amount_cents": 5_000, "currency": "usd", "occurred_at": iso(now() - 3_600)}))
+        .send();
+    assert_eq!((r.status, r.json()["effects"]["referral_bonus_credits"].clone()), (201, Value::Null), "{}", r.body);
+    // Both were customers before the referral: their next payments are no new customer's either.
+    assert_eq!(s.convert(&fay, 5_000)["effects"]["referral_bonus_credits"], Value::Null);
+    assert_eq!(s.convert(&gus, 5_000)["effects"]["referral_bonus_credits"], Value::Null);
+    let stats = get(s, &token, "/referrals/stats");
+    assert_eq!((stats["pending"].clone(), stats["converted"].clone()), (json!(2), json!(0)), "{stats}");
+    assert_eq!(credits(s, &token), (0, 0));
+}
+
+/// Sum of what the `grant_referral_bonuses` job reported over every cron run so far.
+fn granted_by_cron(s: &Server) -> u64 {
+    s.log_lines().iter().filter(|l| l["job"] == "grant_referral_bonuses").filter_map(|l| l["affected"].as_u64()).sum()
+}
+
+fn referrals_metric(s: &Server, token: &str) -> Value {
+    get(s, token, "/rewards/badges")["metrics"]["referrals"].clone()
+}
+
+fn the_cron_grants_a_due_bonus_exactly_once() {
+    // An instance of its own: the test moves the hold's end from outside.
+    let s = Server::start(&[("COMMISSION_HOLD_DAYS", "1")]);
+    let cases: Vec<(String, String)> = (0..4)
+        .map(|_| {
+            let (_, token, code) = referrer(&s);
+            let (buyer, _) = referred(&s, &code);
+            let conversion = s.convert(&buyer, 2_000);
+            assert_eq!(conversion["effects"]["referral_bonus_credits"], 1_000);
+            (token, external_id(&conversion))
+        })
+        .collect();
+    for (token, _) in &cases {
+        assert_eq!(credits(&s, token), (0, 1_000));
+        assert_eq!(referrals_metric(&s, token), 0, "the ladder counts a referral when its bonus is granted");
+    }
+    // The hold has not passed: the cron grants nothing.
+    s.run_cron("* * * * *");
+    assert!(wait_for(std::time::Duration::from_secs(10), || (s.log_lines().iter().any(|l| l["job"] == "grant_referral_bonuses")).then_some(())).is_some());
+    assert_eq!(credits(&s, &cases[0].0), (0, 1_000));
+    // The hold passes (moved back from outside while nothing is in flight); 8 cron runs at once.
+    s.d1(&format!("UPDATE referral_bonuses SET available_at = {}", now() - 60));
+    parallel(8, |_| s.run_cron("* * * * *"));
+    for (token, _) in &cases {
+        assert_eq!(
+            get(&s, token, "/referrals/balance"),
+            json!({"balance_credits": 1_000, "pending_credits": 0, "lifetime_earned": 1_000, "lifetime_spent": 0})
+        );
+        let items = get(&s, token, "/referrals/credits")["items"].as_array().unwrap().clone();
+        assert_eq!(items.len(), 1, "granted once: {items:?}");
+        let stats = get(&s, token, "/referrals/stats");
+        assert_eq!((stats["credits_earned"].clone(), stats["credits_pending"].clone()), (json!(1_000), json!(0)));
+        assert_eq!(referrals_metric(&s, token), 1);
+    }
+    let granted = wait_for(std::time::Duration::from_secs(10), || (granted_by_cron(&s) >= 4).then(|| granted_by_cron(&s)));
+    assert_eq!(granted, Some(4), "the cron runs together granted each bonus once");
+    // After the grant a refund no longer touches the credits.
+    refund(&s, &cases[0].1, None);
+    assert_eq!(credits(&s, &cases[0].0), (1_000, 0));
+    s.run_cron("* * * * *");
+    assert_eq!(credits(&s, &cases[0].0), (1_000, 0));
+    s.assert_ledgers_consistent();
+}
+
+fn concurrent_refunds_and_grants_keep_the_ledgers_consistent() {
+    let s = Server::start(&[("COMMISSION_HOLD_DAYS", "1")]);
+    let cases: Vec<(String, String)> = (0..8)
+        .map(|_| {
+            let (_, token, code) = referrer(&s);
+            let (buyer, _) = referred(&s, &code);
+            let conversion = s.convert(&buyer, 1_000);
+            assert_eq!(conversion["effects"]["referral_bonus_credits"], 1_000);
+            (token, external_id(&conversion))
+        })
+        .collect();
+    s.d1(&format!("UPDATE referral_bonuses SET available_at = {}", now() - 60));
+    // Full refunds of every qualifying payment race cron runs that grant the now due bonuses.
+    parallel(16, |i| {
+        if i % 2 == 0 {
+            s.run_cron("* * * * *");
+        } else {
+            refund(&s, &cases[i / 2].1, None);
+        }
+    });
+    s.run_cron("* * * * *");
+    let mut granted = 0;
+    for (token, _) in &cases {
+        // Either granted before its refund (kept) or cancelled by it: never both, never pending.
+        let (balance, pending) = credits(&s, token);
+        assert!(pending == 0 && (balance == 0 || balance == 1_000), "balance {balance}, pending {pending}");
+        let items = get(&s, token, "/referrals/credits")["items"].as_array().unwrap().len() as i64;
+        assert_eq!(items * 1_000, balance);
+        assert_eq!(referrals_metric(&s, token), json!(balance / 1_000), "only a granted bonus counts on the ladder");
+        granted += balance / 1_000;
+    }
+    eprintln!("{granted} of {} bonuses granted before their refund", cases.len());
+    s.assert_ledgers_consistent();
+}
+
+fn a_deactivated_user_earns_nothing_new() {
+    // Links cached for an hour: the deactivation must reach them at once.
+    let s = Server::start(&[("LINK_CACHE_SECONDS", "3600"), ("COMMISSION_HOLD_DAYS", "0")]);
+    let (affiliate_user, affiliate_token, _, affiliate_code) = s.active_affiliate();
+    let (referrer_user, referrer_token, referral_code) = referrer(&s);
+    let both = json!({"affiliate_code": affiliate_code, "referral_code": referral_code});
+    let attribute = |token: &str, body: &Value| s.post(&format!("{API}/attributions")).token(token).json(body).send();
+    let (early, early_token) = s.user();
+    let (late, late_token) = s.user();
+    assert_eq!(attribute(&early_token, &both).status, 201);
+    assert_eq!(attribute(&late_token, &both).status, 201);
+    let earned = s.convert(&early, 10_000);
+    assert_eq!((earned["effects"]["commission_cents"].clone(), earned["effects"]["referral_bonus_credits"].clone()), (json!(2_000), json!(1_000)));
+    let (a_link, r_link) = (format!("/a/{affiliate_code}"), format!("/r/{referral_code}"));
+    assert_eq!(click(&s, &a_link, "203.0.113.50").status, 302);
+    assert_eq!(click(&s, &r_link, "203.0.113.50").status, 302);
+    // An administrator deactivates both.
+    let set_active = |user: &str, active: bool| {
+        let r = s.patch(&format!("{API}/admin/users/{user}")).token(s.admin()).json(&json!({"is_active": active})).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    set_active(&affiliate_user, false);
+    set_active(&referrer_user, false);
+    // Their links are gone at once, although cached.
+    click(&s, &a_link, "203.0.113.50").expect_error(404, "not_found");
+    click(&s, &r_link, "203.0.113.50").expect_error(404, "not_found");
+    // New users cannot attribute themselves to them, and a refusal records nothing.
+    let (newcomer, newcomer_token) = s.user();
+    attribute(&newcomer_token, &json!({"affiliate_code": affiliate_code})).expect_error(422, "affiliate_inactive");
+    attribute(&newcomer_token, &json!({"referral_code": referral_code})).expect_error(404, "not_found");
+    let (_, _, _, other_code) = s.active_affiliate();
+    assert_eq!(attribute(&newcomer_token, &json!({"affiliate_code": other_code})).status, 201);
+    let _ = newcomer;
+    // A payment of a user they brought earlier is recorded and pays them nothing.
+    let paid = s.convert(&late, 10_000);
+    assert_eq!(paid["effects"], json!({"commission_cents": null, "referral_bonus_credits": null}), "{paid}");
+    // Reactivated: what they had earned stayed, nothing accrued meanwhile.
+    set_active(&affiliate_user, true);
+    set_active(&referrer_user, true);
+    let d = dashboard(&s, &affiliate_token);
+    assert_eq!((d["conversions"].clone(), d["earnings"]["available_cents"].clone()), (json!(1), json!(2_000)), "{d}");
+    assert_eq!(credits(&s, &referrer_token), (1_000, 0));
+    let stats = get(&s, &referrer_token, "/referrals/stats");
+    assert_eq!((stats["converted"].clone(), stats["pending"].clone()), (json!(1), json!(1)), "{stats}");
+    assert_eq!(click(&s, &a_link, "203.0.113.50").status, 302);
+    assert_eq!(click(&s, &r_link, "203.0.113.50").status, 302);
+    s.assert_ledgers_consistent();
 }

@@ -3,7 +3,7 @@
 //! ranks and ties, past periods, and referral conversions feeding the referrals ladder.
 
 use crate::referrals::{referred, referrer};
-use crate::support::{iso, now, parallel, shared, unique, Server, API};
+use crate::support::{instant, iso, now, parallel, shared, unique, Server, API};
 use crate::trials;
 use chrono::Datelike;
 use serde_json::{json, Value};
@@ -294,7 +294,7 @@ fn manual_awards_are_idempotent_and_never_doubled() {
 }
 
 fn referral_conversions_feed_the_referrals_ladder() {
-    let s = shared();
+    let s = instant(); // bonuses granted at once: the ladder counts a referral at the grant
     let (referrer_id, token, code) = referrer(s);
     let converted: Vec<String> = (0..2).map(|_| referred(s, &code).0).collect();
     for user in &converted {
