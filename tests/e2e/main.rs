@@ -7,6 +7,7 @@ mod affiliates;
 mod auth;
 mod campaigns;
 mod conversions;
+mod fuzz;
 mod idempotency;
 mod payouts;
 mod platform;
@@ -34,6 +35,8 @@ fn main() {
     // that their parallel bursts overload the two cores.
     args.test_threads.get_or_insert(6);
     let tests: Vec<Trial> = [
+        // First: the longest, so the others run beside it.
+        fuzz::tests(),
         platform::tests(),
         auth::tests(),
         users::tests(),

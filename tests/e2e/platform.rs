@@ -198,9 +198,16 @@ fn bodies_over_64_kib_are_413() {
     r.expect_error(413, "payload_too_large");
     let r = oversized().body(big).send_chunked();
     r.expect_error(413, "payload_too_large");
-    // Far over the limit, the declared length alone is refused.
-    let huge = oversized().header("Connection", "close").body(vec![b' '; 2 << 20]).send();
-    huge.expect_error(413, "payload_too_large");
+    // Far over the limit, the declared length alone is refused: the answer comes before the body
+    // is sent (a client still writing 2 MiB when the server answers and closes would see its
+    // write reset instead, so this one sends the head only and reads).
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        2 << 20
+    );
+    let answer = s.raw(head.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
     // Just under the limit is read (and then judged on its content).
     let fits = format!("{{\"is_active\": false, \"pad\": \"{}\"}}", "x".repeat(64 * 1024 - 40));
     assert!(fits.len() <= 64 * 1024);

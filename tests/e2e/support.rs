@@ -174,7 +174,15 @@ impl Server {
         let dir = root().join("target").join("e2e").join(unique("server"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create persist dir");
-        Server::start_in(dir, None, vars)
+        Server::start_in(dir, None, vars, e2e_config())
+    }
+
+    /// As `start`, with rate limits a thousand times the configured ones: for load that is not
+    /// about throttling (the contract fuzzer).
+    pub fn start_unthrottled(vars: &[(&str, &str)]) -> Server {
+        let dir = root().join("target").join("e2e").join(unique("server"));
+        fs::create_dir_all(&dir).expect("create persist dir");
+        Server::start_in(dir, None, vars, unthrottled_config())
     }
 
     /// Stops this instance and starts another on the same local state (D1, Durable Objects) with
@@ -182,12 +190,11 @@ impl Server {
     pub fn restart(self, vars: &[(&str, &str)]) -> Server {
         let (dir, secret) = (self.dir.clone(), self.secret.clone());
         drop(self);
-        Server::start_in(dir, Some(secret), vars)
+        Server::start_in(dir, Some(secret), vars, e2e_config())
     }
 
-    fn start_in(dir: PathBuf, secret: Option<String>, vars: &[(&str, &str)]) -> Server {
+    fn start_in(dir: PathBuf, secret: Option<String>, vars: &[(&str, &str)], config: PathBuf) -> Server {
         ensure_built();
-        let config = e2e_config();
         wrangler(&["d1", "migrations", "apply", "DB", "--local", "-c", path(&config), "--persist-to", path(&dir)]);
 
         let secret = secret.unwrap_or_else(|| format!("e2e-secret-{}", unique("key")));
@@ -507,6 +514,19 @@ print(json.dumps(rows))
         serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("rows as JSON")
     }
 
+    /// Writes `bytes` on a fresh connection and returns everything the server answers until it
+    /// closes the connection (or 10 s pass): for requests no HTTP client would send.
+    pub fn raw(&self, bytes: &[u8]) -> String {
+        use std::io::Write;
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream.write_all(bytes).expect("write the request");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
     /// Fires the cron trigger (Miniflare's `/cdn-cgi/handler/scheduled`).
     pub fn run_cron(&self, cron: &str) {
         let r = self.get(&format!("/cdn-cgi/handler/scheduled?cron={}", cron.replace(' ', "+"))).send();
@@ -689,6 +709,25 @@ fn e2e_config() -> PathBuf {
             fs::create_dir_all(&dir).expect("target/e2e");
             let path = dir.join("wrangler.toml");
             fs::write(&path, toml::to_string(&config).expect("serialize config")).expect("write e2e config");
+            path
+        })
+        .clone()
+}
+
+/// The e2e configuration with every rate limit multiplied by 1,000 (target/e2e/unthrottled.toml).
+fn unthrottled_config() -> PathBuf {
+    static CONFIG: OnceLock<PathBuf> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let text = fs::read_to_string(e2e_config()).expect("read the e2e config");
+            let mut config: toml::Table = text.parse().expect("valid TOML");
+            for limiter in config.get_mut("ratelimits").and_then(|r| r.as_array_mut()).into_iter().flatten() {
+                let simple = limiter.get_mut("simple").and_then(|s| s.as_table_mut()).expect("ratelimits.simple");
+                let limit = simple.get("limit").and_then(|l| l.as_integer()).expect("ratelimits.simple.limit");
+                simple.insert("limit".into(), (limit * 1000).into());
+            }
+            let path = root().join("target").join("e2e").join("unthrottled.toml");
+            fs::write(&path, toml::to_string(&config).expect("serialize config")).expect("write the unthrottled config");
             path
         })
         .clone()
