@@ -195,6 +195,12 @@ mod tests {
             if route.access != Access::Public || route.throttled {
                 assert!(has("429"), "{name}: throttled but 429 undocumented");
             }
+            let keyed = op["parameters"].as_array().is_some_and(|ps| {
+                ps.iter().any(|p| p["name"] == "Idempotency-Key" || p["$ref"] == "#/components/parameters/IdempotencyKey")
+            });
+            if keyed {
+                assert!(has("422"), "{name}: a malformed Idempotency-Key is 422, undocumented");
+            }
             if op.get("requestBody").is_some() {
                 assert!(has("400") && has("413"), "{name}: body errors undocumented");
                 if route.access != Access::Public {
