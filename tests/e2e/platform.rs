@@ -24,6 +24,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         docs_render_the_document_without_a_cdn,
         cron_trigger_runs_the_jobs,
         deploy_dry_run_builds_a_small_bundle,
+        instants_outside_1970_to_9999_are_refused,
     )
 }
 
@@ -323,4 +324,36 @@ fn deploy_dry_run_builds_a_small_bundle() {
     let gzip: f64 = line.split("gzip:").nth(1).and_then(|t| t.trim().split(' ').next()).and_then(|n| n.parse().ok()).expect(line);
     eprintln!("deploy dry run: {}", line.trim());
     assert!(gzip < 600.0, "bundle over the 600 KiB gzip budget: {line}");
+}
+
+fn instants_outside_1970_to_9999_are_refused() {
+    let s = shared();
+    let (user, token) = s.user();
+    // UTC forms of these fall before 1970 or after 9999 (the probe's value is the first).
+    for text in ["0000-01-01T00:00:00+23:59", "1969-12-31T23:59:59Z", "1970-01-01T00:59:59+01:00", "9999-12-31T23:59:59-00:01"] {
+        let r = s.post(&format!("{API}/campaigns")).token(s.admin())
+            .json(&json!({"name": "Old", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/", "starts_at": text}))
+            .send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "starts_at", "{text}");
+        let r = s.post(&format!("{API}/admin/conversions")).token(s.admin())
+            .json(&json!({"external_id": unique("inv"), "user_id": user, "amount_cents": 100, "currency": "usd", "occurred_at": text}))
+            .send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "occurred_at", "{text}");
+        let query = text.replace('+', "%2B");
+        let r = s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at={query}")).token(&token).send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "at", "{text}");
+    }
+    s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at=0000-01-01")).token(&token).send().expect_error(422, "validation_failed");
+    // The bounds themselves are accepted (and written back in UTC).
+    let r = s.post(&format!("{API}/campaigns")).token(s.admin())
+        .json(&json!({"name": "Bounds", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/",
+                      "starts_at": "1970-01-01T01:00:00+01:00", "ends_at": "9999-12-31T23:59:59Z"}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!((r.json()["starts_at"].clone(), r.json()["ends_at"].clone()), (json!("1970-01-01T00:00:00Z"), json!("9999-12-31T23:59:59Z")));
+    let b = s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at=1970-01-01T00:00:00Z")).token(&token).send();
+    assert_eq!((b.status, b.json()["period_key"].clone()), (200, json!("1970-W01")), "{}", b.body);
 }
