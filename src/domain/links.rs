@@ -24,7 +24,7 @@ pub struct Parts<'a> {
 
 fn parse(text: &str) -> Result<Parts<'_>, &'static str> {
     const SHAPE: &str = "must be an absolute URL like https://example.com/path";
-    if text.len() > MAX_URL_LEN {
+    if text.chars().count() > MAX_URL_LEN {
         return Err("must be at most 2048 characters");
     }
     let (scheme, after) = text.split_once("://").ok_or(SHAPE)?;

@@ -1,9 +1,9 @@
 //! The platform layer: health, envelopes, request ids, logging, body rules, OpenAPI, docs, cron,
 //! and the deployable bundle.
 
-use crate::support::{root, shared, unique, wrangler, Server, API};
+use crate::support::{instant, root, shared, unique, wrangler, Server, API};
 use crate::trials;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
@@ -25,6 +25,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         cron_trigger_runs_the_jobs,
         deploy_dry_run_builds_a_small_bundle,
         instants_outside_1970_to_9999_are_refused,
+        length_limits_count_characters_not_bytes,
     )
 }
 
@@ -356,4 +357,53 @@ fn instants_outside_1970_to_9999_are_refused() {
     assert_eq!((r.json()["starts_at"].clone(), r.json()["ends_at"].clone()), (json!("1970-01-01T00:00:00Z"), json!("9999-12-31T23:59:59Z")));
     let b = s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at=1970-01-01T00:00:00Z")).token(&token).send();
     assert_eq!((b.status, b.json()["period_key"].clone()), (200, json!("1970-W01")), "{}", b.body);
+}
+
+fn length_limits_count_characters_not_bytes() {
+    let s = shared();
+    // 200 characters of two bytes each are 200 characters: the deduction passes validation and
+    // meets the (empty) balance.
+    let (_, token) = s.user();
+    let deduct = |reason: String| {
+        s.post(&format!("{API}/referrals/credits/deduct"))
+            .token(&token)
+            .header("Idempotency-Key", &unique("deduct"))
+            .json(&json!({"amount": 1, "reason": reason}))
+            .send()
+    };
+    deduct("é".repeat(200)).expect_error(409, "insufficient_credits");
+    let r = deduct("é".repeat(201));
+    r.expect_error(422, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "reason");
+    let campaign = |extra: Value| {
+        let mut body = json!({"name": "x", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        s.post(&format!("{API}/campaigns")).token(s.admin()).json(&body).send()
+    };
+    let r = campaign(json!({"name": "ü".repeat(200), "description": "€".repeat(2_000), "tags": ["ñ".repeat(40)]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["name"].as_str().unwrap().chars().count(), 200);
+    for (extra, field) in [
+        (json!({"name": "ü".repeat(201)}), "name"),
+        (json!({"description": "€".repeat(2_001)}), "description"),
+        (json!({"tags": ["ñ".repeat(41)]}), "tags"),
+    ] {
+        let r = campaign(extra);
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], field);
+    }
+    // A failed payout's reason: 500 characters.
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    s.convert(&buyer, 40_000);
+    let id = s.post(&format!("{API}/affiliates/payouts")).token(&token).send().json()["id"].as_str().unwrap().to_owned();
+    let change = |body: Value| s.patch(&format!("{API}/admin/payouts/{id}")).token(s.admin()).json(&body).send();
+    assert_eq!(change(json!({"status": "approved"})).status, 200);
+    assert_eq!(change(json!({"status": "processing"})).status, 200);
+    change(json!({"status": "failed", "failure_reason": "ß".repeat(501)})).expect_error(422, "validation_failed");
+    let r = change(json!({"status": "failed", "failure_reason": "ß".repeat(500)}));
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("failed")), "{}", r.body);
 }
