@@ -33,7 +33,9 @@ pub fn verify_signature(header: &str, body: &[u8], secret: &[u8], now: i64) -> R
         }
     }
     let t = timestamp.ok_or("signature header has no timestamp")?;
-    if (now - t).abs() > TOLERANCE_SECONDS {
+    // (abs_diff: `now - t` overflows for a `t` near i64::MIN, and a wrapped difference could
+    // land inside the tolerance.)
+    if now.abs_diff(t) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err("signature timestamp outside the tolerance");
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| "unusable secret")?;
@@ -180,6 +182,21 @@ mod tests {
         assert!(verify_signature(&format!("t=1000,v0={good}"), body, b"whsec", 1000).is_err());
         for header in ["", "t=,v1=", "v1=abc", "t=1000", "t=abc,v1=00", "garbage"] {
             assert!(verify_signature(header, body, b"whsec", 1000).is_err(), "{header}");
+        }
+    }
+
+    #[test]
+    fn timestamps_whose_distance_to_now_overflows_are_stale() {
+        let body = br#"{"id":"evt_1"}"#;
+        let now = 1_800_000_000i64;
+        // now − t = 2^63 wraps to i64::MIN, whose wrapped abs() is negative: inside the tolerance.
+        for t in [now.wrapping_sub(i64::MIN), i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let header = format!("t={t},v1={}", sign(b"whsec", t, body));
+            assert_eq!(verify_signature(&header, body, b"whsec", now), Err("signature timestamp outside the tolerance"), "t={t}");
+        }
+        for now in [i64::MIN, i64::MAX] {
+            let header = format!("t=1000,v1={}", sign(b"whsec", 1000, body));
+            assert!(verify_signature(&header, body, b"whsec", now).is_err());
         }
     }
 

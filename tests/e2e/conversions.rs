@@ -17,6 +17,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         newer_api_refunds_find_their_invoice_through_the_payment,
         admin_conversions_are_idempotent_on_external_id,
         concurrent_partial_refunds_never_exceed_the_payment,
+        signature_timestamps_that_overflow_are_stale,
     )
 }
 
@@ -251,4 +252,19 @@ fn concurrent_partial_refunds_never_exceed_the_payment() {
     assert_eq!(reversed, 1_000, "the whole commission, reversed exactly once");
     assert_eq!(dashboard(s, &token)["earnings"]["available_cents"], 0);
     s.assert_ledgers_consistent();
+}
+
+fn signature_timestamps_that_overflow_are_stale() {
+    let s = shared();
+    let secret = s.var("STRIPE_WEBHOOK_SECRET").unwrap().to_owned();
+    let event = json!({"id": unique("evt"), "type": "ping", "created": now(), "data": {"object": {}}});
+    // now − t = 2^63 does not fit an i64: computed with wrapping, |now − t| came out negative
+    // and inside the tolerance. One of these is that second.
+    for t in [now() - 2, now() - 1, now(), now() + 1, now() + 2].map(|n| n.wrapping_sub(i64::MIN)) {
+        let r = s.stripe_signed(&event, t, &secret);
+        r.expect_error(400, "invalid_signature");
+    }
+    for t in [i64::MIN, i64::MAX, -1, 0] {
+        s.stripe_signed(&event, t, &secret).expect_error(400, "invalid_signature");
+    }
 }
