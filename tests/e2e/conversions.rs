@@ -17,6 +17,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         newer_api_refunds_find_their_invoice_through_the_payment,
         admin_conversions_are_idempotent_on_external_id,
         concurrent_partial_refunds_never_exceed_the_payment,
+        large_genuine_events_fit_the_webhook_limit,
         signature_timestamps_that_overflow_are_stale,
     )
 }
@@ -252,6 +253,35 @@ fn concurrent_partial_refunds_never_exceed_the_payment() {
     assert_eq!(reversed, 1_000, "the whole commission, reversed exactly once");
     assert_eq!(dashboard(s, &token)["earnings"]["available_cents"], 0);
     s.assert_ledgers_consistent();
+}
+
+fn large_genuine_events_fit_the_webhook_limit() {
+    let s = shared();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    // An invoice with many lines, as Stripe sends them: about 300 KB.
+    let line = |i: usize| {
+        json!({"id": format!("il_{i:06}"), "object": "line_item", "amount": 10, "currency": "usd",
+               "description": format!("1 × Fingerprint lookup pack (at $0.10 / month) — item {i}"),
+               "period": {"start": now() - 86_400, "end": now()}, "quantity": 1,
+               "metadata": {"sku": format!("sku_{i}")}})
+    };
+    let lines: Vec<Value> = (0..1_300).map(line).collect();
+    let event = invoice(&unique("in"), json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer},
+                                               "lines": {"object": "list", "data": lines, "has_more": false}}));
+    let size = event.to_string().len();
+    assert!((250_000..400_000).contains(&size), "{size} bytes");
+    let r = s.stripe(&event);
+    assert_eq!((r.status, r.json()["outcome"].clone()), (200, json!("conversion_recorded")), "{}", r.body);
+    assert_eq!(dashboard(s, &token)["revenue_cents"], 10_000);
+    // The limit still holds, for the webhook too.
+    let mut huge = event.clone();
+    huge["data"]["object"]["lines"]["data"] = json!((0..5_000).map(line).collect::<Vec<_>>());
+    huge["data"]["object"]["id"] = json!(unique("in"));
+    huge["id"] = json!(unique("evt"));
+    assert!(huge.to_string().len() > 1 << 20);
+    s.stripe(&huge).expect_error(413, "payload_too_large");
+    assert_eq!(commission_count(s, &token), 1);
 }
 
 fn signature_timestamps_that_overflow_are_stale() {
