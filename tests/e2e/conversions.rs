@@ -17,6 +17,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         newer_api_refunds_find_their_invoice_through_the_payment,
         admin_conversions_are_idempotent_on_external_id,
         concurrent_partial_refunds_never_exceed_the_payment,
+        out_of_range_numbers_in_signed_events_are_acknowledged_and_change_nothing,
         large_genuine_events_fit_the_webhook_limit,
         signature_timestamps_that_overflow_are_stale,
     )
@@ -252,6 +253,72 @@ fn concurrent_partial_refunds_never_exceed_the_payment() {
     let reversed: i64 = dashboard(s, &token)["earnings"]["reversed_cents"].as_i64().unwrap();
     assert_eq!(reversed, 1_000, "the whole commission, reversed exactly once");
     assert_eq!(dashboard(s, &token)["earnings"]["available_cents"], 0);
+    s.assert_ledgers_consistent();
+}
+
+fn out_of_range_numbers_in_signed_events_are_acknowledged_and_change_nothing() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let invoice_id = unique("in");
+    let paid = |object: Value| invoice(&invoice_id, object);
+    let base = json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}});
+    let with = |key: &str, value: Value| {
+        let mut object = base.clone();
+        object[key] = value;
+        paid(object)
+    };
+    let paid_at = |value: Value| with("status_transitions", json!({"paid_at": value}));
+    let created = |value: Value| {
+        let mut event = paid(base.clone());
+        event["created"] = value;
+        event
+    };
+    // The probe's values: ±2^63 as JSON numbers, 2^63 − 1, −500, −2^62.
+    let two_63 = Value::from(9_223_372_036_854_775_808u64);
+    let refund = |total: Value| {
+        json!({"id": unique("evt"), "type": "charge.refunded", "created": now(),
+               "data": {"object": {"id": unique("ch"), "object": "charge", "invoice": invoice_id, "amount_refunded": total}}})
+    };
+    let events = [
+        ("paid_at", paid_at(two_63.clone())),
+        ("paid_at", paid_at(json!(i64::MIN))),
+        ("paid_at", paid_at(json!(-(1i64 << 62)))),
+        ("paid_at", paid_at(json!(-1))),
+        ("paid_at", paid_at(json!(253_402_300_800i64))),
+        ("paid_at", paid_at(json!(1.5e9))),
+        ("created", created(two_63.clone())),
+        ("created", created(json!(i64::MIN))),
+        ("created", created(json!("yesterday"))),
+        ("amount_paid", with("amount_paid", json!(i64::MAX))),
+        ("amount_paid", with("amount_paid", two_63.clone())),
+        ("amount_paid", with("amount_paid", json!(1_000_000_000_001i64))),
+        // Refunds of an invoice not paid yet (they would be held for it).
+        ("amount_refunded", refund(json!(i64::MAX))),
+        ("amount_refunded", refund(json!(-500))),
+        ("amount_refunded", refund(two_63)),
+        ("amount_refunded", refund(json!(100.5))),
+    ];
+    // Delivered at once, as Stripe does.
+    let results = parallel(events.len(), |i| s.stripe(&events[i].1));
+    for ((field, event), r) in events.iter().zip(&results) {
+        assert_eq!(r.status, 200, "{event}: {}", r.body);
+        let outcome = r.json()["outcome"].as_str().unwrap().to_owned();
+        assert!(outcome.starts_with("ignored: ") && outcome.contains(field), "{event}: {outcome}");
+        let id = event["id"].as_str().unwrap().to_owned();
+        let logged = s.wait_log(|l| l["stripe_event"] == id.as_str() && l["outcome"] == outcome.as_str());
+        assert_eq!(logged.len(), 1, "the reason is logged: {id}");
+    }
+    let d = dashboard(s, &token);
+    assert_eq!((d["conversions"].clone(), d["revenue_cents"].clone()), (json!(0), json!(0)), "nothing was stored: {d}");
+    // The genuine invoice and a genuine partial refund of it still work, and the cron is happy.
+    let r = s.stripe(&paid(base.clone()));
+    assert_eq!(r.json()["outcome"], "conversion_recorded", "{}", r.body);
+    let r = s.stripe(&refund(json!(2_500)));
+    assert_eq!(r.json()["outcome"], "refund_recorded", "{}", r.body);
+    let d = dashboard(s, &token);
+    assert_eq!((d["conversions"].clone(), d["revenue_cents"].clone(), d["earnings"]["available_cents"].clone()), (json!(1), json!(7_500), json!(1_500)), "{d}");
+    s.run_cron("* * * * *");
     s.assert_ledgers_consistent();
 }
 
