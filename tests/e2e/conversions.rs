@@ -20,6 +20,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         out_of_range_numbers_in_signed_events_are_acknowledged_and_change_nothing,
         large_genuine_events_fit_the_webhook_limit,
         signature_timestamps_that_overflow_are_stale,
+        a_null_refund_amount_is_refused_not_a_full_refund,
     )
 }
 
@@ -364,4 +365,37 @@ fn signature_timestamps_that_overflow_are_stale() {
     for t in [i64::MIN, i64::MAX, -1, 0] {
         s.stripe_signed(&event, t, &secret).expect_error(400, "invalid_signature");
     }
+}
+
+fn a_null_refund_amount_is_refused_not_a_full_refund() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let conversion = s.convert(&buyer, 10_000);
+    let external_id = conversion["conversion"]["external_id"].as_str().unwrap().to_owned();
+    let refund = |body: &str| s.post(&format!("{API}/admin/refunds")).token(s.admin()).header("Content-Type", "application/json").body(body.into()).send();
+    let r = refund(&format!(r#"{{"external_id": "{external_id}", "amount_cents": null}}"#));
+    r.expect_error(422, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "amount_cents");
+    assert_eq!(dashboard(s, &token)["earnings"]["reversed_cents"], 0, "nothing was refunded");
+    // Null refunds among $10.00 refunds, all at once: only the $10.00 ones land.
+    let results = parallel(12, |i| {
+        let amount = if i % 2 == 0 { "null" } else { "1000.0" };
+        refund(&format!(r#"{{"external_id": "{external_id}", "amount_cents": {amount}}}"#))
+    });
+    let mut landed = 0;
+    for (i, r) in results.iter().enumerate() {
+        match (i % 2, r.status) {
+            (0, _) => r.expect_error(422, "validation_failed"),
+            (_, 201) => landed += 1,
+            _ => r.expect_error(409, "refund_contention"),
+        }
+    }
+    assert!(landed >= 1, "{results:?}");
+    assert_eq!(dashboard(s, &token)["earnings"]["reversed_cents"], 200 * landed, "{landed} refunds of $10.00 reverse $2.00 each");
+    // Leaving the amount out refunds the rest.
+    let r = refund(&format!(r#"{{"external_id": "{external_id}"}}"#));
+    assert_eq!((r.status, r.json()["conversion"]["refunded_cents"].clone()), (201, json!(10_000)), "{}", r.body);
+    assert_eq!(dashboard(s, &token)["earnings"]["reversed_cents"], 2_000);
+    s.assert_ledgers_consistent();
 }
