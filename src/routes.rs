@@ -64,7 +64,8 @@ pub static ROUTES: &[Route] = &[
     route!(Patch "/api/v1/monetization/admin/campaigns/{code}", Admin, campaigns::admin_update),
     route!(Get "/api/v1/monetization/admin/campaigns/{code}/stats", Admin, campaigns::admin_stats),
     // Conversions (the money in) and payouts (the money out).
-    route!(Post "/api/v1/monetization/webhooks/stripe", Public, conversions::stripe_webhook, throttled: false),
+    // Stripe's events reach several hundred KiB (an invoice with many lines): up to 1 MiB.
+    route!(Post "/api/v1/monetization/webhooks/stripe", Public, conversions::stripe_webhook, throttled: false, max_body: 1024 * 1024),
     route!(Post "/api/v1/monetization/admin/conversions", Admin, conversions::admin_create),
     route!(Post "/api/v1/monetization/admin/refunds", Admin, conversions::admin_refund),
     route!(Get "/api/v1/monetization/admin/payouts", Admin, payouts::admin_list),

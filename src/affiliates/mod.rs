@@ -67,15 +67,10 @@ fn website(text: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 fn email(text: Option<String>) -> Result<Option<String>, ApiError> {
-    let Some(text) = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else { return Ok(None) };
-    let valid = text.len() <= 254
-        && !text.chars().any(char::is_whitespace)
-        && text.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if valid {
-        Ok(Some(text))
-    } else {
-        Err(ApiError::validation("payout_email", "payout_email must be an email address"))
-    }
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else { return Ok(None) };
+    crate::domain::payouts::payout_email(&text)
+        .map(Some)
+        .map_err(|e| ApiError::validation("payout_email", format!("payout_email {e}")))
 }
 
 fn field<T>(name: &'static str, value: Option<i64>, check: fn(i64) -> Result<T, &'static str>) -> Result<Option<T>, ApiError> {

@@ -105,13 +105,13 @@ struct Fields {
 fn apply_fields(c: &mut Campaign, f: Fields) -> ApiResult<()> {
     if let Some(name) = f.name {
         let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err(ApiError::validation("name", "name must be 1–200 characters"));
         }
         c.name = name.to_owned();
     }
     if let Some(description) = f.description {
-        if description.len() > 2_000 {
+        if description.chars().count() > 2_000 {
             return Err(ApiError::validation("description", "description must be at most 2000 characters"));
         }
         c.description = Some(description);
@@ -144,7 +144,7 @@ fn apply_fields(c: &mut Campaign, f: Fields) -> ApiResult<()> {
         c.max_uses_per_user = per_user;
     }
     if let Some(tags) = f.tags {
-        let valid = tags.len() <= 20 && tags.iter().all(|t| !t.trim().is_empty() && t.len() <= 40);
+        let valid = tags.len() <= 20 && tags.iter().all(|t| !t.trim().is_empty() && t.chars().count() <= 40);
         if !valid {
             return Err(ApiError::validation("tags", "up to 20 tags of 1–40 characters"));
         }

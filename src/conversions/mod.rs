@@ -304,25 +304,9 @@ pub async fn stripe_webhook(ctx: &Ctx) -> ApiResult {
     let event: stripe::Event = serde_json::from_slice(&ctx.body)
         .map_err(|_| ApiError::invalid_json("The body is not a Stripe event."))?;
     let db = ctx.db()?;
-    let outcome = match event.kind.as_str() {
-        "invoice.paid" => invoice_paid(ctx, &db, cfg, &event).await?,
-        "charge.refunded" => charge_refunded(ctx, &db, cfg, &event).await?,
-        "invoice_payment.paid" => match stripe::invoice_payment(&event.data.object) {
-            Some(payment) => {
-                crate::store::stripe::link_payment(&db, &payment.payment_intent, &payment.invoice_id, ctx.now).await?;
-                settle_held_refund(&db, cfg, &payment.invoice_id, ctx.now).await?;
-                "payment_linked"
-            }
-            None => "ignored: invoice payment without invoice or payment intent",
-        },
-        "customer.created" | "customer.updated" => match stripe::customer_link(&event.data.object) {
-            Some(link) => {
-                crate::store::stripe::link_customer(&db, &link.customer, &link.user_id, ctx.now).await?;
-                "customer_linked"
-            }
-            None => "ignored: customer without metadata.user_id",
-        },
-        _ => "ignored: event type not handled",
+    let outcome = match event.created() {
+        Err(reason) => reason,
+        Ok(created) => handle_event(ctx, &db, cfg, &event, created).await?,
     };
     if outcome.starts_with("ignored") {
         log("info", &json!({"request_id": ctx.request_id, "stripe_event": event.id, "type": event.kind, "outcome": outcome}));
@@ -330,9 +314,34 @@ pub async fn stripe_webhook(ctx: &Ctx) -> ApiResult {
     Reply::ok(&json!({ "received": true, "event_id": event.id, "outcome": outcome }))
 }
 
-async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -> Result<&'static str, ApiError> {
-    let Some(invoice) = stripe::paid_invoice(&event.data.object) else {
-        return Ok("ignored: invoice without id, amount_paid or currency");
+/// What a verified event (created at `created`) does: its outcome.
+async fn handle_event(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event, created: Timestamp) -> Result<&'static str, ApiError> {
+    Ok(match event.kind.as_str() {
+        "invoice.paid" => invoice_paid(ctx, db, cfg, event, created).await?,
+        "charge.refunded" => charge_refunded(ctx, db, cfg, event).await?,
+        "invoice_payment.paid" => match stripe::invoice_payment(&event.data.object) {
+            Some(payment) => {
+                crate::store::stripe::link_payment(db, &payment.payment_intent, &payment.invoice_id, ctx.now).await?;
+                settle_held_refund(db, cfg, &payment.invoice_id, ctx.now).await?;
+                "payment_linked"
+            }
+            None => "ignored: invoice payment without invoice or payment intent",
+        },
+        "customer.created" | "customer.updated" => match stripe::customer_link(&event.data.object) {
+            Some(link) => {
+                crate::store::stripe::link_customer(db, &link.customer, &link.user_id, ctx.now).await?;
+                "customer_linked"
+            }
+            None => "ignored: customer without metadata.user_id",
+        },
+        _ => "ignored: event type not handled",
+    })
+}
+
+async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event, created: Timestamp) -> Result<&'static str, ApiError> {
+    let invoice = match stripe::paid_invoice(&event.data.object) {
+        Ok(invoice) => invoice,
+        Err(reason) => return Ok(reason),
     };
     if let Some(payment_intent) = &invoice.payment_intent {
         crate::store::stripe::link_payment(db, payment_intent, &invoice.invoice_id, ctx.now).await?;
@@ -360,9 +369,9 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
         external_id: invoice.invoice_id.clone(),
         source: "stripe".into(),
         user_id,
-        amount_cents: invoice.amount_paid.min(money::MAX_CENTS),
+        amount_cents: invoice.amount_paid,
         currency: invoice.currency,
-        occurred_at: Timestamp::from_unix(invoice.paid_at.unwrap_or(event.created)),
+        occurred_at: invoice.paid_at.unwrap_or(created),
         created_at: ctx.now,
         refunded_cents: 0,
         refund_count: 0,
@@ -374,8 +383,9 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -
 }
 
 async fn charge_refunded(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event) -> Result<&'static str, ApiError> {
-    let Some(charge) = stripe::refunded_charge(&event.data.object) else {
-        return Ok("ignored: charge without invoice, payment intent or amount_refunded");
+    let charge = match stripe::refunded_charge(&event.data.object) {
+        Ok(charge) => charge,
+        Err(reason) => return Ok(reason),
     };
     if let Some(outcome) = refund_known_charge(ctx, db, cfg, event, &charge).await? {
         return Ok(outcome);

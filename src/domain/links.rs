@@ -6,6 +6,12 @@
 //! what it parses. Accepted: `scheme://host[:port][/path][?query][#fragment]` with a DNS or IPv4
 //! host (internationalised names in their `xn--` form), and a path/query/fragment of visible
 //! ASCII where anything else is percent-encoded.
+//!
+//! A host that a browser reads as an IPv4 address (every host whose last label is a number:
+//! `127.1`, `2130706433`, `0x7f.1`, `0177.0.0.1`, per the WHATWG URL standard) must be a valid,
+//! public one: never loopback, private, link-local (the cloud metadata service at
+//! 169.254.169.254), shared, unspecified, multicast, reserved or broadcast. IPv6 literals
+//! (`[::1]`) are not accepted at all.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -24,7 +30,7 @@ pub struct Parts<'a> {
 
 fn parse(text: &str) -> Result<Parts<'_>, &'static str> {
     const SHAPE: &str = "must be an absolute URL like https://example.com/path";
-    if text.len() > MAX_URL_LEN {
+    if text.chars().count() > MAX_URL_LEN {
         return Err("must be at most 2048 characters");
     }
     let (scheme, after) = text.split_once("://").ok_or(SHAPE)?;
@@ -89,9 +95,73 @@ fn valid_rest(rest: &str) -> bool {
     true
 }
 
-/// A public web address (a DNS name with a dot, or an IPv4 address).
+/// A public web address: a DNS name with a dot, or a public IPv4 address.
 fn public_host(host: &str) -> bool {
-    host.contains('.') && !host.ends_with('.')
+    match ipv4(host) {
+        Some(Ok(address)) => public_ipv4(address),
+        Some(Err(())) => false,
+        None => host.contains('.') && !host.ends_with('.'),
+    }
+}
+
+/// How a browser reads a host whose last label is a number (WHATWG URL, "ends in a number" and
+/// the IPv4 parser): `None` for a DNS name, `Some(Err)` for an invalid address
+/// (`999.999.999.999`, `1.2.3.4.5`, `08.1.1.1`), else the address. Parts are decimal, octal
+/// (leading `0`) or hexadecimal (`0x`); the last part fills the remaining bytes.
+fn ipv4(host: &str) -> Option<Result<u32, ()>> {
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    let last = trimmed.rsplit('.').next().unwrap_or("");
+    fn hex(t: &str) -> Option<&str> {
+        t.strip_prefix("0x").or_else(|| t.strip_prefix("0X"))
+    }
+    let numeric = !last.is_empty()
+        && (last.bytes().all(|b| b.is_ascii_digit()) || hex(last).is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())));
+    if !numeric {
+        return None;
+    }
+    let number = |part: &str| -> Option<u64> {
+        let (digits, radix) = match hex(part) {
+            Some(h) => (h, 16),
+            None if part.len() > 1 && part.starts_with('0') => (&part[1..], 8),
+            None => (part, 10),
+        };
+        if digits.is_empty() {
+            return (radix != 10).then_some(0); // "0x" is 0
+        }
+        // (At most 2^32 matters: longer digit strings are too large anyway.)
+        u64::from_str_radix(digits, radix).ok()
+    };
+    let parts: Vec<&str> = trimmed.split('.').collect();
+    if parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+        return Some(Err(()));
+    }
+    let Some(numbers) = parts.iter().map(|p| number(p)).collect::<Option<Vec<u64>>>() else { return Some(Err(())) };
+    let (last, init) = numbers.split_last().unwrap_or((&0, &[]));
+    if init.iter().any(|&n| n > 255) || *last >= 1u64 << (8 * (5 - numbers.len())) {
+        return Some(Err(()));
+    }
+    let address = init.iter().enumerate().fold(*last, |acc, (i, &n)| acc + (n << (8 * (3 - i))));
+    Some(Ok(address as u32))
+}
+
+/// Whether an IPv4 address is publicly routable (none of the special-purpose blocks of
+/// RFC 6890 that reach a private, local or no network; the documentation blocks are harmless
+/// and allowed).
+fn public_ipv4(address: u32) -> bool {
+    const BLOCKED: &[(u32, u32)] = &[
+        (0x0000_0000, 8),  // 0.0.0.0/8: "this network", unspecified
+        (0x0A00_0000, 8),  // 10.0.0.0/8: private
+        (0x6440_0000, 10), // 100.64.0.0/10: shared (carrier-grade NAT)
+        (0x7F00_0000, 8),  // 127.0.0.0/8: loopback
+        (0xA9FE_0000, 16), // 169.254.0.0/16: link-local (cloud metadata)
+        (0xAC10_0000, 12), // 172.16.0.0/12: private
+        (0xC000_0000, 24), // 192.0.0.0/24: IETF protocol assignments
+        (0xC0A8_0000, 16), // 192.168.0.0/16: private
+        (0xC612_0000, 15), // 198.18.0.0/15: benchmarking
+        (0xE000_0000, 4),  // 224.0.0.0/4: multicast
+        (0xF000_0000, 4),  // 240.0.0.0/4: reserved, and 255.255.255.255 broadcast
+    ];
+    !BLOCKED.iter().any(|&(network, bits)| address >> (32 - bits) == network >> (32 - bits))
 }
 
 /// A redirect target: an absolute `https` URL with a public host and no credentials (this also
@@ -225,6 +295,106 @@ mod tests {
             assert!(landing_url(bad).is_err(), "{bad:?}");
         }
         assert!(landing_url(&format!("https://a.io/{}", "x".repeat(2_100))).is_err());
+    }
+
+    #[test]
+    fn ip_hosts_must_be_valid_public_ipv4_addresses() {
+        for bad in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://999.999.999.999/",
+            "https://256.1.1.1/",
+            "https://1.2.3.4.5/",
+            "https://1.2.3.256/",
+            "https://1.2.65536/",
+            "https://1.16777216/",
+            "https://4294967296/",
+            "https://08.1.1.1/",
+            "https://0x.0xg.1.1/",
+            "https://example.123/",
+            "https://example.0x1f/",
+            "https://127.0.0.1/",
+            "https://127.1/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://0X7F.0.0.1/",
+            "https://0177.0.0.1/",
+            "https://0x7f000001/",
+            "https://017700000001/",
+            "https://127.0.0.1./",
+            "https://10.0.0.8/",
+            "https://10.1/",
+            "https://172.16.5.4/",
+            "https://172.31.255.255/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+            "https://0/",
+            "https://0.1.2.3/",
+            "https://192.0.0.8/",
+            "https://198.18.0.1/",
+            "https://224.0.0.1/",
+            "https://239.255.255.250/",
+            "https://240.1.2.3/",
+            "https://255.255.255.255/",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[fe80::1]/",
+            "https://[2001:db8::1]/",
+            "https://[::]/",
+        ] {
+            assert!(landing_url(bad).is_err(), "{bad}");
+            assert!(web_url(&bad.replacen("https", "http", 1)).is_err(), "{bad}");
+        }
+        for good in [
+            "https://93.184.215.14/",
+            "https://8.8.8.8/",
+            "https://172.15.255.255/",
+            "https://172.32.0.1/",
+            "https://100.63.255.255/",
+            "https://100.128.0.1/",
+            "https://169.253.1.1/",
+            "https://198.51.100.7/",
+            "https://1x.example.com/",
+            "https://123.example.com/",
+            "https://example.com1/",
+            "https://0xcafe.example.com/",
+        ] {
+            assert!(landing_url(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn ipv4_hosts_are_read_as_browsers_read_them() {
+        let read = |host: &str| ipv4(host).map(|r| r.map(|a| std::net::Ipv4Addr::from(a).to_string()));
+        assert_eq!(read("example.com"), None);
+        assert_eq!(read("127.1"), Some(Ok("127.0.0.1".into())));
+        assert_eq!(read("2130706433"), Some(Ok("127.0.0.1".into())));
+        assert_eq!(read("0x7f.1"), Some(Ok("127.0.0.1".into())));
+        assert_eq!(read("0177.0.0.1"), Some(Ok("127.0.0.1".into())));
+        assert_eq!(read("0x7f.0.0x0.01"), Some(Ok("127.0.0.1".into())));
+        assert_eq!(read("192.168.0x101"), Some(Ok("192.168.1.1".into())));
+        assert_eq!(read("1.2.3.4."), Some(Ok("1.2.3.4".into())));
+        assert_eq!(read("0x"), Some(Ok("0.0.0.0".into())));
+        assert_eq!(read("999.1.1.1"), Some(Err(())));
+        assert_eq!(read("09.1.1.1"), Some(Err(())));
+        assert_eq!(read("1.2.3.4.5"), Some(Err(())));
+        assert_eq!(read("a.1"), Some(Err(())));
+        assert_eq!(read("99999999999999999999999"), Some(Err(())));
+    }
+
+    proptest! {
+        /// Every dotted-quad form of an address reads as that address, and is accepted exactly
+        /// when the address is public (checked against the standard library's classification).
+        #[test]
+        fn dotted_quads_are_judged_by_their_address(a in proptest::num::u8::ANY, b in proptest::num::u8::ANY, c in proptest::num::u8::ANY, d in proptest::num::u8::ANY, octal in proptest::bool::ANY) {
+            let ip = std::net::Ipv4Addr::new(a, b, c, d);
+            let host = if octal { format!("0{a:o}.0x{b:x}.{c}.{d}") } else { ip.to_string() };
+            proptest::prop_assert_eq!(ipv4(&host), Some(Ok(u32::from(ip))), "{}", host);
+            let special = ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified() || ip.is_multicast()
+                || ip.is_broadcast() || a == 0 || a >= 240 || (a == 100 && (64..128).contains(&b)) || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19));
+            proptest::prop_assert_eq!(landing_url(&format!("https://{host}/")).is_ok(), !special, "{}", host);
+        }
     }
 
     #[test]

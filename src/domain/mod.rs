@@ -65,12 +65,31 @@ pub trait Named: Sized + Copy + 'static {
 }
 
 /// String forms of a status enum (stored in D1 and shown in the API), defined once per enum.
+/// It is read from its string form only (anything else: "must be one of a, b or c"); a derived
+/// `Deserialize` would also take `{"a": null}`, and serde_json answers a number given for it
+/// with a syntax error.
 macro_rules! status_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Text;
+                impl serde::de::Visitor<'_> for Text {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        write!(f, "one of {}", <$name as $crate::domain::Named>::choices())
+                    }
+                    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<$name, E> {
+                        $name::parse(text).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+                    }
+                }
+                deserializer.deserialize_str(Text)
+            }
+        }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -101,5 +120,17 @@ mod tests {
     #[test]
     fn choices_read_as_a_sentence() {
         assert_eq!(PayoutStatus::choices(), "pending, approved, processing, paid or failed");
+    }
+
+    #[test]
+    fn status_enums_are_read_from_their_names_only() {
+        assert_eq!(serde_json::from_str::<PayoutStatus>(r#""paid""#).unwrap(), PayoutStatus::Paid);
+        for bad in [r#""Paid""#, r#""lost""#, r#"{"paid": null}"#, "5", "null", r#"["paid"]"#] {
+            let e = serde_json::from_str::<PayoutStatus>(bad).unwrap_err();
+            // A shape error (422 naming the field), not a syntax error, saying what is accepted.
+            assert!(e.is_data(), "{bad}: {e}");
+            assert!(e.to_string().contains("expected one of pending, approved, processing, paid or failed"), "{bad}: {e}");
+        }
+        assert_eq!(serde_json::to_string(&PayoutStatus::Paid).unwrap(), r#""paid""#);
     }
 }

@@ -52,6 +52,12 @@ impl Metric {
 }
 
 impl Category {
+    /// Whether a board shows every member's score. A revenue board shows others' ranks only:
+    /// what someone earns is theirs to see (each member sees their own amount).
+    pub fn scores_public(self) -> bool {
+        self != Category::Revenue
+    }
+
     pub fn metric(self) -> Metric {
         match self {
             Category::Referrals => Metric::Referrals,
@@ -360,6 +366,13 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn only_revenue_boards_hide_other_members_scores() {
+        let public: Vec<bool> = Category::ALL.iter().map(|c| c.scores_public()).collect();
+        assert_eq!(Category::ALL, &[Category::Referrals, Category::ApiUsage, Category::Content, Category::Revenue]);
+        assert_eq!(public, [true, true, true, false]);
     }
 
     #[test]

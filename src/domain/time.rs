@@ -88,8 +88,16 @@ impl Timestamp {
         self.to_rfc3339()[..10].to_owned()
     }
 
+    /// An instant of the accepted range (`START_OF_TIME..=END_OF_TIME`, 1970–9999 UTC): the one
+    /// check every parser applies (request bodies, query parameters, Stripe events), so that
+    /// every stored instant can be written back as RFC 3339 and named by its periods.
+    pub fn checked(seconds: i64) -> Option<Self> {
+        (START_OF_TIME.0..=END_OF_TIME.0).contains(&seconds).then_some(Timestamp(seconds))
+    }
+
     /// Accepts RFC 3339 date-times (`2026-11-25T11:54:51Z`, `…51.123+02:00`): offsets are
-    /// converted to UTC, fractions dropped. Years 0000–9999.
+    /// converted to UTC, fractions dropped. The instant must be within the accepted range
+    /// (`checked`): `0000-01-01T00:00:00+23:59` is in the year -1.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let b = text.as_bytes();
         let (y, mo, d) = date(b)?;
@@ -121,14 +129,15 @@ impl Timestamp {
             _ => return None,
         };
         let local = days_from_civil(y, mo, d) * DAY + i64::from(h * 3_600 + mi * 60 + s);
-        Some(Timestamp(local - offset * 60))
+        Self::checked(local - offset * 60)
     }
 
-    /// An RFC 3339 instant, or a plain `YYYY-MM-DD` date meaning its midnight (UTC).
+    /// An RFC 3339 instant, or a plain `YYYY-MM-DD` date meaning its midnight (UTC); both within
+    /// the accepted range.
     pub fn parse_instant_or_date(text: &str) -> Option<Self> {
         if text.len() == 10 {
             let (y, m, d) = date(text.as_bytes())?;
-            return Some(Timestamp(days_from_civil(y, m, d) * DAY));
+            return Self::checked(days_from_civil(y, m, d) * DAY);
         }
         Self::parse_rfc3339(text)
     }
@@ -179,7 +188,7 @@ impl<'de> Deserialize<'de> for Timestamp {
                 f.write_str("an RFC 3339 date-time")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
-                Timestamp::parse_rfc3339(text).ok_or_else(|| E::custom("expected an RFC 3339 date-time"))
+                Timestamp::parse_rfc3339(text).ok_or_else(|| E::custom("must be an RFC 3339 date-time from 1970 to 9999 (UTC)"))
             }
         }
         deserializer.deserialize_str(Rfc3339)
@@ -193,18 +202,20 @@ pub struct Period {
     pub to: Timestamp,
 }
 
-/// The latest instant a period may name (9999-12-31T23:59:59Z).
+/// The earliest instant the service accepts (1970-01-01T00:00:00Z).
+pub const START_OF_TIME: Timestamp = Timestamp(0);
+/// The latest instant the service accepts, and a period may name (9999-12-31T23:59:59Z).
 pub const END_OF_TIME: Timestamp = Timestamp(253_402_300_799);
 
 impl Period {
-    pub const ALL: Period = Period { from: Timestamp(0), to: END_OF_TIME };
+    pub const ALL: Period = Period { from: START_OF_TIME, to: END_OF_TIME };
 
     /// From optional `from`/`to` texts (RFC 3339 or dates). The error names the bad field.
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Period, (&'static str, &'static str)> {
         let bound = |text: Option<&str>, field: &'static str, default: Timestamp| match text {
             None | Some("") => Ok(default),
             Some(t) => Timestamp::parse_instant_or_date(t)
-                .ok_or((field, "must be an RFC 3339 date-time or a YYYY-MM-DD date")),
+                .ok_or((field, "must be an RFC 3339 date-time or a YYYY-MM-DD date from 1970 to 9999")),
         };
         let period = Period { from: bound(from, "from", Period::ALL.from)?, to: bound(to, "to", Period::ALL.to)? };
         if period.to <= period.from {
@@ -232,6 +243,52 @@ mod tests {
         }
         assert_eq!(Timestamp::parse_instant_or_date("2024-02-29").map(|t| t.to_rfc3339()).as_deref(), Some("2024-02-29T00:00:00Z"));
         assert_eq!(Timestamp::parse_instant_or_date("2023-02-29"), None);
+    }
+
+    #[test]
+    fn only_instants_from_1970_to_9999_utc_are_accepted() {
+        // The security probe's value: a valid-looking text whose UTC instant is in the year -1.
+        for bad in [
+            "0000-01-01T00:00:00+23:59",
+            "0000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:59:59+01:00",
+            "9999-12-31T23:59:59-00:01",
+            "9999-12-31T23:30:00-23:59",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+            assert_eq!(Timestamp::parse_instant_or_date(bad), None, "{bad}");
+            assert!(serde_json::from_str::<Timestamp>(&format!("\"{bad}\"")).is_err(), "{bad}");
+        }
+        for bad in ["0000-01-01", "1969-12-31"] {
+            assert_eq!(Timestamp::parse_instant_or_date(bad), None, "{bad}");
+        }
+        let first = Timestamp::parse_rfc3339("1970-01-01T01:00:00+01:00").unwrap();
+        assert_eq!((first, first.to_rfc3339(), first.iso_week()), (START_OF_TIME, "1970-01-01T00:00:00Z".into(), (1970, 1)));
+        let last = Timestamp::parse_rfc3339("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!((last, last.to_rfc3339(), last.iso_week()), (END_OF_TIME, "9999-12-31T23:59:59Z".into(), (9999, 52)));
+        assert_eq!(Timestamp::parse_instant_or_date("1970-01-01"), Some(START_OF_TIME));
+        assert_eq!(Timestamp::parse_instant_or_date("9999-12-31").map(|t| t.date()).as_deref(), Some("9999-12-31"));
+        assert_eq!(Timestamp::checked(-1), None);
+        assert_eq!(Timestamp::checked(END_OF_TIME.unix() + 1), None);
+        assert_eq!(Timestamp::checked(i64::MIN), None);
+        assert_eq!(Timestamp::checked(1_800_000_000), Some(Timestamp::from_unix(1_800_000_000)));
+        assert_eq!(Period::parse(Some("0000-01-01"), None).unwrap_err().0, "from");
+    }
+
+    proptest::proptest! {
+        /// Whatever is accepted is written back in the form it was read in: four-digit years.
+        #[test]
+        fn accepted_instants_are_written_back_readable(y in 0u32..10_000, mo in 1u32..13, d in 1u32..29, h in 0u32..24, off_h in 0u32..24, off_m in 0u32..60, east in proptest::bool::ANY) {
+            let sign = if east { '+' } else { '-' };
+            let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:00:00{sign}{off_h:02}:{off_m:02}");
+            if let Some(t) = Timestamp::parse_rfc3339(&text) {
+                let written = t.to_rfc3339();
+                proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&written), Some(t), "{} → {}", text, written);
+                let (year, week) = t.iso_week();
+                proptest::prop_assert!((1970..=9999).contains(&year) && (1..=53).contains(&week), "{}", text);
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! The algorithm is pinned (a token announcing `none` or any other algorithm is rejected before its
 //! signature is looked at), `exp` is required, `nbf` is honoured, both with 60 s leeway, and
-//! `iss`/`aud` are checked when configured. `sub` is the user id. Pure code: tested natively.
+//! `iss`/`aud` are checked when configured. `sub` is the user id. A token that names critical
+//! header extensions (`crit`, RFC 7515 §4.1.11) is rejected: this service understands none.
+//! Pure code: tested natively.
 
 use crate::domain::time::Timestamp;
 use crate::domain::users::User;
@@ -73,6 +75,9 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, &'static str> {
 /// safe to show to the client.
 pub fn verify(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result<String, &'static str> {
     let untrusted = UntrustedToken::new(token).map_err(|_| "malformed token")?;
+    if names_critical_extensions(token) {
+        return Err("unsupported critical token header");
+    }
     let key = Hs256Key::new(settings.secret);
     let token = Hs256.validator::<CustomClaims>(&key).validate(&untrusted).map_err(|e| match e {
         ValidationError::AlgorithmMismatch { .. } => "unsupported token algorithm",
@@ -103,6 +108,17 @@ pub fn verify(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result
         Some(sub) if valid_user_id(sub) => Ok(sub.to_owned()),
         _ => Err("token subject missing or invalid"),
     }
+}
+
+/// Whether the token's header has a `crit` parameter, whatever its value (also `null` or `[]`,
+/// which RFC 7515 forbids). jwt-compact has decoded the header already; one that would not decode
+/// here counts as naming some.
+fn names_critical_extensions(token: &str) -> bool {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let header = token.split('.').next().unwrap_or_default();
+    let parsed = B64.decode(header).ok().and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok());
+    parsed.is_none_or(|h| h.get("crit").is_some())
 }
 
 /// User ids come from the main API: 1–128 visible ASCII characters.
@@ -191,6 +207,23 @@ mod tests {
             good.rsplit('.').next().unwrap()
         );
         assert_eq!(verify(&tampered_claims, &open(), now()), Err("invalid token signature"));
+    }
+
+    #[test]
+    fn critical_header_extensions_are_rejected() {
+        let claims = json!({"sub": "u", "exp": NOW + 3600});
+        for header in [
+            json!({"alg": "HS256", "crit": ["exp-policy"], "exp-policy": "strict"}),
+            json!({"alg": "HS256", "typ": "JWT", "crit": ["b64"], "b64": false}),
+            json!({"alg": "HS256", "crit": []}),
+            json!({"alg": "HS256", "crit": null}),
+            json!({"alg": "HS256", "crit": "exp"}),
+        ] {
+            assert_eq!(verify(&sign(header.clone(), claims.clone(), SECRET), &open(), now()), Err("unsupported critical token header"), "{header}");
+        }
+        // Other header parameters are ignored, as before.
+        let kid = sign(json!({"alg": "HS256", "typ": "JWT", "kid": "k1", "jku": "https://evil.example/jwks"}), claims, SECRET);
+        assert!(verify(&kid, &open(), now()).is_ok());
     }
 
     #[test]

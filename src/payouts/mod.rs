@@ -57,7 +57,7 @@ struct Change {
 pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     let body: Change = ctx.json()?;
     let reason = body.failure_reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.len() > 500) {
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(ApiError::validation("failure_reason", "failure_reason must be at most 500 characters"));
     }
     if reason.is_some() && body.status != PayoutStatus::Failed {

@@ -125,7 +125,7 @@ pub async fn deduct(ctx: &Ctx) -> ApiResult {
         let body: Deduction = ctx.json()?;
         let amount = rules::deduction(body.amount).map_err(|e| ApiError::validation("amount", e))?;
         let reason = body.reason.trim();
-        if reason.is_empty() || reason.len() > 200 {
+        if reason.is_empty() || reason.chars().count() > 200 {
             return Err(ApiError::validation("reason", "reason must be 1–200 characters"));
         }
         match credits::deduct(&ctx.db()?, &ctx.user()?.id, amount, reason, ctx.now).await? {

@@ -185,12 +185,13 @@ pub async fn admin_award(ctx: &Ctx) -> ApiResult {
 
 // --- leaderboards ------------------------------------------------------------------------------
 
-/// A place on a board as the API shows it.
+/// A place on a board as the API shows it. `score` is `None` (null) where the caller may not see
+/// it: another member's revenue.
 #[derive(Serialize)]
 struct RankedView<'a> {
     rank: i64,
     user_id: &'a str,
-    score: i64,
+    score: Option<i64>,
 }
 
 /// The caller's own place.
@@ -231,7 +232,15 @@ pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
         "category": category,
         "period": window,
         "period_key": rules::period_key(window, at),
-        "entries": standing.entries.iter().map(|r| RankedView { rank: r.rank, user_id: &r.user_id, score: r.score }).collect::<Vec<_>>(),
+        "entries": standing
+            .entries
+            .iter()
+            .map(|r| RankedView {
+                rank: r.rank,
+                user_id: &r.user_id,
+                score: (r.user_id == user.id || category.scores_public()).then_some(r.score),
+            })
+            .collect::<Vec<_>>(),
         "me": standing.me.map(|m| MineView { rank: m.rank, score: m.score }),
     }))
 }

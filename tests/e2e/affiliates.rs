@@ -20,6 +20,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         edge_links_count_people_not_machines,
         links_cache_their_code_and_forget_it_on_change,
         concurrent_clicks_are_all_counted,
+        a_payout_email_is_one_plain_address,
     )
 }
 
@@ -398,4 +399,44 @@ fn concurrent_clicks_are_all_counted() {
     assert!(results.iter().all(|r| r.status == 302));
     let d = wait_clicks(s, &token, 40);
     assert_eq!(d["unique_visitors"], 10);
+}
+
+fn a_payout_email_is_one_plain_address() {
+    let s = shared();
+    let (_, token) = s.user();
+    let apply = |email: &str| s.post(&format!("{API}/affiliates")).token(&token).json(&json!({"payout_email": email})).send();
+    let (long_local, long_domain) = (format!("{}@x.com", "a".repeat(65)), format!("a@{}.com", "x".repeat(250)));
+    for email in [
+        "a@x.com,b@y.com",
+        "a@x.com;b@y.com",
+        "\"<script>\"@x.com",
+        "\"a b\"@x.com",
+        "Alice <alice@x.com>",
+        "<alice@x.com>",
+        "alice@x.com\r\nBcc: eve@y.com",
+        "a@@x.com",
+        "a@b@x.com",
+        "@x.com",
+        "alice@",
+        "alice@localhost",
+        "alice@x",
+        "alice@-x.com",
+        "alice@x-.com",
+        "alice@x..com",
+        "alice@[127.0.0.1]",
+        ".alice@x.com",
+        "alice.@x.com",
+        "al..ice@x.com",
+        "al(ice)@x.com",
+        "alicé@x.com",
+        long_local.as_str(),
+        long_domain.as_str(),
+    ] {
+        let r = apply(email);
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "payout_email", "{email}: {}", r.body);
+    }
+    let r = apply(" Alice.O'Brien+payouts@Mail.Example-Bank.co.uk ");
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["payout_email"], "Alice.O'Brien+payouts@Mail.Example-Bank.co.uk");
 }

@@ -14,6 +14,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_user_changed_elsewhere_is_served_at_most_user_cache_seconds_and_admin_routes_see_it_at_once,
         admins_cannot_change_their_own_flags,
         the_token_script_mints_tokens_the_worker_accepts,
+        tokens_naming_critical_header_extensions_are_401,
     )
 }
 
@@ -190,4 +191,28 @@ fn the_token_script_mints_tokens_the_worker_accepts() {
     for args in [vec!["has space"], vec!["x", "--expires", "soon"], vec![], vec!["x", "--bogus"]] {
         assert_eq!(token_script(&args).status.code(), Some(2), "{args:?}");
     }
+}
+
+/// RFC 7515 §4.1.11: a recipient that does not understand every extension a token lists in
+/// `crit` must reject it. This service understands none.
+fn tokens_naming_critical_header_extensions_are_401() {
+    let s = shared();
+    let me = format!("{API}/me");
+    let user = unique("user");
+    let claims = json!({"sub": user, "exp": now() + 600});
+    let secret = s.secret.as_bytes();
+    for header in [
+        json!({"alg": "HS256", "typ": "JWT", "crit": ["exp-policy"], "exp-policy": "strict"}),
+        json!({"alg": "HS256", "crit": ["b64"], "b64": false}),
+        json!({"alg": "HS256", "crit": []}),
+        json!({"alg": "HS256", "crit": null}),
+        json!({"alg": "HS256", "crit": "exp"}),
+    ] {
+        let r = s.get(&me).token(&sign(&header, &claims, secret)).send();
+        assert_eq!(r.status, 401, "{header}: {}", r.body);
+        assert_eq!(r.code(), "unauthorized", "{header}");
+    }
+    // The same claims under a plain header pass.
+    let r = s.get(&me).token(&sign(&json!({"alg": "HS256", "typ": "JWT"}), &claims, secret)).send();
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -19,6 +19,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_per_user_limit_holds_under_parallel_redemptions,
         offers_are_granted_and_listed,
         conversions_after_redeeming_count_for_the_campaign,
+        landing_urls_must_not_point_at_private_or_invalid_addresses,
     )
 }
 
@@ -306,4 +307,46 @@ fn conversions_after_redeeming_count_for_the_campaign() {
     assert_eq!((st["redemptions"].clone(), st["conversions"].clone(), st["revenue_cents"].clone()), (json!(1), json!(2), json!(9_000)));
     assert_eq!(st["conversion_rate"], 0.5);
     assert_eq!(st["by_day"][0]["redemptions"], 1);
+}
+
+fn landing_urls_must_not_point_at_private_or_invalid_addresses() {
+    let s = shared();
+    let post = |url: &str| {
+        s.post(&format!("{API}/campaigns"))
+            .token(s.admin())
+            .json(&json!({"name": "x", "offer": {"type": "credits", "value": 1}, "landing_url": url}))
+            .send()
+    };
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://999.999.999.999/",
+        "https://127.0.0.1/",
+        "https://127.1/",
+        "https://2130706433/",
+        "https://0x7f.1/",
+        "https://0177.0.0.1/",
+        "https://0x7f000001/",
+        "https://10.0.0.8/",
+        "https://172.16.5.4/",
+        "https://192.168.1.1/",
+        "https://100.64.0.1/",
+        "https://0.0.0.0/",
+        "https://224.0.0.1/",
+        "https://255.255.255.255/",
+        "https://240.1.2.3/",
+        "https://1.2.3.4.5/",
+        "https://example.123/",
+        "https://[::1]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[fe80::1]/",
+        "https://[2001:db8::1]/",
+    ] {
+        let r = post(url);
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "landing_url", "{url}: {}", r.body);
+    }
+    for url in ["https://93.184.215.14/landing", "https://soundhash.test/promo", "https://1x.example.com/"] {
+        let r = post(url);
+        assert_eq!(r.status, 201, "{url}: {}", r.body);
+    }
 }

@@ -17,6 +17,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         newer_api_refunds_find_their_invoice_through_the_payment,
         admin_conversions_are_idempotent_on_external_id,
         concurrent_partial_refunds_never_exceed_the_payment,
+        out_of_range_numbers_in_signed_events_are_acknowledged_and_change_nothing,
+        large_genuine_events_fit_the_webhook_limit,
+        signature_timestamps_that_overflow_are_stale,
+        a_null_refund_amount_is_refused_not_a_full_refund,
     )
 }
 
@@ -250,5 +254,148 @@ fn concurrent_partial_refunds_never_exceed_the_payment() {
     let reversed: i64 = dashboard(s, &token)["earnings"]["reversed_cents"].as_i64().unwrap();
     assert_eq!(reversed, 1_000, "the whole commission, reversed exactly once");
     assert_eq!(dashboard(s, &token)["earnings"]["available_cents"], 0);
+    s.assert_ledgers_consistent();
+}
+
+fn out_of_range_numbers_in_signed_events_are_acknowledged_and_change_nothing() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let invoice_id = unique("in");
+    let paid = |object: Value| invoice(&invoice_id, object);
+    let base = json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}});
+    let with = |key: &str, value: Value| {
+        let mut object = base.clone();
+        object[key] = value;
+        paid(object)
+    };
+    let paid_at = |value: Value| with("status_transitions", json!({"paid_at": value}));
+    let created = |value: Value| {
+        let mut event = paid(base.clone());
+        event["created"] = value;
+        event
+    };
+    // The probe's values: ±2^63 as JSON numbers, 2^63 − 1, −500, −2^62.
+    let two_63 = Value::from(9_223_372_036_854_775_808u64);
+    let refund = |total: Value| {
+        json!({"id": unique("evt"), "type": "charge.refunded", "created": now(),
+               "data": {"object": {"id": unique("ch"), "object": "charge", "invoice": invoice_id, "amount_refunded": total}}})
+    };
+    let events = [
+        ("paid_at", paid_at(two_63.clone())),
+        ("paid_at", paid_at(json!(i64::MIN))),
+        ("paid_at", paid_at(json!(-(1i64 << 62)))),
+        ("paid_at", paid_at(json!(-1))),
+        ("paid_at", paid_at(json!(253_402_300_800i64))),
+        ("paid_at", paid_at(json!(1.5e9))),
+        ("created", created(two_63.clone())),
+        ("created", created(json!(i64::MIN))),
+        ("created", created(json!("yesterday"))),
+        ("amount_paid", with("amount_paid", json!(i64::MAX))),
+        ("amount_paid", with("amount_paid", two_63.clone())),
+        ("amount_paid", with("amount_paid", json!(1_000_000_000_001i64))),
+        // Refunds of an invoice not paid yet (they would be held for it).
+        ("amount_refunded", refund(json!(i64::MAX))),
+        ("amount_refunded", refund(json!(-500))),
+        ("amount_refunded", refund(two_63)),
+        ("amount_refunded", refund(json!(100.5))),
+    ];
+    // Delivered at once, as Stripe does.
+    let results = parallel(events.len(), |i| s.stripe(&events[i].1));
+    for ((field, event), r) in events.iter().zip(&results) {
+        assert_eq!(r.status, 200, "{event}: {}", r.body);
+        let outcome = r.json()["outcome"].as_str().unwrap().to_owned();
+        assert!(outcome.starts_with("ignored: ") && outcome.contains(field), "{event}: {outcome}");
+        let id = event["id"].as_str().unwrap().to_owned();
+        let logged = s.wait_log(|l| l["stripe_event"] == id.as_str() && l["outcome"] == outcome.as_str());
+        assert_eq!(logged.len(), 1, "the reason is logged: {id}");
+    }
+    let d = dashboard(s, &token);
+    assert_eq!((d["conversions"].clone(), d["revenue_cents"].clone()), (json!(0), json!(0)), "nothing was stored: {d}");
+    // The genuine invoice and a genuine partial refund of it still work, and the cron is happy.
+    let r = s.stripe(&paid(base.clone()));
+    assert_eq!(r.json()["outcome"], "conversion_recorded", "{}", r.body);
+    let r = s.stripe(&refund(json!(2_500)));
+    assert_eq!(r.json()["outcome"], "refund_recorded", "{}", r.body);
+    let d = dashboard(s, &token);
+    assert_eq!((d["conversions"].clone(), d["revenue_cents"].clone(), d["earnings"]["available_cents"].clone()), (json!(1), json!(7_500), json!(1_500)), "{d}");
+    s.run_cron("* * * * *");
+    s.assert_ledgers_consistent();
+}
+
+fn large_genuine_events_fit_the_webhook_limit() {
+    let s = shared();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    // An invoice with many lines, as Stripe sends them: about 300 KB.
+    let line = |i: usize| {
+        json!({"id": format!("il_{i:06}"), "object": "line_item", "amount": 10, "currency": "usd",
+               "description": format!("1 × Fingerprint lookup pack (at $0.10 / month) — item {i}"),
+               "period": {"start": now() - 86_400, "end": now()}, "quantity": 1,
+               "metadata": {"sku": format!("sku_{i}")}})
+    };
+    let lines: Vec<Value> = (0..1_300).map(line).collect();
+    let event = invoice(&unique("in"), json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer},
+                                               "lines": {"object": "list", "data": lines, "has_more": false}}));
+    let size = event.to_string().len();
+    assert!((250_000..400_000).contains(&size), "{size} bytes");
+    let r = s.stripe(&event);
+    assert_eq!((r.status, r.json()["outcome"].clone()), (200, json!("conversion_recorded")), "{}", r.body);
+    assert_eq!(dashboard(s, &token)["revenue_cents"], 10_000);
+    // The limit still holds, for the webhook too.
+    let mut huge = event.clone();
+    huge["data"]["object"]["lines"]["data"] = json!((0..5_000).map(line).collect::<Vec<_>>());
+    huge["data"]["object"]["id"] = json!(unique("in"));
+    huge["id"] = json!(unique("evt"));
+    assert!(huge.to_string().len() > 1 << 20);
+    s.stripe(&huge).expect_error(413, "payload_too_large");
+    assert_eq!(commission_count(s, &token), 1);
+}
+
+fn signature_timestamps_that_overflow_are_stale() {
+    let s = shared();
+    let secret = s.var("STRIPE_WEBHOOK_SECRET").unwrap().to_owned();
+    let event = json!({"id": unique("evt"), "type": "ping", "created": now(), "data": {"object": {}}});
+    // now − t = 2^63 does not fit an i64: computed with wrapping, |now − t| came out negative
+    // and inside the tolerance. One of these is that second.
+    for t in [now() - 2, now() - 1, now(), now() + 1, now() + 2].map(|n| n.wrapping_sub(i64::MIN)) {
+        let r = s.stripe_signed(&event, t, &secret);
+        r.expect_error(400, "invalid_signature");
+    }
+    for t in [i64::MIN, i64::MAX, -1, 0] {
+        s.stripe_signed(&event, t, &secret).expect_error(400, "invalid_signature");
+    }
+}
+
+fn a_null_refund_amount_is_refused_not_a_full_refund() {
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    let conversion = s.convert(&buyer, 10_000);
+    let external_id = conversion["conversion"]["external_id"].as_str().unwrap().to_owned();
+    let refund = |body: &str| s.post(&format!("{API}/admin/refunds")).token(s.admin()).header("Content-Type", "application/json").body(body.into()).send();
+    let r = refund(&format!(r#"{{"external_id": "{external_id}", "amount_cents": null}}"#));
+    r.expect_error(422, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "amount_cents");
+    assert_eq!(dashboard(s, &token)["earnings"]["reversed_cents"], 0, "nothing was refunded");
+    // Null refunds among $10.00 refunds, all at once: only the $10.00 ones land.
+    let results = parallel(12, |i| {
+        let amount = if i % 2 == 0 { "null" } else { "1000.0" };
+        refund(&format!(r#"{{"external_id": "{external_id}", "amount_cents": {amount}}}"#))
+    });
+    let mut landed = 0;
+    for (i, r) in results.iter().enumerate() {
+        match (i % 2, r.status) {
+            (0, _) => r.expect_error(422, "validation_failed"),
+            (_, 201) => landed += 1,
+            _ => r.expect_error(409, "refund_contention"),
+        }
+    }
+    assert!(landed >= 1, "{results:?}");
+    assert_eq!(dashboard(s, &token)["earnings"]["reversed_cents"], 200 * landed, "{landed} refunds of $10.00 reverse $2.00 each");
+    // Leaving the amount out refunds the rest.
+    let r = refund(&format!(r#"{{"external_id": "{external_id}"}}"#));
+    assert_eq!((r.status, r.json()["conversion"]["refunded_cents"].clone()), (201, json!(10_000)), "{}", r.body);
+    assert_eq!(dashboard(s, &token)["earnings"]["reversed_cents"], 2_000);
     s.assert_ledgers_consistent();
 }

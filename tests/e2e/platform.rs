@@ -1,9 +1,9 @@
 //! The platform layer: health, envelopes, request ids, logging, body rules, OpenAPI, docs, cron,
 //! and the deployable bundle.
 
-use crate::support::{root, shared, unique, wrangler, Server, API};
+use crate::support::{instant, root, shared, unique, wrangler, Server, API};
 use crate::trials;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
@@ -24,6 +24,11 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         docs_render_the_document_without_a_cdn,
         cron_trigger_runs_the_jobs,
         deploy_dry_run_builds_a_small_bundle,
+        integral_numbers_are_integers_and_fractions_are_refused_naming_the_field,
+        an_explicit_null_is_refused_naming_the_field,
+        every_documented_body_field_is_refused_in_client_words,
+        instants_outside_1970_to_9999_are_refused,
+        length_limits_count_characters_not_bytes,
     )
 }
 
@@ -323,4 +328,237 @@ fn deploy_dry_run_builds_a_small_bundle() {
     let gzip: f64 = line.split("gzip:").nth(1).and_then(|t| t.trim().split(' ').next()).and_then(|n| n.parse().ok()).expect(line);
     eprintln!("deploy dry run: {}", line.trim());
     assert!(gzip < 600.0, "bundle over the 600 KiB gzip budget: {line}");
+}
+
+fn integral_numbers_are_integers_and_fractions_are_refused_naming_the_field() {
+    let s = shared();
+    let (_, token) = s.user();
+    let id = s.post(&format!("{API}/affiliates")).token(&token).json(&json!({})).send().json()["id"].as_str().unwrap().to_owned();
+    let review = |body: &str| {
+        s.patch(&format!("{API}/admin/affiliates/{id}")).token(s.admin()).header("Content-Type", "application/json").body(body.into()).send()
+    };
+    // JSON Schema counts 24.0 as an integer, and some JSON clients write integral numbers so.
+    let r = review(r#"{"commission_months": 24.0, "commission_rate_bps": 2.5e3}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((r.json()["commission_months"].clone(), r.json()["commission_rate_bps"].clone()), (json!(24), json!(2500)));
+    for (body, field, message) in [
+        (r#"{"commission_months": 24.5}"#, "commission_months", "commission_months must be an integer"),
+        (r#"{"commission_months": "24"}"#, "commission_months", "commission_months must be an integer"),
+        (r#"{"commission_rate_bps": 1e300}"#, "commission_rate_bps", "commission_rate_bps is out of range"),
+        (r#"{"commission_rate_bps": 9223372036854775808}"#, "commission_rate_bps", "commission_rate_bps is out of range"),
+    ] {
+        let r = review(body);
+        r.expect_error(422, "validation_failed");
+        assert_eq!((r.json()["error"]["field"].as_str(), r.json()["error"]["message"].as_str()), (Some(field), Some(message)), "{body}");
+    }
+    let terms = crate::affiliates::dashboard(s, &token);
+    assert_eq!((terms["commission_months"].clone(), terms["commission_rate_bps"].clone()), (json!(24), json!(2500)), "refused bodies changed nothing");
+
+    // Nested too: an offer's value.
+    let post = |body: &str| s.post(&format!("{API}/campaigns")).token(s.admin()).header("Content-Type", "application/json").body(body.into()).send();
+    let r = post(r#"{"name": "Floats", "offer": {"type": "credits", "value": 103496327.0}, "landing_url": "https://soundhash.test/"}"#);
+    assert_eq!((r.status, r.json()["offer"]["value"].clone()), (201, json!(103_496_327)), "{}", r.body);
+    let code = r.json()["campaign_code"].as_str().unwrap().to_owned();
+    let patch = |body: &str| {
+        s.patch(&format!("{API}/admin/campaigns/{code}")).token(s.admin()).header("Content-Type", "application/json").body(body.into()).send()
+    };
+    assert_eq!(patch(r#"{"offer": {"type": "credits", "value": 5.0}, "max_uses": 10.0}"#).json()["offer"]["value"], 5);
+    let r = patch(r#"{"offer": {"type": "credits", "value": 5.5}}"#);
+    r.expect_error(422, "validation_failed");
+    assert_eq!((r.json()["error"]["field"].as_str(), r.json()["error"]["message"].as_str()), (Some("offer.value"), Some("offer.value must be an integer")));
+    let r = post(r#"{"name": "Floats", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/", "max_uses": 0.5}"#);
+    assert_eq!((r.status, r.json()["error"]["field"].clone()), (422, json!("max_uses")), "{}", r.body);
+}
+
+fn an_explicit_null_is_refused_naming_the_field() {
+    let s = shared();
+    let (_, token) = s.user();
+    // No field of any request body is nullable (the document says so): null is not "absent".
+    let apply = |body: &str| s.post(&format!("{API}/affiliates")).token(&token).header("Content-Type", "application/json").body(body.into()).send();
+    for (body, field) in [
+        (r#"{"commission_months": null}"#, "commission_months"),
+        (r#"{"payout_email": null}"#, "payout_email"),
+        (r#"{"website": "https://me.example.com", "commission_rate_bps": null}"#, "commission_rate_bps"),
+    ] {
+        let r = apply(body);
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.body);
+        assert_eq!(r.json()["error"]["message"], format!("{field} must not be null; leave it out instead"), "{body}");
+    }
+    assert_eq!(apply("{}").status, 201, "no affiliate was created by the refused requests");
+    let (target, _) = s.user();
+    let r = s.patch(&format!("{API}/admin/users/{target}")).token(s.admin()).json(&json!({"is_active": false, "is_admin": null})).send();
+    r.expect_error(422, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "is_admin");
+    assert_eq!(s.find_user(&target)["is_active"], true, "nothing changed");
+}
+
+/// `$ref`s of the document resolved.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => doc.pointer(r.trim_start_matches('#')).unwrap_or_else(|| panic!("dangling {r}")),
+        None => schema,
+    }
+}
+
+/// Bodies with one wrong value each, for every property of `schema` (nested objects and array
+/// items too), with the field the error must name.
+fn wrong_values(doc: &Value, schema: &Value) -> Vec<(Value, String)> {
+    let schema = resolve(doc, schema);
+    let mut out = Vec::new();
+    for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+        let property = resolve(doc, property);
+        let kind = if property.get("enum").is_some() { "enum" } else { property["type"].as_str().unwrap_or("any") };
+        let bad = match kind {
+            "integer" => vec![json!("5"), json!(1.5), json!(true), json!([]), json!({}), json!(1e300), json!(u64::MAX), json!(-1e300)],
+            "string" => vec![json!(5), json!(1.5), json!(true), json!([]), json!({})],
+            "boolean" => vec![json!("true"), json!(1), json!([]), json!({})],
+            "enum" => vec![json!(5), json!("no-such-value"), json!(["x"]), json!({"x": null})],
+            "object" => vec![json!("x"), json!(5), json!([])],
+            "array" => vec![json!("x"), json!(5), json!({})],
+            other => panic!("{name}: untested type {other}"),
+        };
+        for value in bad.into_iter().chain([Value::Null]) {
+            out.push((json!({ name: value }), name.clone()));
+        }
+        if kind == "object" {
+            for (inner, path) in wrong_values(doc, property) {
+                out.push((json!({ name: inner }), format!("{name}.{path}")));
+            }
+        }
+        if kind == "array" {
+            let items = resolve(doc, &property["items"]);
+            if items["type"] == "object" {
+                for (inner, path) in wrong_values(doc, items) {
+                    out.push((json!({ name: [inner] }), format!("{name}[0].{path}")));
+                }
+            } else {
+                for value in [json!(5), json!({}), Value::Null] {
+                    out.push((json!({ name: [value] }), format!("{name}[0]")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Words of Rust and serde that must never reach a client.
+const RUST_WORDS: &[&str] = &[
+    "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128", "usize", "isize", "f32", "f64", "struct",
+    "enum", "variant", "sequence", "map", "unit", "option", "tuple", "newtype", "expected", "invalid",
+];
+
+fn every_documented_body_field_is_refused_in_client_words() {
+    let s = shared();
+    let (_, admin) = s.new_admin();
+    let doc = s.get("/openapi.json").send().json();
+    let mut probes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else { continue };
+            if op["security"].as_array().is_none_or(|s| s.is_empty()) {
+                continue; // the Stripe webhook: signed events, not a client's body
+            }
+            let concrete = path.replace("{id}", "some-id").replace("{code}", "SOMECODE");
+            for (body, field) in wrong_values(&doc, schema) {
+                let r = s
+                    .request(&method.to_uppercase(), &concrete)
+                    .token(&admin)
+                    .header("Idempotency-Key", &unique("probe"))
+                    .json(&body)
+                    .send();
+                let what = format!("{} {path} {body}: {}", method.to_uppercase(), r.body);
+                r.expect_error(422, "validation_failed");
+                let error = &r.json()["error"];
+                assert_eq!(error["field"], field.as_str(), "{what}");
+                let message = error["message"].as_str().unwrap();
+                assert!(message.starts_with(&format!("{field} ")), "the message names the field: {what}");
+                let words: Vec<String> = message.split(|c: char| !c.is_ascii_alphanumeric()).map(str::to_lowercase).collect();
+                assert!(!RUST_WORDS.iter().any(|w| words.iter().any(|x| x == w)), "Rust words in {what}");
+                probes += 1;
+            }
+        }
+    }
+    assert!(probes > 300, "{probes} probes");
+}
+
+fn instants_outside_1970_to_9999_are_refused() {
+    let s = shared();
+    let (user, token) = s.user();
+    // UTC forms of these fall before 1970 or after 9999 (the probe's value is the first).
+    for text in ["0000-01-01T00:00:00+23:59", "1969-12-31T23:59:59Z", "1970-01-01T00:59:59+01:00", "9999-12-31T23:59:59-00:01"] {
+        let r = s.post(&format!("{API}/campaigns")).token(s.admin())
+            .json(&json!({"name": "Old", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/", "starts_at": text}))
+            .send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "starts_at", "{text}");
+        let r = s.post(&format!("{API}/admin/conversions")).token(s.admin())
+            .json(&json!({"external_id": unique("inv"), "user_id": user, "amount_cents": 100, "currency": "usd", "occurred_at": text}))
+            .send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "occurred_at", "{text}");
+        let query = text.replace('+', "%2B");
+        let r = s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at={query}")).token(&token).send();
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], "at", "{text}");
+    }
+    s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at=0000-01-01")).token(&token).send().expect_error(422, "validation_failed");
+    // The bounds themselves are accepted (and written back in UTC).
+    let r = s.post(&format!("{API}/campaigns")).token(s.admin())
+        .json(&json!({"name": "Bounds", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/",
+                      "starts_at": "1970-01-01T01:00:00+01:00", "ends_at": "9999-12-31T23:59:59Z"}))
+        .send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!((r.json()["starts_at"].clone(), r.json()["ends_at"].clone()), (json!("1970-01-01T00:00:00Z"), json!("9999-12-31T23:59:59Z")));
+    let b = s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=weekly&at=1970-01-01T00:00:00Z")).token(&token).send();
+    assert_eq!((b.status, b.json()["period_key"].clone()), (200, json!("1970-W01")), "{}", b.body);
+}
+
+fn length_limits_count_characters_not_bytes() {
+    let s = shared();
+    // 200 characters of two bytes each are 200 characters: the deduction passes validation and
+    // meets the (empty) balance.
+    let (_, token) = s.user();
+    let deduct = |reason: String| {
+        s.post(&format!("{API}/referrals/credits/deduct"))
+            .token(&token)
+            .header("Idempotency-Key", &unique("deduct"))
+            .json(&json!({"amount": 1, "reason": reason}))
+            .send()
+    };
+    deduct("é".repeat(200)).expect_error(409, "insufficient_credits");
+    let r = deduct("é".repeat(201));
+    r.expect_error(422, "validation_failed");
+    assert_eq!(r.json()["error"]["field"], "reason");
+    let campaign = |extra: Value| {
+        let mut body = json!({"name": "x", "offer": {"type": "credits", "value": 1}, "landing_url": "https://soundhash.test/"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        s.post(&format!("{API}/campaigns")).token(s.admin()).json(&body).send()
+    };
+    let r = campaign(json!({"name": "ü".repeat(200), "description": "€".repeat(2_000), "tags": ["ñ".repeat(40)]}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["name"].as_str().unwrap().chars().count(), 200);
+    for (extra, field) in [
+        (json!({"name": "ü".repeat(201)}), "name"),
+        (json!({"description": "€".repeat(2_001)}), "description"),
+        (json!({"tags": ["ñ".repeat(41)]}), "tags"),
+    ] {
+        let r = campaign(extra);
+        r.expect_error(422, "validation_failed");
+        assert_eq!(r.json()["error"]["field"], field);
+    }
+    // A failed payout's reason: 500 characters.
+    let s = instant();
+    let (_, token, _, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    s.convert(&buyer, 40_000);
+    let id = s.post(&format!("{API}/affiliates/payouts")).token(&token).send().json()["id"].as_str().unwrap().to_owned();
+    let change = |body: Value| s.patch(&format!("{API}/admin/payouts/{id}")).token(s.admin()).json(&body).send();
+    assert_eq!(change(json!({"status": "approved"})).status, 200);
+    assert_eq!(change(json!({"status": "processing"})).status, 200);
+    change(json!({"status": "failed", "failure_reason": "ß".repeat(501)})).expect_error(422, "validation_failed");
+    let r = change(json!({"status": "failed", "failure_reason": "ß".repeat(500)}));
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("failed")), "{}", r.body);
 }

@@ -20,6 +20,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         manual_awards_are_idempotent_and_never_doubled,
         referral_conversions_feed_the_referrals_ladder,
         the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events,
+        revenue_boards_show_others_ranks_but_not_amounts,
     )
 }
 
@@ -176,7 +177,12 @@ fn ranks_order_by_score_then_who_got_there_first() {
     report(s, &[ev(0, 1_000, day), ev(1, 301, day + 10), ev(2, 300, day + 30), ev(3, 300, day + 20), ev(4, 4_999, day), ev(4, 1, day + 1)]);
     let check = |expected: &[(usize, i64)]| {
         let b = board(s, &users[0].1, &format!("category=revenue&period=daily&at={date}"));
-        let listed: Vec<Value> = expected.iter().zip(1..).map(|(&(u, score), rank)| json!({"rank": rank, "user_id": id(u), "score": score})).collect();
+        // (Other members' revenue is not shown: only user 0's own.)
+        let listed: Vec<Value> = expected
+            .iter()
+            .zip(1..)
+            .map(|(&(u, score), rank)| json!({"rank": rank, "user_id": id(u), "score": if u == 0 { json!(score) } else { Value::Null }}))
+            .collect();
         assert_eq!(b["entries"], json!(listed), "{b}");
         for (rank, &(u, score)) in (1..).zip(expected) {
             let mine = board(s, &users[u].1, &format!("category=revenue&period=daily&at={date}&limit=1"))["me"].clone();
@@ -377,4 +383,38 @@ fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
     assert_eq!(old(&s, "monthly")["me"]["score"], 5);
     assert_eq!(board(&s, &token, "category=content&period=all_time")["me"]["score"], 5);
     assert_eq!(board(&s, &token, "category=api_usage&period=daily")["me"]["score"], 12, "today's board is kept");
+}
+
+fn revenue_boards_show_others_ranks_but_not_amounts() {
+    let s = shared();
+    // A day of its own: 23 days ago at noon UTC.
+    let day = (now() / 86_400 - 23) * 86_400 + 12 * 3_600;
+    let users: Vec<(String, String)> = (0..3).map(|_| s.user()).collect();
+    let id = |i: usize| users[i].0.as_str();
+    report(s, &[
+        event(&unique("ev"), id(0), "revenue_cents", 9_000, day),
+        event(&unique("ev"), id(1), "revenue_cents", 5_000, day),
+        event(&unique("ev"), id(2), "revenue_cents", 1_000, day),
+        event(&unique("ev"), id(0), "api_calls", 30, day),
+        event(&unique("ev"), id(1), "api_calls", 20, day),
+    ]);
+    let date = &iso(day)[..10];
+    let b = board(s, &users[1].1, &format!("category=revenue&period=daily&at={date}"));
+    assert_eq!(
+        b["entries"],
+        json!([
+            {"rank": 1, "user_id": id(0), "score": null},
+            {"rank": 2, "user_id": id(1), "score": 5_000},
+            {"rank": 3, "user_id": id(2), "score": null},
+        ]),
+        "{b}"
+    );
+    assert_eq!(b["me"], json!({"rank": 2, "score": 5_000}));
+    // A member below the limit still sees their own amount; an administrator sees no more.
+    assert_eq!(board(s, &users[2].1, &format!("category=revenue&period=daily&at={date}&limit=1"))["me"], json!({"rank": 3, "score": 1_000}));
+    let by_admin = board(s, s.admin(), &format!("category=revenue&period=daily&at={date}"));
+    assert!(by_admin["entries"].as_array().unwrap().iter().all(|e| e["score"].is_null()), "{by_admin}");
+    // Other categories show every score.
+    let a = board(s, &users[1].1, &format!("category=api_usage&period=daily&at={date}"));
+    assert_eq!(a["entries"], json!([{"rank": 1, "user_id": id(0), "score": 30}, {"rank": 2, "user_id": id(1), "score": 20}]), "{a}");
 }
