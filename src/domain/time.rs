@@ -58,6 +58,51 @@ fn date(text: &[u8]) -> Option<(i64, u32, u32)> {
     valid.then_some((year.into(), month, day))
 }
 
+/// The Unix seconds an RFC 3339 date-time names (years 0000–9999 as written, any offset), not
+/// yet checked against the accepted range.
+fn rfc3339_seconds(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let (y, mo, d) = date(b)?;
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let (h, mi, s) = (digits(&b[11..], 2)?, digits(&b[14..], 2)?, digits(&b[17..], 2)?);
+    if h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    if rest.first() == Some(&b'.') {
+        let frac = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if frac == 0 {
+            return None;
+        }
+        rest = &rest[1 + frac..];
+    }
+    let offset = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), ..] if rest.len() == 6 && rest[3] == b':' => {
+            let (oh, om) = (digits(&rest[1..], 2)?, digits(&rest[4..], 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let minutes = i64::from(oh * 60 + om);
+            if *sign == b'+' { minutes } else { -minutes }
+        }
+        _ => return None,
+    };
+    let local = days_from_civil(y, mo, d) * DAY + i64::from(h * 3_600 + mi * 60 + s);
+    Some(local - offset * 60)
+}
+
+/// An RFC 3339 date-time, or a `YYYY-MM-DD` date's midnight (UTC), as unchecked Unix seconds.
+fn instant_or_date_seconds(text: &str) -> Option<i64> {
+    if text.len() == 10 {
+        let (y, m, d) = date(text.as_bytes())?;
+        return Some(days_from_civil(y, m, d) * DAY);
+    }
+    rfc3339_seconds(text)
+}
+
 impl Timestamp {
     pub const fn from_unix(seconds: i64) -> Self {
         Timestamp(seconds)
@@ -99,47 +144,20 @@ impl Timestamp {
     /// converted to UTC, fractions dropped. The instant must be within the accepted range
     /// (`checked`): `0000-01-01T00:00:00+23:59` is in the year -1.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let b = text.as_bytes();
-        let (y, mo, d) = date(b)?;
-        if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
-            return None;
-        }
-        let (h, mi, s) = (digits(&b[11..], 2)?, digits(&b[14..], 2)?, digits(&b[17..], 2)?);
-        if h > 23 || mi > 59 || s > 59 {
-            return None;
-        }
-        let mut rest = &b[19..];
-        if rest.first() == Some(&b'.') {
-            let frac = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-            if frac == 0 {
-                return None;
-            }
-            rest = &rest[1 + frac..];
-        }
-        let offset = match rest {
-            [b'Z' | b'z'] => 0,
-            [sign @ (b'+' | b'-'), ..] if rest.len() == 6 && rest[3] == b':' => {
-                let (oh, om) = (digits(&rest[1..], 2)?, digits(&rest[4..], 2)?);
-                if oh > 23 || om > 59 {
-                    return None;
-                }
-                let minutes = i64::from(oh * 60 + om);
-                if *sign == b'+' { minutes } else { -minutes }
-            }
-            _ => return None,
-        };
-        let local = days_from_civil(y, mo, d) * DAY + i64::from(h * 3_600 + mi * 60 + s);
-        Self::checked(local - offset * 60)
+        Self::checked(rfc3339_seconds(text)?)
     }
 
     /// An RFC 3339 instant, or a plain `YYYY-MM-DD` date meaning its midnight (UTC); both within
     /// the accepted range.
     pub fn parse_instant_or_date(text: &str) -> Option<Self> {
-        if text.len() == 10 {
-            let (y, m, d) = date(text.as_bytes())?;
-            return Self::checked(days_from_civil(y, m, d) * DAY);
-        }
-        Self::parse_rfc3339(text)
+        Self::checked(instant_or_date_seconds(text)?)
+    }
+
+    /// As `parse_instant_or_date`, but an instant outside the accepted range is moved to its
+    /// nearer end: for the bounds of a period searched (from 1900 means from the start), never
+    /// for an instant that is stored.
+    pub fn parse_bound(text: &str) -> Option<Self> {
+        Some(Timestamp(instant_or_date_seconds(text)?.clamp(START_OF_TIME.0, END_OF_TIME.0)))
     }
 
     /// `months` calendar months later, the day clamped to the month's end (31 Jan + 1 = 28/29 Feb).
@@ -210,18 +228,20 @@ pub const END_OF_TIME: Timestamp = Timestamp(253_402_300_799);
 impl Period {
     pub const ALL: Period = Period { from: START_OF_TIME, to: END_OF_TIME };
 
-    /// From optional `from`/`to` texts (RFC 3339 or dates). The error names the bad field.
+    /// From optional `from`/`to` texts (RFC 3339 or dates; bounds outside the accepted range
+    /// move to its ends). A period that ends before it starts is empty, not an error: it holds
+    /// nothing. The error names the bad field.
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Period, (&'static str, &'static str)> {
         let bound = |text: Option<&str>, field: &'static str, default: Timestamp| match text {
             None | Some("") => Ok(default),
-            Some(t) => Timestamp::parse_instant_or_date(t)
-                .ok_or((field, "must be an RFC 3339 date-time or a YYYY-MM-DD date from 1970 to 9999")),
+            Some(t) => Timestamp::parse_bound(t).ok_or((field, "must be an RFC 3339 date-time or a YYYY-MM-DD date")),
         };
-        let period = Period { from: bound(from, "from", Period::ALL.from)?, to: bound(to, "to", Period::ALL.to)? };
-        if period.to <= period.from {
-            return Err(("to", "must be after from"));
-        }
-        Ok(period)
+        Ok(Period { from: bound(from, "from", Period::ALL.from)?, to: bound(to, "to", Period::ALL.to)? })
+    }
+
+    /// Whether the period holds no instant.
+    pub fn is_empty(self) -> bool {
+        self.to <= self.from
     }
 }
 
@@ -273,7 +293,8 @@ mod tests {
         assert_eq!(Timestamp::checked(END_OF_TIME.unix() + 1), None);
         assert_eq!(Timestamp::checked(i64::MIN), None);
         assert_eq!(Timestamp::checked(1_800_000_000), Some(Timestamp::from_unix(1_800_000_000)));
-        assert_eq!(Period::parse(Some("0000-01-01"), None).unwrap_err().0, "from");
+        assert_eq!(Timestamp::parse_instant_or_date("0000-01-01"), None);
+        assert_eq!(Timestamp::parse_bound("0000-01-01"), Some(START_OF_TIME), "a bound moves into the range");
     }
 
     proptest::proptest! {
@@ -298,7 +319,15 @@ mod tests {
         assert_eq!(p.from.to_rfc3339(), "2026-11-01T00:00:00Z");
         assert_eq!(p.to.to_rfc3339(), "2026-12-01T00:00:00Z");
         assert_eq!(Period::parse(Some("yesterday"), None).unwrap_err().0, "from");
-        assert_eq!(Period::parse(Some("2026-12-01"), Some("2026-11-01")).unwrap_err().0, "to");
+        assert_eq!(Period::parse(None, Some("2026-13-01")).unwrap_err().0, "to");
+        // Backwards or empty periods hold nothing; they are not errors.
+        let backwards = Period::parse(Some("2026-12-01"), Some("2026-11-01")).unwrap();
+        assert!(backwards.is_empty() && !p.is_empty());
+        assert!(Period::parse(Some("2026-12-01"), Some("2026-12-01")).unwrap().is_empty());
+        // Bounds outside 1970–9999 move to its ends.
+        let wide = Period::parse(Some("0000-01-01T00:00:00+23:59"), Some("9999-12-31T23:59:59-23:59")).unwrap();
+        assert_eq!(wide, Period::ALL);
+        assert_eq!(Period::parse(Some("1900-01-01"), None).unwrap(), Period::ALL);
     }
 
     #[test]

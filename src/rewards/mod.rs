@@ -216,9 +216,9 @@ pub async fn leaderboard(ctx: &Ctx) -> ApiResult {
     };
     let at = match ctx.query("at") {
         None => ctx.now,
-        Some(text) => Timestamp::parse_instant_or_date(text)
-            .filter(|&t| t <= ctx.now)
-            .ok_or_else(|| ApiError::validation("at", "at must be a past YYYY-MM-DD date or RFC 3339 date-time"))?,
+        // Any date: a period that has not begun shows an empty board.
+        Some(text) => Timestamp::parse_bound(text)
+            .ok_or_else(|| ApiError::validation("at", "at must be a YYYY-MM-DD date or an RFC 3339 date-time"))?,
     };
     let user = ctx.user()?;
     let board = rules::board(window, at);
