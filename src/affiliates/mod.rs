@@ -262,7 +262,7 @@ mod tests {
             created_at: t,
             updated_at: t,
         };
-        let page = Page::from_rows(vec![affiliate], 20, |a| a.id.clone()).map(AffiliateView::from);
+        let page = Page::from_rows(vec![affiliate], 20, |a| (a.created_at.unix(), a.id.clone())).map(AffiliateView::from);
         assert_eq!(
             serde_json::to_string(&page).unwrap(),
             r#"{"items":[{"id":"a1","user_id":"u1","affiliate_code":"AFF23456789","status":"active","commission_rate_bps":2000,"commission_months":3,"website":null,"payout_email":"x@example.com","created_at":"2027-01-15T08:00:00Z","updated_at":"2027-01-15T08:00:00Z"}],"next_cursor":null}"#

@@ -164,7 +164,7 @@ impl Ctx {
     }
 
     /// `?limit=&cursor=` of a list endpoint.
-    pub fn page<K: DeserializeOwned>(&self) -> ApiResult<PageRequest<K>> {
+    pub fn page<K: pagination::CursorKey>(&self) -> ApiResult<PageRequest<K>> {
         PageRequest::parse(self.query("limit"), self.query("cursor"))
     }
 }

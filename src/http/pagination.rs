@@ -1,11 +1,8 @@
 //! List pagination: `?limit=` (1–100, default 20) and an opaque `cursor`; responses are
 //! `{"items": [...], "next_cursor": "..." | null}`. The cursor is the sort key of the last item
-//! returned, base64url-encoded JSON; stores fetch `limit + 1` rows after it to know if more exist.
+//! returned (`CursorKey`); stores fetch `limit + 1` rows after it to know if more exist.
 
 use super::ApiError;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub const DEFAULT_LIMIT: u32 = 20;
@@ -18,7 +15,51 @@ pub struct PageRequest<K> {
     pub after: Option<K>,
 }
 
-impl<K: DeserializeOwned> PageRequest<K> {
+/// A sort key as a cursor writes it. Every string of a key's documented shape is a key (a
+/// position in the list, the next page starts after it), so a client can only send a cursor the
+/// service reads: `^[0-9]{1,15}$` for a sequence number, `^[0-9]{1,15}(\.([0-9a-f]{2}){0,256})?$`
+/// for (creation time, id) with the id's bytes in hex.
+pub trait CursorKey: Sized {
+    fn encode(&self) -> String;
+    fn decode(text: &str) -> Option<Self>;
+}
+
+/// The longest id a cursor carries (ids are at most 128 characters).
+const MAX_CURSOR_ID_BYTES: usize = 256;
+
+fn number(text: &str) -> Option<i64> {
+    let ok = (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| text.parse().ok()).flatten()
+}
+
+impl CursorKey for i64 {
+    fn encode(&self) -> String {
+        self.to_string()
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        number(text)
+    }
+}
+
+impl CursorKey for (i64, String) {
+    fn encode(&self) -> String {
+        let hex: String = self.1.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("{}.{hex}", self.0)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let (time, id) = text.split_once('.').unwrap_or((text, ""));
+        if id.len() > 2 * MAX_CURSOR_ID_BYTES || id.len() % 2 != 0 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..id.len()).step_by(2).map(|i| u8::from_str_radix(&id[i..i + 2], 16).ok()).collect();
+        // Not an id this service handed out, maybe, but still a place in the order.
+        Some((number(time)?, String::from_utf8_lossy(&bytes?).into_owned()))
+    }
+}
+
+impl<K: CursorKey> PageRequest<K> {
     /// From the raw `limit` and `cursor` query parameters.
     pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<Self, ApiError> {
         let limit = match limit {
@@ -30,7 +71,7 @@ impl<K: DeserializeOwned> PageRequest<K> {
         };
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,
-            Some(text) => Some(decode(text).ok_or_else(|| ApiError::validation("cursor", "cursor is not valid"))?),
+            Some(text) => Some(K::decode(text).ok_or_else(|| ApiError::validation("cursor", "cursor is not valid"))?),
         };
         Ok(PageRequest { limit, after })
     }
@@ -50,11 +91,11 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Cuts `rows` (fetched with `fetch_limit`) to the page and derives the next cursor from the
     /// last item kept.
-    pub fn from_rows<K: Serialize>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Self {
+    pub fn from_rows<K: CursorKey>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Self {
         let limit = limit as usize;
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
-            rows.last().map(|last| encode(&key(last)))
+            rows.last().map(|last| key(last).encode())
         } else {
             None
         };
@@ -64,15 +105,6 @@ impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
-}
-
-fn encode<K: Serialize>(key: &K) -> String {
-    B64.encode(serde_json::to_vec(key).unwrap_or_default())
-}
-
-fn decode<K: DeserializeOwned>(text: &str) -> Option<K> {
-    let bytes = B64.decode(text).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]
@@ -99,7 +131,8 @@ mod tests {
         let cursor = page.next_cursor.expect("a next page exists");
         let next = PageRequest::<Key>::parse(None, Some(&cursor)).unwrap();
         assert_eq!(next.after, Some((2, "b".to_string())));
-        for bad in ["!!!", "bm90IGpzb24", "W1sxXV0"] {
+        assert_eq!(cursor, "2.62");
+        for bad in ["!!!", "bm90IGpzb24", "W1sxXV0", "2.6", "2.6G", "1234567890123456", &format!("1.{}", "ab".repeat(257)), "-1.62", "2.62."] {
             let e = PageRequest::<Key>::parse(None, Some(bad)).unwrap_err();
             assert_eq!(e.field.as_deref(), Some("cursor"), "{bad}");
         }
@@ -124,6 +157,21 @@ mod tests {
             proptest::prop_assert_eq!(seen, rows);
         }
 
+        /// Every string of the documented shapes is a cursor: a client cannot send one the
+        /// document allows and the service refuses.
+        #[test]
+        fn every_cursor_of_the_documented_shape_is_read(time in "[0-9]{1,15}", id in "([0-9a-f]{2}){0,40}", seq in "[0-9]{1,15}") {
+            let text = if id.is_empty() { time.clone() } else { format!("{time}.{id}") };
+            proptest::prop_assert!(PageRequest::<Key>::parse(None, Some(&text)).is_ok(), "{}", text);
+            proptest::prop_assert!(PageRequest::<i64>::parse(None, Some(&seq)).is_ok());
+        }
+
+        #[test]
+        fn keys_round_trip(time in 0i64..999_999_999_999_999, id in ".{0,40}") {
+            let key = (time, id);
+            proptest::prop_assert_eq!(<Key as CursorKey>::decode(&key.encode()), Some(key));
+        }
+
         #[test]
         fn garbage_cursors_are_422_not_panics(text in ".{0,40}") {
             if let Err(e) = PageRequest::<Key>::parse(None, Some(&text)) {
@@ -134,9 +182,9 @@ mod tests {
 
     #[test]
     fn the_last_page_has_no_cursor() {
-        let page = Page::from_rows(vec![1, 2], 2, |n| *n);
+        let page = Page::from_rows(vec![1i64, 2], 2, |n| *n);
         assert_eq!(page, Page { items: vec![1, 2], next_cursor: None });
-        let empty = Page::from_rows(Vec::<i32>::new(), 5, |n| *n);
+        let empty = Page::from_rows(Vec::<i64>::new(), 5, |n| *n);
         assert_eq!(empty.next_cursor, None);
     }
 }

@@ -56,13 +56,13 @@ struct Change {
 /// `PATCH /admin/payouts/{id}` with `{"status", "failure_reason"?}`.
 pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     let body: Change = ctx.json()?;
-    let reason = body.failure_reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::validation("failure_reason", "failure_reason must be at most 500 characters"));
-    }
-    if reason.is_some() && body.status != PayoutStatus::Failed {
+    if body.failure_reason.is_some() && body.status != PayoutStatus::Failed {
         return Err(ApiError::validation("failure_reason", "failure_reason goes with status failed"));
     }
+    if body.failure_reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::validation("failure_reason", "failure_reason must be at most 500 characters"));
+    }
+    let reason = body.failure_reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
     let db = ctx.db()?;
     let id = ctx.param("id")?;
     let current = store::find(&db, id).await?.ok_or_else(|| ApiError::not_found("No such payout."))?;

@@ -56,6 +56,8 @@ fn payouts_move_only_forward_and_failures_return_the_money() {
     change(json!({"status": "processing"})).expect_error(409, "invalid_transition");
     change(json!({"status": "failed", "failure_reason": "bank said no"})).expect_error(409, "invalid_transition");
     change(json!({"status": "approved", "failure_reason": "x"})).expect_error(422, "validation_failed");
+    // The field goes with `failed` only, as the document says: present and blank is no exception.
+    change(json!({"status": "approved", "failure_reason": "  "})).expect_error(422, "validation_failed");
     change(json!({"status": "sent"})).expect_error(422, "validation_failed");
     assert_eq!(change(json!({"status": "approved"})).json()["status"], "approved");
     change(json!({"status": "approved"})).expect_error(409, "invalid_transition");
