@@ -85,7 +85,7 @@ impl From<Redemption> for RedemptionView {
 }
 
 /// Campaign fields a client may set; every one optional so that the same shape serves edits.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Fields {
     code: Option<String>,
@@ -223,24 +223,27 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     }
     let db = ctx.db()?;
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(|| ApiError::not_found("No such campaign."))?;
-    let current = store::find(&db, &code).await?.ok_or_else(|| ApiError::not_found("No such campaign."))?;
-    let mut next = current.clone();
-    if edits {
-        rules::editable(current.status)?;
-        apply_fields(&mut next, fields)?;
-    }
-    if let Some(status) = status {
-        rules::transition(current.status, status)?;
-        next.status = status;
-    }
-    next.updated_at = ctx.now;
-    match store::update(&db, &next, current.status).await? {
-        Some(updated) => {
-            crate::links::forget(&links::campaign_link(&code));
-            Reply::ok(&CampaignView::from(updated))
+    // Optimistic: the update applies only if the campaign is still as read (the rules were
+    // checked against it, unchanged fields are written back); a concurrent change makes us
+    // read and check again.
+    for _ in 0..3 {
+        let current = store::find(&db, &code).await?.ok_or_else(|| ApiError::not_found("No such campaign."))?;
+        let mut next = current.clone();
+        if edits {
+            rules::editable(current.status)?;
+            apply_fields(&mut next, fields.clone())?;
         }
-        None => Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry.")),
+        if let Some(status) = status {
+            rules::transition(current.status, status)?;
+            next.status = status;
+        }
+        next.updated_at = ctx.now;
+        if let Some(updated) = store::update(&db, &current, &next).await? {
+            crate::links::forget(&links::campaign_link(&code));
+            return Reply::ok(&CampaignView::from(updated));
+        }
     }
+    Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry."))
 }
 
 /// `GET /campaigns`: live campaigns, public fields.

@@ -103,15 +103,22 @@ pub async fn find(db: &Db, code: &str) -> Result<Option<Campaign>> {
     row.map(Campaign::try_from).transpose()
 }
 
-/// Writes every editable field and the status, if the campaign still has status `expected`.
-pub async fn update(db: &Db, c: &Campaign, expected: CampaignStatus) -> Result<Option<Campaign>> {
+/// Writes `next`'s editable fields and status if the campaign is still as read (`expected`:
+/// every field the update writes), else `None` (read again and retry): concurrent edits never
+/// undo each other.
+pub async fn update(db: &Db, expected: &Campaign, next: &Campaign) -> Result<Option<Campaign>> {
+    // ?1–?16: `next`, ?17–?29: `expected`, both in COLUMNS order (D1 wants no argument beyond
+    // the highest one used).
     let sql = format!(
         "UPDATE campaigns SET name = ?2, description = ?3, offer_type = ?4, offer_value = ?5, landing_url = ?6,
            status = ?7, starts_at = ?8, ends_at = ?9, max_uses = ?10, max_uses_per_user = ?11, tags = ?13, updated_at = ?16
-         WHERE code = ?1 AND status = ?17 RETURNING {COLUMNS}"
+         WHERE code = ?1 AND name = ?18 AND description IS ?19 AND offer_type = ?20 AND offer_value = ?21
+           AND landing_url = ?22 AND status = ?23 AND starts_at IS ?24 AND ends_at IS ?25 AND max_uses IS ?26
+           AND max_uses_per_user = ?27 AND json(tags) = json(?29)
+         RETURNING {COLUMNS}"
     );
-    let mut args = values(c).to_vec();
-    args.push(expected.as_str().into());
+    let mut args = values(next).to_vec();
+    args.extend(values(expected).into_iter().take(13));
     db.first::<Row>(&sql, &args).await?.map(Campaign::try_from).transpose()
 }
 

@@ -20,6 +20,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         offers_are_granted_and_listed,
         conversions_after_redeeming_count_for_the_campaign,
         landing_urls_must_not_point_at_private_or_invalid_addresses,
+        concurrent_edits_lose_no_update,
     )
 }
 
@@ -348,5 +349,48 @@ fn landing_urls_must_not_point_at_private_or_invalid_addresses() {
     for url in ["https://93.184.215.14/landing", "https://soundhash.test/promo", "https://1x.example.com/"] {
         let r = post(url);
         assert_eq!(r.status, 201, "{url}: {}", r.body);
+    }
+}
+
+fn concurrent_edits_lose_no_update() {
+    let s = shared();
+    // Seven fields, two requests for each with different values: 14 edits of one draft at once.
+    let edit = |i: usize| -> (&'static str, Value) {
+        let v = i / 7 + 1;
+        match i % 7 {
+            0 => ("name", json!(format!("Edited {v}"))),
+            1 => ("description", json!(format!("Description {v}"))),
+            2 => ("offer", json!({"type": "credits", "value": 600 + v})),
+            3 => ("landing_url", json!(format!("https://soundhash.test/edited-{v}"))),
+            4 => ("max_uses", json!(100 + v)),
+            5 => ("max_uses_per_user", json!(1 + v)),
+            _ => ("tags", json!([format!("tag-{v}")])),
+        }
+    };
+    for round in 0..3 {
+        let original = create(s, json!({}));
+        let code = original["campaign_code"].as_str().unwrap();
+        let results = parallel(14, |i| {
+            let (field, value) = edit(i);
+            s.patch(&format!("{API}/admin/campaigns/{code}")).token(s.admin()).json(&json!({ field: value })).send()
+        });
+        assert!(results.iter().all(|r| r.status == 200 || (r.status == 409 && r.code() == "concurrent_update")), "{results:?}");
+        assert!(results.iter().any(|r| r.status == 200), "round {round}: nothing applied");
+        // Each answer shows its own change…
+        for (i, r) in results.iter().enumerate().filter(|(_, r)| r.status == 200) {
+            let (field, value) = edit(i);
+            assert_eq!(r.json()[field], value, "round {round}, request {i}");
+        }
+        // …and every change answered 200 is still there at the end (one of the two per field).
+        let now = campaign(s, code);
+        for field in 0..7 {
+            let name = edit(field).0;
+            let applied: Vec<Value> = [field, field + 7].into_iter().filter(|&i| results[i].status == 200).map(|i| edit(i).1).collect();
+            if applied.is_empty() {
+                assert_eq!(now[name], original[name], "round {round}: {name} changed by no request");
+            } else {
+                assert!(applied.contains(&now[name]), "round {round}: a change of {name} was lost: {} not in {applied:?}", now[name]);
+            }
+        }
     }
 }
