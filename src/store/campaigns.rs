@@ -38,7 +38,8 @@ impl TryFrom<Row> for Campaign {
                 value: r.offer_value,
             },
             status: CampaignStatus::parse(&r.status).ok_or_else(|| bad("status", &r.status))?,
-            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            // Unreadable tags are an error, never `[]` (which the next edit would write back).
+            tags: serde_json::from_str(&r.tags).map_err(|_| bad("tags", &r.tags))?,
             code: r.code,
             name: r.name,
             description: r.description,

@@ -21,6 +21,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         conversions_after_redeeming_count_for_the_campaign,
         landing_urls_must_not_point_at_private_or_invalid_addresses,
         concurrent_edits_lose_no_update,
+        a_corrupt_tags_column_is_an_error_and_is_never_rewritten,
     )
 }
 
@@ -393,4 +394,20 @@ fn concurrent_edits_lose_no_update() {
             }
         }
     }
+}
+
+fn a_corrupt_tags_column_is_an_error_and_is_never_rewritten() {
+    // An instance of its own: the test writes its D1 from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let code = create(s, json!({"tags": ["spring"]}))["campaign_code"].as_str().unwrap().to_owned();
+    s.d1(&format!("UPDATE campaigns SET tags = '{{bad' WHERE code = '{code}'"));
+    s.get(&format!("{API}/campaigns/{code}")).token(s.admin()).send().expect_error(500, "internal_error");
+    let r = s.patch(&format!("{API}/admin/campaigns/{code}")).token(s.admin()).json(&json!({"name": "Renamed"})).send();
+    r.expect_error(500, "internal_error");
+    assert!(!r.body.contains("bad") && !r.body.contains("tags"), "a 500 shows nothing internal: {}", r.body);
+    assert_eq!(s.d1(&format!("SELECT name, tags FROM campaigns WHERE code = '{code}'")), [json!({"name": "Winter promo", "tags": "{bad"})]);
+    // The log says what is wrong and where.
+    let logged = s.log_lines().into_iter().filter_map(|l| l["error"].as_str().map(str::to_owned)).any(|e| e.contains(&code) && e.contains("tags"));
+    assert!(logged, "the corrupt column is logged");
 }
