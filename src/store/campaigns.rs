@@ -1,7 +1,7 @@
 //! SQL of `campaigns` and `redemptions`.
 
 use super::{args, credits, rows, Db, Error, Result};
-use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption};
+use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption, Rule, LIVE, REDEEMABLE};
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 
@@ -53,6 +53,27 @@ impl TryFrom<Row> for Campaign {
             created_at: Timestamp::from_unix(r.created_at),
             updated_at: Timestamp::from_unix(r.updated_at),
         })
+    }
+}
+
+/// A rule of `domain::campaigns` (`LIVE`, `DUE`, …) as an SQL condition on the columns of
+/// `campaigns`, qualified by `table` (`""`, or `"c."` in a join), with the instant bound at the
+/// parameter `now` (`"?1"`). This is the rules' only other reading (see `Rule`): the atoms are
+/// the same comparisons as `Rule::holds`, and a native test runs both readings over every kind
+/// of campaign. Statuses are fixed identifiers, written as literals.
+pub fn condition(rule: &Rule, table: &str, now: &str) -> String {
+    let join = |rules: &[Rule], op: &str| {
+        let parts: Vec<String> = rules.iter().map(|r| condition(r, table, now)).collect();
+        format!("({})", parts.join(op))
+    };
+    match *rule {
+        Rule::Status(status) => format!("{table}status = '{}'", status.as_str()),
+        Rule::Started => format!("({table}starts_at IS NULL OR {table}starts_at <= {now})"),
+        Rule::Ended => format!("({table}ends_at IS NOT NULL AND {table}ends_at <= {now})"),
+        Rule::UsedUp => format!("({table}max_uses IS NOT NULL AND {table}uses >= {table}max_uses)"),
+        Rule::Not(rule) => format!("NOT ({})", condition(rule, table, now)),
+        Rule::All(rules) => join(rules, " AND "),
+        Rule::Any(rules) => join(rules, " OR "),
     }
 }
 
@@ -123,14 +144,13 @@ pub async fn update(db: &Db, expected: &Campaign, next: &Campaign) -> Result<Opt
     db.first::<Row>(&sql, &args).await?.map(Campaign::try_from).transpose()
 }
 
-/// Live campaigns (active, within their dates; mirrors `domain::campaigns::is_live`), newest
-/// first before the cursor.
+/// Live campaigns (`domain::campaigns::LIVE`), newest first before the cursor.
 pub async fn list_live(db: &Db, now: Timestamp, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Campaign>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM campaigns
-         WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) AND (ends_at IS NULL OR ends_at > ?1)
-           AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
-         ORDER BY created_at DESC, code DESC LIMIT ?4"
+         WHERE {} AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
+         ORDER BY created_at DESC, code DESC LIMIT ?4",
+        condition(&LIVE, "", "?1")
     );
     all(db.all(&sql, &args![now.unix(), before.map(|b| b.0), before.map(|b| &b.1), limit]).await?)
 }
@@ -169,22 +189,22 @@ pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64> {
     Ok(db.first::<Count>(sql, &args![code, user]).await?.map_or(0, |c| c.n))
 }
 
-/// Redeems atomically: the redemption is written only if the campaign is live, has uses left and
-/// the user is under the per-user limit (the conditions of `domain::campaigns::redeemable`,
-/// checked inside the INSERT so that concurrent redemptions cannot overshoot); the use counter
-/// and, for a credits offer, the credit ledger follow only if it was. `None`: refused.
+/// Redeems atomically: the redemption is written only if the campaign is `REDEEMABLE` (live,
+/// uses left) and the user is under the per-user limit (`domain::campaigns::redeemable`, checked
+/// inside the INSERT so that concurrent redemptions cannot overshoot); the use counter and, for
+/// a credits offer, the credit ledger follow only if it was. `None`: refused.
 pub async fn redeem(db: &Db, id: &str, code: &str, user: &str, credits_offer: Option<i64>, now: Timestamp) -> Result<Option<i64>> {
-    let insert = "INSERT INTO redemptions (id, campaign_code, user_id, seq, offer_type, offer_value, created_at)
-        SELECT ?1, c.code, ?3, u.n + 1, c.offer_type, c.offer_value, ?4
-        FROM campaigns c, (SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?2 AND user_id = ?3) u
-        WHERE c.code = ?2 AND c.status = 'active'
-          AND (c.starts_at IS NULL OR c.starts_at <= ?4) AND (c.ends_at IS NULL OR c.ends_at > ?4)
-          AND (c.max_uses IS NULL OR c.uses < c.max_uses)
-          AND u.n < c.max_uses_per_user
-        RETURNING seq";
+    let insert = format!(
+        "INSERT INTO redemptions (id, campaign_code, user_id, seq, offer_type, offer_value, created_at)
+         SELECT ?1, c.code, ?3, u.n + 1, c.offer_type, c.offer_value, ?4
+         FROM campaigns c, (SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?2 AND user_id = ?3) u
+         WHERE c.code = ?2 AND {} AND u.n < c.max_uses_per_user
+         RETURNING seq",
+        condition(&REDEEMABLE, "c.", "?4")
+    );
     let count = "UPDATE campaigns SET uses = uses + 1, updated_at = ?4 WHERE code = ?2 AND EXISTS (SELECT 1 FROM redemptions WHERE id = ?1)";
     let args = args![id, code, user, now.unix()];
-    let mut statements = vec![db.statement(insert, &args)?, db.statement(count, &args)?];
+    let mut statements = vec![db.statement(&insert, &args)?, db.statement(count, &args)?];
     if let Some(amount) = credits_offer {
         statements.push(credits::campaign_credit(db, user, amount, code, id, now)?);
     }
@@ -252,4 +272,74 @@ pub struct DayCount {
 pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>> {
     let sql = "SELECT created_at / 86400 AS day, COUNT(*) AS n FROM redemptions WHERE campaign_code = ?1 GROUP BY day ORDER BY day";
     db.all(sql, &args![code]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::campaigns::{State, DUE, OVER};
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn rules_render_as_plain_sql() {
+        assert_eq!(
+            condition(&LIVE, "c.", "?4"),
+            "(c.status = 'active' AND (c.starts_at IS NULL OR c.starts_at <= ?4) AND NOT ((c.ends_at IS NOT NULL AND c.ends_at <= ?4)))"
+        );
+        for status in CampaignStatus::ALL {
+            assert!(status.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{status:?}");
+        }
+    }
+
+    /// Runs each rule's SQL in SQLite (python3's sqlite3, the engine D1 runs) over a table of
+    /// every kind of campaign, and compares what it selects with `Rule::holds`.
+    #[test]
+    fn the_sql_of_a_rule_selects_exactly_the_campaigns_it_holds_for() {
+        let now = Timestamp::from_unix(10);
+        let dates = [None, Some(9), Some(10), Some(11)];
+        let mut states = Vec::new();
+        for &status in CampaignStatus::ALL {
+            for starts_at in dates {
+                for ends_at in dates {
+                    for (uses, max_uses) in [(0, None), (2, Some(3)), (3, Some(3))] {
+                        let t = |d: Option<i64>| d.map(Timestamp::from_unix);
+                        states.push(State { status, starts_at: t(starts_at), ends_at: t(ends_at), uses, max_uses, max_uses_per_user: 1 });
+                    }
+                }
+            }
+        }
+        let rules = [LIVE, REDEEMABLE, OVER, DUE];
+        let rows: Vec<serde_json::Value> = states
+            .iter()
+            .map(|c| serde_json::json!([c.status.as_str(), c.starts_at.map(Timestamp::unix), c.ends_at.map(Timestamp::unix), c.uses, c.max_uses]))
+            .collect();
+        let queries: Vec<String> = rules.iter().map(|r| condition(r, "c.", "?1")).collect();
+        let script = r#"
+import json, sqlite3, sys
+data = json.load(sys.stdin)
+con = sqlite3.connect(":memory:")
+con.execute("CREATE TABLE campaigns (id INTEGER PRIMARY KEY, status TEXT, starts_at INTEGER, ends_at INTEGER, uses INTEGER, max_uses INTEGER)")
+con.executemany("INSERT INTO campaigns (id, status, starts_at, ends_at, uses, max_uses) VALUES (?, ?, ?, ?, ?, ?)",
+                [[i] + row for i, row in enumerate(data["rows"])])
+print(json.dumps([[r[0] for r in con.execute("SELECT id FROM campaigns c WHERE " + q + " ORDER BY id", (data["now"],))]
+                  for q in data["queries"]]))
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 (its sqlite3 module runs the SQL)");
+        let input = serde_json::json!({"rows": rows, "queries": queries, "now": now.unix()});
+        child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let selected: Vec<Vec<usize>> = serde_json::from_slice(&out.stdout).unwrap();
+        for ((rule, sql), selected) in rules.iter().zip(&queries).zip(selected) {
+            let holds: Vec<usize> = (0..states.len()).filter(|&i| rule.holds(&states[i], now)).collect();
+            assert!(!holds.is_empty() && holds.len() < states.len(), "{sql}: a rule that tells nothing apart");
+            assert_eq!(selected, holds, "{sql}");
+        }
+    }
 }

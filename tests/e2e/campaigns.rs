@@ -2,10 +2,10 @@
 //! edge, exact redemption limits under concurrency, and stats.
 
 use crate::affiliates::{click, BROWSER};
-use crate::support::{iso, now, parallel, shared, unique, wait_for, Server, API};
+use crate::support::{iso, now, parallel, shared, unique, wait_for, Resp, Server, API};
 use crate::trials;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     trials!(campaigns:
@@ -22,6 +22,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         landing_urls_must_not_point_at_private_or_invalid_addresses,
         concurrent_edits_lose_no_update,
         a_corrupt_tags_column_is_an_error_and_is_never_rewritten,
+        campaigns_are_live_from_their_start_included_to_their_end_excluded,
     )
 }
 
@@ -410,4 +411,46 @@ fn a_corrupt_tags_column_is_an_error_and_is_never_rewritten() {
     // The log says what is wrong and where.
     let logged = s.log_lines().into_iter().filter_map(|l| l["error"].as_str().map(str::to_owned)).any(|e| e.contains(&code) && e.contains("tags"));
     assert!(logged, "the corrupt column is logged");
+}
+
+/// Sleeps until `millis` past the start of Unix second `second` (the worker judges by the same clock).
+fn sleep_until(second: i64, millis: u64) {
+    let target = Duration::from_secs(second as u64) + Duration::from_millis(millis);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    if let Some(wait) = target.checked_sub(now) {
+        std::thread::sleep(wait);
+    }
+}
+
+fn campaigns_are_live_from_their_start_included_to_their_end_excluded() {
+    let s = shared();
+    let start = now() + 3;
+    let end = start + 2;
+    // A live campaign is: redirected to, shown and listed to users, redeemable (an admin's
+    // redemption tells "not active" apart from the limits).
+    let (code, _) = live(s, json!({"starts_at": iso(start), "ends_at": iso(end), "max_uses_per_user": 10}));
+    let (_, user) = s.user();
+    // Everything a user and an admin see of it, observed within one second of the clock.
+    let observe = |second: i64| -> (Vec<bool>, Resp) {
+        sleep_until(second, 20);
+        let mut seen = parallel(4, |i| match i {
+            0 => click(s, &format!("/c/{code}"), "198.51.100.70"),
+            1 => s.get(&format!("{API}/campaigns/{code}")).token(&user).send(),
+            2 => s.get(&format!("{API}/campaigns?limit=100")).token(&user).send(),
+            _ => redeem(s, s.admin(), &code),
+        });
+        let redeemed = seen.pop().unwrap();
+        let listed = seen[2].json()["items"].as_array().unwrap().iter().any(|c| c["campaign_code"] == code.as_str());
+        (vec![seen[0].status == 302, seen[1].status == 200, listed], redeemed)
+    };
+    let (before, refused) = observe(start - 1);
+    let (at_start, redeemed) = observe(start);
+    let (at_end, too_late) = observe(end);
+    assert_eq!(before, [false, false, false], "not live in the second before starts_at (click, GET, list)");
+    refused.expect_error(409, "campaign_not_active");
+    assert_eq!(at_start, [true, true, true], "live from the second of starts_at");
+    assert_eq!(redeemed.status, 201, "{}", redeemed.body);
+    assert_eq!(redeemed.json()["created_at"], iso(start), "redeemed in the very second of starts_at");
+    assert_eq!(at_end, [false, false, false], "not live from the second of ends_at");
+    too_late.expect_error(409, "campaign_not_active");
 }
