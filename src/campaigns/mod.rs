@@ -268,26 +268,29 @@ pub async fn get(ctx: &Ctx) -> ApiResult {
     let unknown = || ApiError::not_found("No such campaign.");
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
     let campaign = store::find(&ctx.db()?, &code).await?.ok_or_else(unknown)?;
-    if ctx.user()?.is_admin {
-        return Reply::ok(&CampaignView::from(campaign));
-    }
-    if !rules::is_live(&campaign.state(), ctx.now) {
+    let is_admin = ctx.user()?.is_admin;
+    if !rules::known_to(&campaign.state(), is_admin, ctx.now) {
         return Err(unknown());
+    }
+    if is_admin {
+        return Reply::ok(&CampaignView::from(campaign));
     }
     Reply::ok(&public(&campaign))
 }
 
-/// `POST /campaigns/{code}/redeem` (optional `Idempotency-Key`).
+/// `POST /campaigns/{code}/redeem` (optional `Idempotency-Key`). A draft, and for anyone but an
+/// administrator any campaign that is not live, answers as an unknown code.
 pub async fn redeem(ctx: &Ctx) -> ApiResult {
     idempotency::run(ctx, KeyPolicy::Optional, || async {
         let unknown = || ApiError::not_found("No such campaign.");
         let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
         let db = ctx.db()?;
-        let user = &ctx.user()?.id;
+        let user = ctx.user()?;
         let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
-        if campaign.status == CampaignStatus::Draft {
+        if campaign.status == CampaignStatus::Draft || !rules::known_to(&campaign.state(), user.is_admin, ctx.now) {
             return Err(unknown());
         }
+        let user = &user.id;
         let credits = (campaign.offer.kind == OfferType::Credits).then_some(campaign.offer.value);
         let id = new_id();
         if store::redeem(&db, &id, &code, user, credits, ctx.now).await?.is_some() {
@@ -296,6 +299,9 @@ pub async fn redeem(ctx: &Ctx) -> ApiResult {
         }
         // Refused: tell which rule, from the state as it is now.
         let now_state = store::find(&db, &code).await?.ok_or_else(unknown)?.state();
+        if !rules::known_to(&now_state, ctx.user()?.is_admin, ctx.now) {
+            return Err(unknown());
+        }
         let used = store::user_uses(&db, &code, user).await?;
         rules::redeemable(&now_state, used, ctx.now)?;
         Err(ApiError::internal("redemption refused although the rules allow it"))

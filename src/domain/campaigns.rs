@@ -193,6 +193,13 @@ pub fn is_live(c: &State, now: Timestamp) -> bool {
     LIVE.holds(c, now)
 }
 
+/// Whether the caller may know of a campaign at all: administrators know every campaign, anyone
+/// else only a live one. Codes can be chosen, so guessable: a campaign not yet announced (or
+/// over) must answer exactly as an unknown code does.
+pub fn known_to(c: &State, is_admin: bool, now: Timestamp) -> bool {
+    is_admin || is_live(c, now)
+}
+
 /// Whether `user_uses` earlier redemptions by this user allow one more now. The store enforces
 /// the same rule atomically (`REDEEMABLE` and the per-user limit inside its INSERT, see
 /// store::campaigns::redeem); this tells which part failed.
@@ -278,6 +285,9 @@ mod tests {
         assert!(!is_live(&c, t(9)) && is_live(&c, t(10)) && is_live(&c, t(19)) && !is_live(&c, t(20)));
         assert!(!is_live(&state(Scheduled), t(0)) && !is_live(&state(Completed), t(0)));
         assert!(window(Some(t(10)), Some(t(10))).is_err() && window(Some(t(10)), None).is_ok());
+        let scheduled = State { starts_at: Some(t(10)), ..state(Scheduled) };
+        assert!(!known_to(&scheduled, false, t(10)) && known_to(&scheduled, true, t(10)));
+        assert!(known_to(&state(Active), false, t(0)));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         concurrent_edits_lose_no_update,
         a_corrupt_tags_column_is_an_error_and_is_never_rewritten,
         campaigns_are_live_from_their_start_included_to_their_end_excluded,
+        campaigns_that_are_not_live_are_unknown_to_users,
     )
 }
 
@@ -98,7 +99,8 @@ fn the_lifecycle_follows_the_cron() {
     assert_eq!(click(s, &ending_link, "198.51.100.40").status, 302);
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(click(s, &ending_link, "198.51.100.40").status, 404, "past ends_at it no longer redirects");
-    redeem(s, &user, &ending).expect_error(409, "campaign_not_active");
+    redeem(s, &user, &ending).expect_error(404, "not_found");
+    redeem(s, s.admin(), &ending).expect_error(409, "campaign_not_active");
     s.run_cron("* * * * *");
     assert_eq!(campaign(s, &ending)["status"], "completed");
     set_status(s, &ending, "active").expect_error(409, "invalid_transition");
@@ -453,4 +455,32 @@ fn campaigns_are_live_from_their_start_included_to_their_end_excluded() {
     assert_eq!(redeemed.json()["created_at"], iso(start), "redeemed in the very second of starts_at");
     assert_eq!(at_end, [false, false, false], "not live from the second of ends_at");
     too_late.expect_error(409, "campaign_not_active");
+}
+
+fn campaigns_that_are_not_live_are_unknown_to_users() {
+    let s = shared();
+    let (_, user) = s.user();
+    let scheduled = create(s, json!({"starts_at": iso(now() + 3_600)}))["campaign_code"].as_str().unwrap().to_owned();
+    assert_eq!(set_status(s, &scheduled, "scheduled").status, 200);
+    let (not_started, _) = live(s, json!({"starts_at": iso(now() + 3_600)}));
+    let (completed, _) = live(s, json!({}));
+    assert_eq!(set_status(s, &completed, "completed").status, 200);
+    let draft = create(s, json!({}))["campaign_code"].as_str().unwrap().to_owned();
+    let unknown_redeem = redeem(s, &user, "NOPE1234");
+    unknown_redeem.expect_error(404, "not_found");
+    let unknown_get = s.get(&format!("{API}/campaigns/NOPE1234")).token(&user).send();
+    unknown_get.expect_error(404, "not_found");
+    for code in [&scheduled, &not_started, &completed, &draft] {
+        let r = redeem(s, &user, code);
+        assert_eq!((r.status, r.json()), (404, unknown_redeem.json()), "redeeming {code}: the same answer as an unknown code");
+        let r = s.get(&format!("{API}/campaigns/{code}")).token(&user).send();
+        assert_eq!((r.status, r.json()), (404, unknown_get.json()), "reading {code}: the same answer as an unknown code");
+    }
+    // Administrators keep the specific answers.
+    for code in [&scheduled, &not_started, &completed] {
+        redeem(s, s.admin(), code).expect_error(409, "campaign_not_active");
+        assert_eq!(s.get(&format!("{API}/campaigns/{code}")).token(s.admin()).send().status, 200);
+    }
+    let credits = s.get(&format!("{API}/referrals/balance")).token(&user).send().json();
+    assert_eq!(credits["balance_credits"], 0, "nothing was redeemed");
 }
