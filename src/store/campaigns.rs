@@ -1,7 +1,7 @@
 //! SQL of `campaigns` and `redemptions`.
 
 use super::{args, credits, rows, Db, Error, Result};
-use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption, Rule, LIVE, REDEEMABLE};
+use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption, Rule, State, DUE, LIVE, REDEEMABLE};
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 
@@ -169,15 +169,53 @@ pub async fn list(
     all(db.all(&sql, &args![status.map(|s| s.as_str()), before.map(|b| b.0), before.map(|b| &b.1), limit]).await?)
 }
 
-/// Campaigns the cron job may have to move on.
-pub async fn in_flight(db: &Db) -> Result<Vec<Campaign>> {
-    all(db.all(&format!("SELECT {COLUMNS} FROM campaigns WHERE status IN ('scheduled', 'active')"), &[]).await?)
+#[derive(Deserialize)]
+struct StateRow {
+    code: String,
+    status: String,
+    starts_at: Option<i64>,
+    ends_at: Option<i64>,
+    max_uses: Option<i64>,
+    max_uses_per_user: i64,
+    uses: i64,
 }
 
-/// Moves a campaign from `from` to `to` if it is still in `from`.
-pub async fn advance(db: &Db, code: &str, from: CampaignStatus, to: CampaignStatus, now: Timestamp) -> Result<bool> {
-    let sql = "UPDATE campaigns SET status = ?3, updated_at = ?4 WHERE code = ?1 AND status = ?2";
-    Ok(db.run(sql, &args![code, from.as_str(), to.as_str(), now.unix()]).await? == 1)
+/// Up to `limit` campaigns the cron job must move on now (`domain::campaigns::DUE`), with what
+/// its rules need to know of them. Each branch of `DUE` is a range of an index of migration 0005.
+pub async fn due(db: &Db, now: Timestamp, limit: u32) -> Result<Vec<(String, State)>> {
+    let sql = format!(
+        "SELECT code, status, starts_at, ends_at, max_uses, max_uses_per_user, uses FROM campaigns WHERE {} LIMIT ?2",
+        condition(&DUE, "", "?1")
+    );
+    let rows: Vec<StateRow> = db.all(&sql, &args![now.unix(), limit]).await?;
+    rows.into_iter()
+        .map(|r| {
+            let status = CampaignStatus::parse(&r.status).ok_or_else(|| Error::corrupt("campaigns", &r.code, "status", &r.status))?;
+            let state = State {
+                status,
+                starts_at: r.starts_at.map(Timestamp::from_unix),
+                ends_at: r.ends_at.map(Timestamp::from_unix),
+                uses: r.uses,
+                max_uses: r.max_uses,
+                max_uses_per_user: r.max_uses_per_user,
+            };
+            Ok((r.code, state))
+        })
+        .collect()
+}
+
+/// Makes the transitions `(code, from, to)` in one statement, each only if its campaign still
+/// has the status `from` it was decided on; returns how many were made.
+pub async fn advance(db: &Db, moves: &[(String, CampaignStatus, CampaignStatus)], now: Timestamp) -> Result<usize> {
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    let moves: Vec<(&str, &str, &str)> = moves.iter().map(|(code, from, to)| (code.as_str(), from.as_str(), to.as_str())).collect();
+    let json = serde_json::to_string(&moves).map_err(|e| Error::D1(e.to_string()))?;
+    let sql = "UPDATE campaigns SET status = m.value ->> 2, updated_at = ?2
+               FROM json_each(?1) AS m
+               WHERE campaigns.code = m.value ->> 0 AND campaigns.status = m.value ->> 1";
+    db.run(sql, &args![json, now.unix()]).await
 }
 
 pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64> {

@@ -24,6 +24,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_corrupt_tags_column_is_an_error_and_is_never_rewritten,
         campaigns_are_live_from_their_start_included_to_their_end_excluded,
         campaigns_that_are_not_live_are_unknown_to_users,
+        the_cron_advances_more_campaigns_than_one_chunk_over_successive_runs,
     )
 }
 
@@ -483,4 +484,31 @@ fn campaigns_that_are_not_live_are_unknown_to_users() {
     }
     let credits = s.get(&format!("{API}/referrals/balance")).token(&user).send().json();
     assert_eq!(credits["balance_credits"], 0, "nothing was redeemed");
+}
+
+fn the_cron_advances_more_campaigns_than_one_chunk_over_successive_runs() {
+    // An instance of its own: the test writes its D1 from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let t = now();
+    // 600 scheduled campaigns due to start, more than one run's chunk (500), written straight to
+    // D1; and 10 active ones whose uses are all taken.
+    s.d1(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+         INSERT INTO campaigns (code, name, offer_type, offer_value, landing_url, status, starts_at, created_by, created_at, updated_at)
+         SELECT printf('BULK%04d', i), 'Bulk', 'credits', 1, 'https://soundhash.test/', 'scheduled', {t} - 60, 'e2e', {t}, {t} FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
+         INSERT INTO campaigns (code, name, offer_type, offer_value, landing_url, status, max_uses, uses, created_by, created_at, updated_at)
+         SELECT printf('USEDUP%02d', i), 'Used up', 'credits', 1, 'https://soundhash.test/', 'active', 3, 3, 'e2e', {t}, {t} FROM n;"
+    ));
+    let moved = || {
+        let sql = "SELECT SUM(code LIKE 'BULK%' AND status = 'active') + SUM(code LIKE 'USEDUP%' AND status = 'completed') AS n FROM campaigns";
+        s.d1(sql)[0]["n"].as_i64().unwrap()
+    };
+    s.run_cron("* * * * *");
+    assert_eq!(moved(), 500, "one chunk of 500 transitions in a run");
+    s.run_cron("* * * * *");
+    assert_eq!(moved(), 610, "the rest on the next run");
+    s.run_cron("* * * * *");
+    assert_eq!(moved(), 610);
 }
