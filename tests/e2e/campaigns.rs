@@ -25,6 +25,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         campaigns_are_live_from_their_start_included_to_their_end_excluded,
         campaigns_that_are_not_live_are_unknown_to_users,
         the_cron_advances_more_campaigns_than_one_chunk_over_successive_runs,
+        a_click_batch_that_fails_part_way_is_retried_not_dropped,
     )
 }
 
@@ -511,4 +512,38 @@ fn the_cron_advances_more_campaigns_than_one_chunk_over_successive_runs() {
     assert_eq!(moved(), 610, "the rest on the next run");
     s.run_cron("* * * * *");
     assert_eq!(moved(), 610);
+}
+
+fn a_click_batch_that_fails_part_way_is_retried_not_dropped() {
+    // An instance of its own: the test changes a Durable Object's SQLite file from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let (code, _) = live(s, json!({}));
+    let link = format!("/c/{code}");
+    assert_eq!(click(s, &link, "203.0.113.90").status, 302);
+    wait_clicks(s, &code, 1);
+    // From now on the object fails on the second new visitor of a write: a batch of several
+    // clicks fails part-way, after its id and its first click were written.
+    s.object_exec(
+        "LinkClicks",
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON visitors WHEN (SELECT COUNT(*) FROM visitors) >= 2
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    );
+    let results = parallel(5, |i| click(s, &link, &format!("203.0.113.{}", 91 + i)));
+    assert!(results.iter().all(|r| r.status == 302));
+    // Every click is either counted or, after the retries, reported lost: never dropped silently
+    // as the "duplicate" of a batch that was only half applied.
+    let lost = || -> i64 {
+        s.log_lines().iter().filter(|l| l["link"] == format!("cmp:{code}").as_str()).filter_map(|l| l["lost_clicks"].as_i64()).sum()
+    };
+    let settled = wait_for(Duration::from_secs(10), || {
+        let counted = stats(s, &code)["clicks"].as_i64().unwrap() - 1;
+        (counted + lost() == 5).then_some((counted, lost()))
+    });
+    let (counted, lost_clicks) = settled.unwrap_or_else(|| panic!("clicks counted: {}, reported lost: {}", stats(s, &code)["clicks"], lost()));
+    assert!(lost_clicks > 0, "the failing batch was reported (counted {counted})");
+    // Once the object works again, clicks count as before.
+    s.object_exec("LinkClicks", "DROP TRIGGER injected_failure;");
+    assert_eq!(click(s, &link, "203.0.113.99").status, 302);
+    wait_clicks(s, &code, 1 + counted + 1);
 }
