@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use std::future::Future;
 
 pub const HEADER: &str = "Idempotency-Key";
-pub const MAX_KEY_LEN: usize = 255;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum KeyPolicy {
@@ -84,13 +83,11 @@ fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
     }
 }
 
-/// Keys are 1–255 visible ASCII characters (a UUID is typical).
+/// Keys are 1–255 visible ASCII characters (`domain::keys`; a UUID is typical).
 pub fn parse_key(raw: &str) -> ApiResult<String> {
-    let key = raw.trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation(HEADER, "Idempotency-Key must be 1–255 visible ASCII characters."));
-    }
-    Ok(key.to_owned())
+    crate::domain::keys::client_key(raw)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::validation(HEADER, "Idempotency-Key must be 1–255 visible ASCII characters."))
 }
 
 /// SHA-256 over method, path with query, and body: what "the same request" means.
