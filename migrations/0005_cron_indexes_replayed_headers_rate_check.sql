@@ -47,3 +47,7 @@ CREATE UNIQUE INDEX earnings_one_adjustment_per_refund ON earnings (program, con
 CREATE INDEX earnings_by_payee ON earnings (program, payee_id, status, available_at);
 CREATE INDEX earnings_by_payee_creation ON earnings (program, payee_id, created_at, id);
 CREATE INDEX earnings_by_payout ON earnings (payout_id);
+
+-- The headers a handler set on a response stored for Idempotency-Key replays (`Location` of a
+-- 201), as JSON [[name, value], …]; NULL for keys stored before.
+ALTER TABLE idempotency_keys ADD COLUMN response_headers TEXT;

@@ -153,8 +153,18 @@ fn apply_fields(c: &mut Campaign, f: Fields) -> ApiResult<()> {
     Ok(())
 }
 
-/// `POST /campaigns` (admin): a new draft.
+/// Where a campaign is read: `GET /campaigns/{code}` (routes.rs checks the route exists).
+pub fn location(code: &str) -> String {
+    format!("/api/v1/monetization/campaigns/{code}")
+}
+
+/// `POST /campaigns` (admin, optional `Idempotency-Key`): a new draft, answered 201 with its
+/// `Location`.
 pub async fn create(ctx: &Ctx) -> ApiResult {
+    idempotency::run(ctx, KeyPolicy::Optional, || create_draft(ctx)).await
+}
+
+async fn create_draft(ctx: &Ctx) -> ApiResult {
     let mut fields: Fields = ctx.json()?;
     if fields.status.take().is_some() {
         return Err(ApiError::validation("status", "new campaigns start as drafts; change the status with PATCH"));
@@ -192,7 +202,10 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
             None => crate::ids::new_code(rules::PREFIX)?,
         };
         match store::insert(&db, &campaign).await? {
-            Inserted::Created(c) => return Reply::created(&CampaignView::from(*c)),
+            Inserted::Created(c) => {
+                let location = location(&c.code);
+                return Ok(Reply::created(&CampaignView::from(*c))?.with_header("Location", location));
+            }
             Inserted::CodeTaken if chosen.is_some() => {
                 return Err(ApiError::conflict("already_exists", "A campaign with this code exists."))
             }
