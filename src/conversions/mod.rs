@@ -103,7 +103,7 @@ pub async fn apply(
     Ok(match store::record(db, &plan).await? {
         Recorded::Recorded => {
             if converts_referral {
-                crate::rewards::publish_batch(&ctx.env, db, &activity_batch, now, cfg.board_retention).await;
+                crate::rewards::publish_batch_later(ctx, activity_batch)?;
             }
             Some(effects)
         }
