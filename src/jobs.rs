@@ -69,16 +69,19 @@ async fn expire_boards(env: &Env, now: Timestamp) -> Outcome {
     Ok(crate::rewards::expire_boards(env, now, Config::from_env(env)?.board_retention).await?)
 }
 
-/// Starts scheduled campaigns and completes ended or used-up ones (rules: domain::campaigns::due).
+/// Transitions the cron makes per run at most; the rest are picked up a minute later.
+const CAMPAIGN_CHUNK: u32 = 500;
+
+/// Starts scheduled campaigns and completes ended or used-up ones (rules:
+/// domain::campaigns::due), up to `CAMPAIGN_CHUNK` per run, all in one D1 statement.
 async fn advance_campaigns(env: &Env, now: Timestamp) -> Outcome {
     let db = Db::from_env(env)?;
-    let mut moved = 0;
-    for campaign in campaigns::in_flight(&db).await? {
-        if let Some(to) = crate::domain::campaigns::due(&campaign.state(), now) {
-            moved += usize::from(campaigns::advance(&db, &campaign.code, campaign.status, to, now).await?);
-        }
-    }
-    Ok(moved)
+    let moves: Vec<_> = campaigns::due(&db, now, CAMPAIGN_CHUNK)
+        .await?
+        .into_iter()
+        .filter_map(|(code, state)| crate::domain::campaigns::due(&state, now).map(|to| (code, state.status, to)))
+        .collect();
+    Ok(campaigns::advance(&db, &moves, now).await?)
 }
 
 /// Grants the referral bonuses whose hold is over (rules: domain::referrals).

@@ -135,6 +135,13 @@ mod tests {
     }
 
     #[test]
+    fn the_location_of_a_new_campaign_is_its_route() {
+        let (route, params) = router().resolve(Some(&Method::Get), &campaigns::location("SPRING26")).unwrap();
+        assert_eq!(route.path, "/api/v1/monetization/campaigns/{code}");
+        assert_eq!(params, vec![("code".to_string(), "SPRING26".to_string())]);
+    }
+
+    #[test]
     fn invalid_utf8_in_parameters_is_404() {
         let e = router().resolve(Some(&Method::Patch), "/api/v1/monetization/admin/users/%FF").err().unwrap();
         assert_eq!(e.status, 404);

@@ -85,7 +85,7 @@ impl From<Redemption> for RedemptionView {
 }
 
 /// Campaign fields a client may set; every one optional so that the same shape serves edits.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Fields {
     code: Option<String>,
@@ -153,8 +153,18 @@ fn apply_fields(c: &mut Campaign, f: Fields) -> ApiResult<()> {
     Ok(())
 }
 
-/// `POST /campaigns` (admin): a new draft.
+/// Where a campaign is read: `GET /campaigns/{code}` (routes.rs checks the route exists).
+pub fn location(code: &str) -> String {
+    format!("/api/v1/monetization/campaigns/{code}")
+}
+
+/// `POST /campaigns` (admin, optional `Idempotency-Key`): a new draft, answered 201 with its
+/// `Location`.
 pub async fn create(ctx: &Ctx) -> ApiResult {
+    idempotency::run(ctx, KeyPolicy::Optional, || create_draft(ctx)).await
+}
+
+async fn create_draft(ctx: &Ctx) -> ApiResult {
     let mut fields: Fields = ctx.json()?;
     if fields.status.take().is_some() {
         return Err(ApiError::validation("status", "new campaigns start as drafts; change the status with PATCH"));
@@ -192,7 +202,10 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
             None => crate::ids::new_code(rules::PREFIX)?,
         };
         match store::insert(&db, &campaign).await? {
-            Inserted::Created(c) => return Reply::created(&CampaignView::from(*c)),
+            Inserted::Created(c) => {
+                let location = location(&c.code);
+                return Ok(Reply::created(&CampaignView::from(*c))?.with_header("Location", location));
+            }
             Inserted::CodeTaken if chosen.is_some() => {
                 return Err(ApiError::conflict("already_exists", "A campaign with this code exists."))
             }
@@ -223,24 +236,27 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     }
     let db = ctx.db()?;
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(|| ApiError::not_found("No such campaign."))?;
-    let current = store::find(&db, &code).await?.ok_or_else(|| ApiError::not_found("No such campaign."))?;
-    let mut next = current.clone();
-    if edits {
-        rules::editable(current.status)?;
-        apply_fields(&mut next, fields)?;
-    }
-    if let Some(status) = status {
-        rules::transition(current.status, status)?;
-        next.status = status;
-    }
-    next.updated_at = ctx.now;
-    match store::update(&db, &next, current.status).await? {
-        Some(updated) => {
-            crate::links::forget(&links::campaign_link(&code));
-            Reply::ok(&CampaignView::from(updated))
+    // Optimistic: the update applies only if the campaign is still as read (the rules were
+    // checked against it, unchanged fields are written back); a concurrent change makes us
+    // read and check again.
+    for _ in 0..3 {
+        let current = store::find(&db, &code).await?.ok_or_else(|| ApiError::not_found("No such campaign."))?;
+        let mut next = current.clone();
+        if edits {
+            rules::editable(current.status)?;
+            apply_fields(&mut next, fields.clone())?;
         }
-        None => Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry.")),
+        if let Some(status) = status {
+            rules::transition(current.status, status)?;
+            next.status = status;
+        }
+        next.updated_at = ctx.now;
+        if let Some(updated) = store::update(&db, &current, &next).await? {
+            crate::links::forget(&links::campaign_link(&code));
+            return Reply::ok(&CampaignView::from(updated));
+        }
     }
+    Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry."))
 }
 
 /// `GET /campaigns`: live campaigns, public fields.
@@ -265,26 +281,29 @@ pub async fn get(ctx: &Ctx) -> ApiResult {
     let unknown = || ApiError::not_found("No such campaign.");
     let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
     let campaign = store::find(&ctx.db()?, &code).await?.ok_or_else(unknown)?;
-    if ctx.user()?.is_admin {
-        return Reply::ok(&CampaignView::from(campaign));
-    }
-    if !rules::is_live(&campaign.state(), ctx.now) {
+    let is_admin = ctx.user()?.is_admin;
+    if !rules::known_to(&campaign.state(), is_admin, ctx.now) {
         return Err(unknown());
+    }
+    if is_admin {
+        return Reply::ok(&CampaignView::from(campaign));
     }
     Reply::ok(&public(&campaign))
 }
 
-/// `POST /campaigns/{code}/redeem` (optional `Idempotency-Key`).
+/// `POST /campaigns/{code}/redeem` (optional `Idempotency-Key`). A draft, and for anyone but an
+/// administrator any campaign that is not live, answers as an unknown code.
 pub async fn redeem(ctx: &Ctx) -> ApiResult {
     idempotency::run(ctx, KeyPolicy::Optional, || async {
         let unknown = || ApiError::not_found("No such campaign.");
         let code = rules::parse_code(ctx.param("code")?).ok_or_else(unknown)?;
         let db = ctx.db()?;
-        let user = &ctx.user()?.id;
+        let user = ctx.user()?;
         let campaign = store::find(&db, &code).await?.ok_or_else(unknown)?;
-        if campaign.status == CampaignStatus::Draft {
+        if campaign.status == CampaignStatus::Draft || !rules::known_to(&campaign.state(), user.is_admin, ctx.now) {
             return Err(unknown());
         }
+        let user = &user.id;
         let credits = (campaign.offer.kind == OfferType::Credits).then_some(campaign.offer.value);
         let id = new_id();
         if store::redeem(&db, &id, &code, user, credits, ctx.now).await?.is_some() {
@@ -293,6 +312,9 @@ pub async fn redeem(ctx: &Ctx) -> ApiResult {
         }
         // Refused: tell which rule, from the state as it is now.
         let now_state = store::find(&db, &code).await?.ok_or_else(unknown)?.state();
+        if !rules::known_to(&now_state, ctx.user()?.is_admin, ctx.now) {
+            return Err(unknown());
+        }
         let used = store::user_uses(&db, &code, user).await?;
         rules::redeemable(&now_state, used, ctx.now)?;
         Err(ApiError::internal("redemption refused although the rules allow it"))

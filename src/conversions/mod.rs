@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::domain::conversions::Conversion;
 use crate::domain::earnings::{self, RefundEffect};
 use crate::domain::time::Timestamp;
-use crate::domain::{affiliates, money, referrals};
+use crate::domain::{affiliates, keys, money, referrals};
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
@@ -103,7 +103,7 @@ pub async fn apply(
     Ok(match store::record(db, &plan).await? {
         Recorded::Recorded => {
             if converts_referral {
-                crate::rewards::publish_batch(&ctx.env, db, &activity_batch, now, cfg.board_retention).await;
+                crate::rewards::publish_batch_later(ctx, activity_batch)?;
             }
             Some(effects)
         }
@@ -182,11 +182,9 @@ struct ConversionBody {
 }
 
 fn external_id(text: &str) -> Result<String, ApiError> {
-    let id = text.trim();
-    if id.is_empty() || id.len() > 255 || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation("external_id", "external_id must be 1–255 visible ASCII characters"));
-    }
-    Ok(id.to_owned())
+    keys::client_key(text)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::validation("external_id", "external_id must be 1–255 visible ASCII characters"))
 }
 
 /// `POST /admin/conversions`: a conversion from a billing system other than Stripe. Idempotent on
@@ -198,9 +196,7 @@ pub async fn admin_create(ctx: &Ctx) -> ApiResult {
     if !crate::http::auth::valid_user_id(&body.user_id) {
         return Err(ApiError::validation("user_id", "user_id must be 1–128 visible ASCII characters"));
     }
-    if !(1..=money::MAX_CENTS).contains(&body.amount_cents) {
-        return Err(ApiError::validation("amount_cents", "amount_cents must be a positive number of cents"));
-    }
+    money::positive_cents(body.amount_cents).map_err(|e| ApiError::validation("amount_cents", e))?;
     let currency = body.currency.trim().to_ascii_lowercase();
     if currency != cfg.billing_currency {
         return Err(ApiError::unprocessable("unsupported_currency", format!("Only {} is accepted.", cfg.billing_currency))
@@ -256,9 +252,7 @@ pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
     idempotency::run(ctx, KeyPolicy::Optional, || async {
         let body: RefundBody = ctx.json()?;
         let external_id = external_id(&body.external_id)?;
-        if body.amount_cents.is_some_and(|a| !(1..=money::MAX_CENTS).contains(&a)) {
-            return Err(ApiError::validation("amount_cents", "amount_cents must be a positive number of cents"));
-        }
+        body.amount_cents.map(money::positive_cents).transpose().map_err(|e| ApiError::validation("amount_cents", e))?;
         let total = |c: &Conversion| {
             let left = c.amount_cents - c.refunded_cents;
             let amount = body.amount_cents.unwrap_or(left);

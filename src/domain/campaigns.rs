@@ -134,18 +134,80 @@ pub struct State {
     pub max_uses_per_user: i64,
 }
 
-/// Live: active and within its dates. Only live campaigns redirect, show publicly and redeem.
+/// A condition on a campaign at an instant `now`: the lifecycle's rules (`LIVE`, `REDEEMABLE`,
+/// `OVER`, `DUE`) are written once, as values of this type, and read two ways. `holds` reads them
+/// here, where Rust decides (the click path, the public view, why a redemption was refused, the
+/// cron's transitions); `store::campaigns::condition` renders the very same values as SQL, where
+/// D1 must decide atomically (a redemption) or filter by index (the public list, the cron's
+/// chunk). So a rule cannot say one thing in Rust and another in SQL: only the four atoms have
+/// an SQL reading, each a single comparison written next to this one, and an atom added here
+/// does not compile until the renderer knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The campaign has this status.
+    Status(CampaignStatus),
+    /// Its start has come: no `starts_at`, or `starts_at <= now` (the window includes its start).
+    Started,
+    /// Its end has come: `ends_at <= now` (the window excludes its end; no `ends_at`: never).
+    Ended,
+    /// All its uses are taken: `max_uses` is set and `uses >= max_uses`.
+    UsedUp,
+    Not(&'static Rule),
+    All(&'static [Rule]),
+    Any(&'static [Rule]),
+}
+
+impl Rule {
+    pub fn holds(&self, c: &State, now: Timestamp) -> bool {
+        match *self {
+            Rule::Status(status) => c.status == status,
+            Rule::Started => c.starts_at.is_none_or(|s| s <= now),
+            Rule::Ended => c.ends_at.is_some_and(|e| e <= now),
+            Rule::UsedUp => c.max_uses.is_some_and(|max| c.uses >= max),
+            Rule::Not(rule) => !rule.holds(c, now),
+            Rule::All(rules) => rules.iter().all(|r| r.holds(c, now)),
+            Rule::Any(rules) => rules.iter().any(|r| r.holds(c, now)),
+        }
+    }
+}
+
+/// Live: active, started and not yet ended, i.e. within `[starts_at, ends_at)`. Only live
+/// campaigns redirect, show publicly and redeem.
+pub const LIVE: Rule = Rule::All(&[Rule::Status(CampaignStatus::Active), Rule::Started, Rule::Not(&Rule::Ended)]);
+
+/// Redeemable by someone under the per-user limit: live with uses left.
+pub const REDEEMABLE: Rule = Rule::All(&[LIVE, Rule::Not(&Rule::UsedUp)]);
+
+/// Over: its end has come or its uses are all taken.
+pub const OVER: Rule = Rule::Any(&[Rule::Ended, Rule::UsedUp]);
+
+/// What the cron job must move on: a scheduled campaign whose start has come, an active one
+/// that is `OVER` (written out per atom, so that each branch is one index range in D1).
+pub const DUE: Rule = Rule::Any(&[
+    Rule::All(&[Rule::Status(CampaignStatus::Scheduled), Rule::Started]),
+    Rule::All(&[Rule::Status(CampaignStatus::Active), Rule::Ended]),
+    Rule::All(&[Rule::Status(CampaignStatus::Active), Rule::UsedUp]),
+]);
+
 pub fn is_live(c: &State, now: Timestamp) -> bool {
-    c.status == CampaignStatus::Active && c.starts_at.is_none_or(|s| s <= now) && c.ends_at.is_none_or(|e| now < e)
+    LIVE.holds(c, now)
+}
+
+/// Whether the caller may know of a campaign at all: administrators know every campaign, anyone
+/// else only a live one. Codes can be chosen, so guessable: a campaign not yet announced (or
+/// over) must answer exactly as an unknown code does.
+pub fn known_to(c: &State, is_admin: bool, now: Timestamp) -> bool {
+    is_admin || is_live(c, now)
 }
 
 /// Whether `user_uses` earlier redemptions by this user allow one more now. The store enforces
-/// the same conditions atomically (store::campaigns::redeem); this tells which one failed.
+/// the same rule atomically (`REDEEMABLE` and the per-user limit inside its INSERT, see
+/// store::campaigns::redeem); this tells which part failed.
 pub fn redeemable(c: &State, user_uses: i64, now: Timestamp) -> Result<(), Rejection> {
-    if !is_live(c, now) {
+    if !LIVE.holds(c, now) {
         return Err(Rejection::conflict("campaign_not_active", "This campaign is not active."));
     }
-    if c.max_uses.is_some_and(|max| c.uses >= max) {
+    if Rule::UsedUp.holds(c, now) {
         return Err(Rejection::conflict("campaign_exhausted", "This campaign has been fully redeemed."));
     }
     if user_uses >= c.max_uses_per_user {
@@ -157,17 +219,14 @@ pub fn redeemable(c: &State, user_uses: i64, now: Timestamp) -> Result<(), Rejec
     Ok(())
 }
 
-/// The transition the cron job makes now, if any: a scheduled campaign starts at `starts_at`;
-/// an active one completes at `ends_at` or once all its uses are taken.
+/// The transition the cron job makes now, if any (`DUE`): a scheduled campaign starts at
+/// `starts_at`, straight into completed if it is already `OVER`; an active one completes when
+/// `OVER`.
 pub fn due(c: &State, now: Timestamp) -> Option<CampaignStatus> {
-    let ended = c.ends_at.is_some_and(|e| e <= now) || c.max_uses.is_some_and(|max| c.uses >= max);
-    match c.status {
-        CampaignStatus::Scheduled if c.starts_at.is_none_or(|s| s <= now) => {
-            Some(if ended { CampaignStatus::Completed } else { CampaignStatus::Active })
-        }
-        CampaignStatus::Active if ended => Some(CampaignStatus::Completed),
-        _ => None,
+    if !DUE.holds(c, now) {
+        return None;
     }
+    Some(if OVER.holds(c, now) { CampaignStatus::Completed } else { CampaignStatus::Active })
 }
 
 #[cfg(test)]
@@ -226,6 +285,9 @@ mod tests {
         assert!(!is_live(&c, t(9)) && is_live(&c, t(10)) && is_live(&c, t(19)) && !is_live(&c, t(20)));
         assert!(!is_live(&state(Scheduled), t(0)) && !is_live(&state(Completed), t(0)));
         assert!(window(Some(t(10)), Some(t(10))).is_err() && window(Some(t(10)), None).is_ok());
+        let scheduled = State { starts_at: Some(t(10)), ..state(Scheduled) };
+        assert!(!known_to(&scheduled, false, t(10)) && known_to(&scheduled, true, t(10)));
+        assert!(known_to(&state(Active), false, t(0)));
     }
 
     #[test]
@@ -239,6 +301,45 @@ mod tests {
         assert_eq!(redeemable(&c, 0, t(0)).unwrap_err().code, "campaign_exhausted");
         c.status = Completed;
         assert_eq!(redeemable(&c, 0, t(0)).unwrap_err().code, "campaign_not_active");
+    }
+
+    /// Every combination of status, dates around `now` and uses, for the rules' properties.
+    fn states() -> Vec<State> {
+        let dates = [None, Some(t(9)), Some(t(10)), Some(t(11))];
+        let mut all = Vec::new();
+        for &status in CampaignStatus::ALL {
+            for starts_at in dates {
+                for ends_at in dates {
+                    for (uses, max_uses) in [(0, None), (2, Some(3)), (3, Some(3))] {
+                        all.push(State { status, starts_at, ends_at, uses, max_uses, max_uses_per_user: 1 });
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_rules_are_what_their_names_say() {
+        let now = t(10);
+        for c in states() {
+            let started = c.starts_at.is_none_or(|s| s <= now);
+            let ended = c.ends_at.is_some_and(|e| e <= now);
+            let used_up = c.max_uses.is_some_and(|m| c.uses >= m);
+            let live = c.status == Active && started && !ended;
+            assert_eq!(LIVE.holds(&c, now), live, "{c:?}");
+            assert_eq!(REDEEMABLE.holds(&c, now), live && !used_up, "{c:?}");
+            assert_eq!(redeemable(&c, 0, now).is_ok(), REDEEMABLE.holds(&c, now), "{c:?}");
+            // DUE, written per atom for the store, is "scheduled and started, or active and over".
+            let over = OVER.holds(&c, now);
+            assert_eq!(DUE.holds(&c, now), (c.status == Scheduled && started) || (c.status == Active && over), "{c:?}");
+            assert_eq!(due(&c, now).is_some(), DUE.holds(&c, now), "{c:?}");
+            // A transition the cron makes is one the state machine allows, and leaves nothing due.
+            if let Some(to) = due(&c, now) {
+                assert!(transition(c.status, to).is_ok() || (c.status, to) == (Scheduled, Completed), "{c:?} → {to:?}");
+                assert_eq!(due(&State { status: to, ..c }, now), None, "{c:?} → {to:?}");
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod links;
 pub mod codes;
 pub mod conversions;
 pub mod earnings;
+pub mod keys;
 pub mod money;
 pub mod payouts;
 pub mod referrals;

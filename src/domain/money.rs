@@ -6,6 +6,15 @@ pub const MAX_CENTS: i64 = 1_000_000_000_000;
 /// 100 % in basis points.
 pub const FULL_BPS: u32 = 10_000;
 
+/// An amount a client sends for a payment or a refund: 1 to `MAX_CENTS` cents.
+pub fn positive_cents(cents: i64) -> Result<i64, &'static str> {
+    if (1..=MAX_CENTS).contains(&cents) {
+        Ok(cents)
+    } else {
+        Err("amount_cents must be a positive number of cents")
+    }
+}
+
 /// `amount × bps / 10000`, rounded half-up to the cent (for non-negative amounts).
 pub fn percent_of(amount: i64, bps: u32) -> i64 {
     scale(amount, bps.into(), FULL_BPS.into())
@@ -49,6 +58,15 @@ mod tests {
         assert_eq!(percent_of(4, 1_000), 0); // 0.4 → 0
         assert_eq!(percent_of(4_999, 2_000), 1_000); // 999.8
         assert_eq!(percent_of(MAX_CENTS, FULL_BPS), MAX_CENTS);
+    }
+
+    #[test]
+    fn client_amounts_are_positive_and_bounded() {
+        assert_eq!(positive_cents(1), Ok(1));
+        assert_eq!(positive_cents(MAX_CENTS), Ok(MAX_CENTS));
+        for bad in [0, -1, MAX_CENTS + 1, i64::MIN] {
+            assert!(positive_cents(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

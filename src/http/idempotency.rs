@@ -2,8 +2,9 @@
 //!
 //! - the first request with a key claims `(user, key)` in D1 and stores its response (2xx and
 //!   4xx alike; a 5xx frees the key so the client can retry);
-//! - the same key with the same method, path, query and body replays the stored response with
-//!   `Idempotent-Replayed: true`, without running the work again;
+//! - the same key with the same method, path, query and body replays the stored response (status,
+//!   body and the headers the handler set, such as `Location`) with `Idempotent-Replayed: true`,
+//!   without running the work again;
 //! - the same key with a different request → 409 `idempotency_conflict`;
 //! - the same key while the first request is still running → 409 `idempotency_in_progress`;
 //! - keys expire after `IDEMPOTENCY_TTL_SECONDS` (24 h); the cron job purges them.
@@ -15,7 +16,23 @@ use sha2::{Digest, Sha256};
 use std::future::Future;
 
 pub const HEADER: &str = "Idempotency-Key";
-pub const MAX_KEY_LEN: usize = 255;
+
+/// The headers a handler may set on a response that is stored for replays. A `Reply` names its
+/// headers with `&'static str`, so a stored header is replayed under its name from this list;
+/// one missing here is logged when stored and left out of replays.
+const REPLAYED_HEADERS: &[&str] = &["Location", "Content-Location", "Link", "Retry-After", "Allow", "Cache-Control"];
+
+fn replayed_name(name: &str) -> Option<&'static str> {
+    REPLAYED_HEADERS.iter().copied().find(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// A response's headers as stored: JSON `[[name, value], …]`.
+fn stored_headers(ctx: &Ctx, headers: &[(&'static str, String)]) -> String {
+    for (name, _) in headers.iter().filter(|(name, _)| replayed_name(name).is_none()) {
+        log("error", &serde_json::json!({"request_id": ctx.request_id, "idempotency": "header not replayable", "header": name}));
+    }
+    serde_json::to_string(headers).unwrap_or_else(|_| "[]".into())
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum KeyPolicy {
@@ -46,10 +63,11 @@ where
     let saved = match &outcome {
         Ok(reply) => {
             let body = String::from_utf8_lossy(&reply.body);
-            store::complete(&db, user, &key, &hash, reply.status, &body).await
+            store::complete(&db, user, &key, &hash, reply.status, &body, &stored_headers(ctx, &reply.headers)).await
         }
         Err(e) if e.status < 500 => {
-            store::complete(&db, user, &key, &hash, e.status, &e.body(&ctx.request_id).to_string()).await
+            let body = e.body(&ctx.request_id).to_string();
+            store::complete(&db, user, &key, &hash, e.status, &body, &stored_headers(ctx, &e.headers)).await
         }
         Err(_) => store::release(&db, user, &key, &hash).await,
     };
@@ -71,12 +89,16 @@ fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
         ));
     }
     match (held.status_code, held.response_body) {
-        (Some(status), Some(body)) => Ok(Reply {
-            status,
-            content_type: "application/json",
-            body: body.into_bytes(),
-            headers: vec![("Idempotent-Replayed", "true".into())],
-        }),
+        (Some(status), Some(body)) => {
+            let stored: Vec<(String, String)> = match held.response_headers.as_deref() {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str(json).map_err(|e| ApiError::internal(format!("stored response headers {json:?}: {e}")))?,
+            };
+            let mut headers: Vec<(&'static str, String)> =
+                stored.into_iter().filter_map(|(name, value)| Some((replayed_name(&name)?, value))).collect();
+            headers.push(("Idempotent-Replayed", "true".into()));
+            Ok(Reply { status, content_type: "application/json", body: body.into_bytes(), headers })
+        }
         _ => Err(ApiError::conflict(
             "idempotency_in_progress",
             "A request with this Idempotency-Key is still being processed; retry shortly.",
@@ -84,13 +106,11 @@ fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
     }
 }
 
-/// Keys are 1–255 visible ASCII characters (a UUID is typical).
+/// Keys are 1–255 visible ASCII characters (`domain::keys`; a UUID is typical).
 pub fn parse_key(raw: &str) -> ApiResult<String> {
-    let key = raw.trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation(HEADER, "Idempotency-Key must be 1–255 visible ASCII characters."));
-    }
-    Ok(key.to_owned())
+    crate::domain::keys::client_key(raw)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::validation(HEADER, "Idempotency-Key must be 1–255 visible ASCII characters."))
 }
 
 /// SHA-256 over method, path with query, and body: what "the same request" means.
@@ -134,6 +154,7 @@ mod tests {
             request_hash: hash.into(),
             status_code: status,
             response_body: status.map(|_| "{\"ok\":true}".into()),
+            response_headers: None,
         };
         let reply = replay(Some(held("h", Some(201))), "h").unwrap();
         assert_eq!((reply.status, reply.body.as_slice()), (201, b"{\"ok\":true}".as_slice()));
@@ -141,5 +162,29 @@ mod tests {
         assert_eq!(replay(Some(held("other", Some(201))), "h").unwrap_err().code, "idempotency_conflict");
         assert_eq!(replay(Some(held("h", None)), "h").unwrap_err().code, "idempotency_in_progress");
         assert_eq!(replay(Some(held("other", None)), "h").unwrap_err().code, "idempotency_conflict");
+    }
+
+    #[test]
+    fn replays_carry_the_stored_headers() {
+        let held = |headers: Option<&str>| store::Held {
+            request_hash: "h".into(),
+            status_code: Some(201),
+            response_body: Some("{}".into()),
+            response_headers: headers.map(str::to_owned),
+        };
+        let stored: Vec<(&'static str, String)> = vec![("Location", "/api/v1/monetization/campaigns/SPRING26".into())];
+        let json = serde_json::to_string(&stored).unwrap();
+        assert_eq!(json, r#"[["Location","/api/v1/monetization/campaigns/SPRING26"]]"#);
+        let reply = replay(Some(held(Some(&json))), "h").unwrap();
+        assert_eq!(
+            reply.headers,
+            vec![("Location", "/api/v1/monetization/campaigns/SPRING26".to_string()), ("Idempotent-Replayed", "true".to_string())]
+        );
+        // Names are matched whatever their case; unknown ones are left out.
+        let reply = replay(Some(held(Some(r#"[["location","/x"],["X-Unknown","1"]]"#))), "h").unwrap();
+        assert_eq!(reply.headers, vec![("Location", "/x".to_string()), ("Idempotent-Replayed", "true".to_string())]);
+        // Keys stored before the headers were: the body and status alone.
+        assert_eq!(replay(Some(held(None)), "h").unwrap().headers, vec![("Idempotent-Replayed", "true".to_string())]);
+        assert_eq!(replay(Some(held(Some("{bad"))), "h").unwrap_err().status, 500);
     }
 }

@@ -9,7 +9,8 @@
 //! runtime forbids one request's promises from being resolved by another's I/O.) A hot link
 //! costs one Durable Object round trip per batch, not per click. Each batch has an id that the
 //! object remembers for a day, so a retried batch counts once.
-//! A batch is applied in one synchronous run: it counts entirely or not at all.
+//! A batch is applied in one transaction with the record of its id: it counts entirely or not at
+//! all, and a batch that failed part-way leaves no id behind, so its retry counts it.
 //! Visitor ids are kept 48 hours (long enough to dedupe within an hour) and then deleted.
 
 use crate::domain::clicks;
@@ -88,11 +89,20 @@ impl DurableObject for LinkClicks {
             (Method::Post, "/record") => {
                 let batch: Batch = req.json().await?;
                 let now = worker::Date::now().as_millis() as i64 / 1000;
-                if !super::first_delivery(&sql, &batch.id, now, BATCH_RETENTION_SECONDS)? {
-                    return Response::ok("duplicate");
+                let pruned_before = self.pruned_before.get();
+                let applied = super::transaction(&self.state, move || {
+                    if !super::first_delivery(&sql, &batch.id, now, BATCH_RETENTION_SECONDS)? {
+                        return Ok(None);
+                    }
+                    record(&sql, &batch.clicks, pruned_before).map(Some)
+                })?;
+                match applied {
+                    None => Response::ok("duplicate"),
+                    Some(pruned_before) => {
+                        self.pruned_before.set(pruned_before);
+                        Response::ok("recorded")
+                    }
                 }
-                self.record(&sql, &batch.clicks)?;
-                Response::ok("recorded")
             }
             (Method::Get, "/stats") => {
                 let query = crate::domain::links::query_pairs(&req.inner().url());
@@ -106,26 +116,26 @@ impl DurableObject for LinkClicks {
     }
 }
 
-impl LinkClicks {
-    fn record(&self, sql: &SqlStorage, batch: &[Click]) -> worker::Result<()> {
-        for click in batch {
-            let hour = clicks::hour(Timestamp::from_unix(click.at));
-            let fresh = sql
-                .exec("INSERT INTO visitors (hour, visitor) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![hour.into(), click.visitor.clone().into()])?
-                .rows_written();
-            sql.exec(
-                "INSERT INTO hourly (hour, clicks, uniques) VALUES (?, 1, ?)
-                 ON CONFLICT (hour) DO UPDATE SET clicks = clicks + 1, uniques = uniques + excluded.uniques",
-                vec![hour.into(), i64::from(fresh > 0).into()],
-            )?;
-            let horizon = hour - VISITOR_RETENTION_HOURS;
-            if horizon > self.pruned_before.get() {
-                sql.exec("DELETE FROM visitors WHERE hour < ?", vec![horizon.into()])?;
-                self.pruned_before.set(horizon);
-            }
+/// Counts a batch's clicks (inside the transaction of `fetch`); returns the hour before which
+/// visitor ids are now deleted.
+fn record(sql: &SqlStorage, batch: &[Click], mut pruned_before: i64) -> worker::Result<i64> {
+    for click in batch {
+        let hour = clicks::hour(Timestamp::from_unix(click.at));
+        let fresh = sql
+            .exec("INSERT INTO visitors (hour, visitor) VALUES (?, ?) ON CONFLICT DO NOTHING", vec![hour.into(), click.visitor.clone().into()])?
+            .rows_written();
+        sql.exec(
+            "INSERT INTO hourly (hour, clicks, uniques) VALUES (?, 1, ?)
+             ON CONFLICT (hour) DO UPDATE SET clicks = clicks + 1, uniques = uniques + excluded.uniques",
+            vec![hour.into(), i64::from(fresh > 0).into()],
+        )?;
+        let horizon = hour - VISITOR_RETENTION_HOURS;
+        if horizon > pruned_before {
+            sql.exec("DELETE FROM visitors WHERE hour < ?", vec![horizon.into()])?;
+            pruned_before = horizon;
         }
-        Ok(())
     }
+    Ok(pruned_before)
 }
 
 #[derive(Deserialize)]

@@ -25,7 +25,7 @@ struct ActivityBody {
 }
 
 /// `POST /admin/activity`: counts each event id once, awards the badges the new totals reach and
-/// updates the leaderboards.
+/// updates the leaderboards (after the response).
 pub async fn ingest(ctx: &Ctx) -> ApiResult {
     let body: ActivityBody = ctx.json()?;
     if body.events.is_empty() || body.events.len() > rules::MAX_EVENTS {
@@ -39,10 +39,10 @@ pub async fn ingest(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let batch = new_id();
     let ingested = store::ingest(&db, &batch, &body.events, ctx.now).await?;
-    if !ingested.counted.is_empty() {
-        publish(&ctx.env, &db, &batch, &ingested.counted, ctx.now, ctx.config()?.board_retention).await;
-    }
     let accepted = ingested.counted.len();
+    if accepted > 0 {
+        publish_later(ctx, batch, ingested.counted)?;
+    }
     Reply::ok(&json!({
         "accepted": accepted,
         "duplicates": body.events.len() - accepted,
@@ -52,7 +52,7 @@ pub async fn ingest(ctx: &Ctx) -> ApiResult {
 
 /// Sends a counted batch to the leaderboards of its categories and marks it published. A failure
 /// is logged and left to the cron (`republish`), which sends the batch again.
-pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: Timestamp, retention: rules::Retention) {
+async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: Timestamp, retention: rules::Retention) {
     let oldest_kept = rules::oldest_kept(now, retention);
     let mut by_category: BTreeMap<&'static str, (Category, Vec<rules::Entry>)> = BTreeMap::new();
     for row in counted {
@@ -71,6 +71,33 @@ pub async fn publish(env: &Env, db: &Db, batch: &str, counted: &[Counted], now: 
     if let Err(error) = outcome {
         log("error", &json!({"activity_batch": batch, "error": error, "retry": "cron"}));
     }
+}
+
+/// Publishes a counted batch after the response (`wait_until`). The D1 outbox and the cron
+/// already guarantee delivery (`republish`), so the request that wrote the batch does not wait
+/// for the leaderboards: a slow or failing Durable Object never slows an ingest or a webhook.
+fn publish_later(ctx: &Ctx, batch: String, counted: Vec<Counted>) -> ApiResult<()> {
+    let (env, now, retention) = (ctx.env.clone(), ctx.now, ctx.config()?.board_retention);
+    ctx.background.wait_until(async move {
+        match Db::from_env(&env) {
+            Ok(db) => publish(&env, &db, &batch, &counted, now, retention).await,
+            Err(e) => log("error", &json!({"activity_batch": batch, "error": e.to_string(), "retry": "cron"})),
+        }
+    });
+    Ok(())
+}
+
+/// As `publish_later`, for a batch another program wrote (a referral conversion): its events are
+/// read back from D1 first.
+pub fn publish_batch_later(ctx: &Ctx, batch: String) -> ApiResult<()> {
+    let (env, now, retention) = (ctx.env.clone(), ctx.now, ctx.config()?.board_retention);
+    ctx.background.wait_until(async move {
+        match Db::from_env(&env) {
+            Ok(db) => publish_batch(&env, &db, &batch, now, retention).await,
+            Err(e) => log("error", &json!({"activity_batch": batch, "error": e.to_string(), "retry": "cron"})),
+        }
+    });
+    Ok(())
 }
 
 /// Publishes a batch written by another program (a referral conversion).

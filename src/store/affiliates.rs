@@ -1,7 +1,7 @@
 //! SQL of the `affiliates` table and the affiliate dashboard's aggregates.
 
 use super::{args, Arg, Db, Error, Result};
-use crate::domain::affiliates::{Affiliate, AffiliateStatus};
+use crate::domain::affiliates::{self as rules, Affiliate, AffiliateStatus};
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 
@@ -28,11 +28,11 @@ impl TryFrom<Row> for Affiliate {
         Ok(Affiliate {
             status: AffiliateStatus::parse(&r.status)
                 .ok_or_else(|| Error::corrupt("affiliates", &r.id, "status", &r.status))?,
+            commission_rate_bps: Error::checked("affiliates", &r.id, "commission_rate_bps", r.commission_rate_bps, rules::commission_rate)?,
+            commission_months: Error::checked("affiliates", &r.id, "commission_months", r.commission_months, rules::commission_months)?,
             id: r.id,
             user_id: r.user_id,
             code: r.code,
-            commission_rate_bps: r.commission_rate_bps as u32,
-            commission_months: r.commission_months as u32,
             website: r.website,
             payout_email: r.payout_email,
             created_at: Timestamp::from_unix(r.created_at),
@@ -162,4 +162,44 @@ pub async fn activity(db: &Db, affiliate_id: &str, from: Timestamp, to: Timestam
              AND c.occurred_at >= ?2 AND c.occurred_at < ?3) AS revenue_cents";
     let args: [Arg; 3] = args![affiliate_id, from.unix(), to.unix()];
     Ok(db.first::<Activity>(sql, &args).await?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(rate: i64, months: i64) -> Row {
+        Row {
+            id: "a1".into(),
+            user_id: "u1".into(),
+            code: "AFF23456789".into(),
+            status: "active".into(),
+            commission_rate_bps: rate,
+            commission_months: months,
+            website: None,
+            payout_email: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn terms_out_of_range_are_corrupt_not_cast_into_range() {
+        let read = Affiliate::try_from(row(2_000, 3)).unwrap();
+        assert_eq!((read.commission_rate_bps, read.commission_months), (2_000, 3));
+        for (rate, months, column, value) in [
+            (-1, 3, "commission_rate_bps", "-1"),
+            (10_001, 3, "commission_rate_bps", "10001"),
+            ((1 << 32) + 2_000, 3, "commission_rate_bps", "4294969296"),
+            (2_000, 0, "commission_months", "0"),
+            (2_000, -1, "commission_months", "-1"),
+        ] {
+            match Affiliate::try_from(row(rate, months)) {
+                Err(Error::Corrupt { table: "affiliates", id, column: c, value: v }) => {
+                    assert_eq!((id.as_str(), c, v.as_str()), ("a1", column, value));
+                }
+                other => panic!("{rate} bps, {months} months: {:?}", other.map(|a| (a.commission_rate_bps, a.commission_months))),
+            }
+        }
+    }
 }

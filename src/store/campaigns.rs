@@ -1,7 +1,7 @@
 //! SQL of `campaigns` and `redemptions`.
 
 use super::{args, credits, rows, Db, Error, Result};
-use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption};
+use crate::domain::campaigns::{Campaign, CampaignStatus, Offer, OfferType, Redemption, Rule, State, DUE, LIVE, REDEEMABLE};
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 
@@ -38,7 +38,8 @@ impl TryFrom<Row> for Campaign {
                 value: r.offer_value,
             },
             status: CampaignStatus::parse(&r.status).ok_or_else(|| bad("status", &r.status))?,
-            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            // Unreadable tags are an error, never `[]` (which the next edit would write back).
+            tags: serde_json::from_str(&r.tags).map_err(|_| bad("tags", &r.tags))?,
             code: r.code,
             name: r.name,
             description: r.description,
@@ -52,6 +53,27 @@ impl TryFrom<Row> for Campaign {
             created_at: Timestamp::from_unix(r.created_at),
             updated_at: Timestamp::from_unix(r.updated_at),
         })
+    }
+}
+
+/// A rule of `domain::campaigns` (`LIVE`, `DUE`, …) as an SQL condition on the columns of
+/// `campaigns`, qualified by `table` (`""`, or `"c."` in a join), with the instant bound at the
+/// parameter `now` (`"?1"`). This is the rules' only other reading (see `Rule`): the atoms are
+/// the same comparisons as `Rule::holds`, and a native test runs both readings over every kind
+/// of campaign. Statuses are fixed identifiers, written as literals.
+pub fn condition(rule: &Rule, table: &str, now: &str) -> String {
+    let join = |rules: &[Rule], op: &str| {
+        let parts: Vec<String> = rules.iter().map(|r| condition(r, table, now)).collect();
+        format!("({})", parts.join(op))
+    };
+    match *rule {
+        Rule::Status(status) => format!("{table}status = '{}'", status.as_str()),
+        Rule::Started => format!("({table}starts_at IS NULL OR {table}starts_at <= {now})"),
+        Rule::Ended => format!("({table}ends_at IS NOT NULL AND {table}ends_at <= {now})"),
+        Rule::UsedUp => format!("({table}max_uses IS NOT NULL AND {table}uses >= {table}max_uses)"),
+        Rule::Not(rule) => format!("NOT ({})", condition(rule, table, now)),
+        Rule::All(rules) => join(rules, " AND "),
+        Rule::Any(rules) => join(rules, " OR "),
     }
 }
 
@@ -103,26 +125,32 @@ pub async fn find(db: &Db, code: &str) -> Result<Option<Campaign>> {
     row.map(Campaign::try_from).transpose()
 }
 
-/// Writes every editable field and the status, if the campaign still has status `expected`.
-pub async fn update(db: &Db, c: &Campaign, expected: CampaignStatus) -> Result<Option<Campaign>> {
+/// Writes `next`'s editable fields and status if the campaign is still as read (`expected`:
+/// every field the update writes), else `None` (read again and retry): concurrent edits never
+/// undo each other.
+pub async fn update(db: &Db, expected: &Campaign, next: &Campaign) -> Result<Option<Campaign>> {
+    // ?1–?16: `next`, ?17–?29: `expected`, both in COLUMNS order (D1 wants no argument beyond
+    // the highest one used).
     let sql = format!(
         "UPDATE campaigns SET name = ?2, description = ?3, offer_type = ?4, offer_value = ?5, landing_url = ?6,
            status = ?7, starts_at = ?8, ends_at = ?9, max_uses = ?10, max_uses_per_user = ?11, tags = ?13, updated_at = ?16
-         WHERE code = ?1 AND status = ?17 RETURNING {COLUMNS}"
+         WHERE code = ?1 AND name = ?18 AND description IS ?19 AND offer_type = ?20 AND offer_value = ?21
+           AND landing_url = ?22 AND status = ?23 AND starts_at IS ?24 AND ends_at IS ?25 AND max_uses IS ?26
+           AND max_uses_per_user = ?27 AND json(tags) = json(?29)
+         RETURNING {COLUMNS}"
     );
-    let mut args = values(c).to_vec();
-    args.push(expected.as_str().into());
+    let mut args = values(next).to_vec();
+    args.extend(values(expected).into_iter().take(13));
     db.first::<Row>(&sql, &args).await?.map(Campaign::try_from).transpose()
 }
 
-/// Live campaigns (active, within their dates; mirrors `domain::campaigns::is_live`), newest
-/// first before the cursor.
+/// Live campaigns (`domain::campaigns::LIVE`), newest first before the cursor.
 pub async fn list_live(db: &Db, now: Timestamp, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<Campaign>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM campaigns
-         WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) AND (ends_at IS NULL OR ends_at > ?1)
-           AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
-         ORDER BY created_at DESC, code DESC LIMIT ?4"
+         WHERE {} AND (?2 IS NULL OR (created_at, code) < (?2, ?3))
+         ORDER BY created_at DESC, code DESC LIMIT ?4",
+        condition(&LIVE, "", "?1")
     );
     all(db.all(&sql, &args![now.unix(), before.map(|b| b.0), before.map(|b| &b.1), limit]).await?)
 }
@@ -141,15 +169,53 @@ pub async fn list(
     all(db.all(&sql, &args![status.map(|s| s.as_str()), before.map(|b| b.0), before.map(|b| &b.1), limit]).await?)
 }
 
-/// Campaigns the cron job may have to move on.
-pub async fn in_flight(db: &Db) -> Result<Vec<Campaign>> {
-    all(db.all(&format!("SELECT {COLUMNS} FROM campaigns WHERE status IN ('scheduled', 'active')"), &[]).await?)
+#[derive(Deserialize)]
+struct StateRow {
+    code: String,
+    status: String,
+    starts_at: Option<i64>,
+    ends_at: Option<i64>,
+    max_uses: Option<i64>,
+    max_uses_per_user: i64,
+    uses: i64,
 }
 
-/// Moves a campaign from `from` to `to` if it is still in `from`.
-pub async fn advance(db: &Db, code: &str, from: CampaignStatus, to: CampaignStatus, now: Timestamp) -> Result<bool> {
-    let sql = "UPDATE campaigns SET status = ?3, updated_at = ?4 WHERE code = ?1 AND status = ?2";
-    Ok(db.run(sql, &args![code, from.as_str(), to.as_str(), now.unix()]).await? == 1)
+/// Up to `limit` campaigns the cron job must move on now (`domain::campaigns::DUE`), with what
+/// its rules need to know of them. Each branch of `DUE` is a range of an index of migration 0005.
+pub async fn due(db: &Db, now: Timestamp, limit: u32) -> Result<Vec<(String, State)>> {
+    let sql = format!(
+        "SELECT code, status, starts_at, ends_at, max_uses, max_uses_per_user, uses FROM campaigns WHERE {} LIMIT ?2",
+        condition(&DUE, "", "?1")
+    );
+    let rows: Vec<StateRow> = db.all(&sql, &args![now.unix(), limit]).await?;
+    rows.into_iter()
+        .map(|r| {
+            let status = CampaignStatus::parse(&r.status).ok_or_else(|| Error::corrupt("campaigns", &r.code, "status", &r.status))?;
+            let state = State {
+                status,
+                starts_at: r.starts_at.map(Timestamp::from_unix),
+                ends_at: r.ends_at.map(Timestamp::from_unix),
+                uses: r.uses,
+                max_uses: r.max_uses,
+                max_uses_per_user: r.max_uses_per_user,
+            };
+            Ok((r.code, state))
+        })
+        .collect()
+}
+
+/// Makes the transitions `(code, from, to)` in one statement, each only if its campaign still
+/// has the status `from` it was decided on; returns how many were made.
+pub async fn advance(db: &Db, moves: &[(String, CampaignStatus, CampaignStatus)], now: Timestamp) -> Result<usize> {
+    if moves.is_empty() {
+        return Ok(0);
+    }
+    let moves: Vec<(&str, &str, &str)> = moves.iter().map(|(code, from, to)| (code.as_str(), from.as_str(), to.as_str())).collect();
+    let json = serde_json::to_string(&moves).map_err(|e| Error::D1(e.to_string()))?;
+    let sql = "UPDATE campaigns SET status = m.value ->> 2, updated_at = ?2
+               FROM json_each(?1) AS m
+               WHERE campaigns.code = m.value ->> 0 AND campaigns.status = m.value ->> 1";
+    db.run(sql, &args![json, now.unix()]).await
 }
 
 pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64> {
@@ -161,22 +227,22 @@ pub async fn user_uses(db: &Db, code: &str, user: &str) -> Result<i64> {
     Ok(db.first::<Count>(sql, &args![code, user]).await?.map_or(0, |c| c.n))
 }
 
-/// Redeems atomically: the redemption is written only if the campaign is live, has uses left and
-/// the user is under the per-user limit (the conditions of `domain::campaigns::redeemable`,
-/// checked inside the INSERT so that concurrent redemptions cannot overshoot); the use counter
-/// and, for a credits offer, the credit ledger follow only if it was. `None`: refused.
+/// Redeems atomically: the redemption is written only if the campaign is `REDEEMABLE` (live,
+/// uses left) and the user is under the per-user limit (`domain::campaigns::redeemable`, checked
+/// inside the INSERT so that concurrent redemptions cannot overshoot); the use counter and, for
+/// a credits offer, the credit ledger follow only if it was. `None`: refused.
 pub async fn redeem(db: &Db, id: &str, code: &str, user: &str, credits_offer: Option<i64>, now: Timestamp) -> Result<Option<i64>> {
-    let insert = "INSERT INTO redemptions (id, campaign_code, user_id, seq, offer_type, offer_value, created_at)
-        SELECT ?1, c.code, ?3, u.n + 1, c.offer_type, c.offer_value, ?4
-        FROM campaigns c, (SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?2 AND user_id = ?3) u
-        WHERE c.code = ?2 AND c.status = 'active'
-          AND (c.starts_at IS NULL OR c.starts_at <= ?4) AND (c.ends_at IS NULL OR c.ends_at > ?4)
-          AND (c.max_uses IS NULL OR c.uses < c.max_uses)
-          AND u.n < c.max_uses_per_user
-        RETURNING seq";
+    let insert = format!(
+        "INSERT INTO redemptions (id, campaign_code, user_id, seq, offer_type, offer_value, created_at)
+         SELECT ?1, c.code, ?3, u.n + 1, c.offer_type, c.offer_value, ?4
+         FROM campaigns c, (SELECT COUNT(*) AS n FROM redemptions WHERE campaign_code = ?2 AND user_id = ?3) u
+         WHERE c.code = ?2 AND {} AND u.n < c.max_uses_per_user
+         RETURNING seq",
+        condition(&REDEEMABLE, "c.", "?4")
+    );
     let count = "UPDATE campaigns SET uses = uses + 1, updated_at = ?4 WHERE code = ?2 AND EXISTS (SELECT 1 FROM redemptions WHERE id = ?1)";
     let args = args![id, code, user, now.unix()];
-    let mut statements = vec![db.statement(insert, &args)?, db.statement(count, &args)?];
+    let mut statements = vec![db.statement(&insert, &args)?, db.statement(count, &args)?];
     if let Some(amount) = credits_offer {
         statements.push(credits::campaign_credit(db, user, amount, code, id, now)?);
     }
@@ -244,4 +310,74 @@ pub struct DayCount {
 pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>> {
     let sql = "SELECT created_at / 86400 AS day, COUNT(*) AS n FROM redemptions WHERE campaign_code = ?1 GROUP BY day ORDER BY day";
     db.all(sql, &args![code]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::campaigns::{State, DUE, OVER};
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn rules_render_as_plain_sql() {
+        assert_eq!(
+            condition(&LIVE, "c.", "?4"),
+            "(c.status = 'active' AND (c.starts_at IS NULL OR c.starts_at <= ?4) AND NOT ((c.ends_at IS NOT NULL AND c.ends_at <= ?4)))"
+        );
+        for status in CampaignStatus::ALL {
+            assert!(status.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{status:?}");
+        }
+    }
+
+    /// Runs each rule's SQL in SQLite (python3's sqlite3, the engine D1 runs) over a table of
+    /// every kind of campaign, and compares what it selects with `Rule::holds`.
+    #[test]
+    fn the_sql_of_a_rule_selects_exactly_the_campaigns_it_holds_for() {
+        let now = Timestamp::from_unix(10);
+        let dates = [None, Some(9), Some(10), Some(11)];
+        let mut states = Vec::new();
+        for &status in CampaignStatus::ALL {
+            for starts_at in dates {
+                for ends_at in dates {
+                    for (uses, max_uses) in [(0, None), (2, Some(3)), (3, Some(3))] {
+                        let t = |d: Option<i64>| d.map(Timestamp::from_unix);
+                        states.push(State { status, starts_at: t(starts_at), ends_at: t(ends_at), uses, max_uses, max_uses_per_user: 1 });
+                    }
+                }
+            }
+        }
+        let rules = [LIVE, REDEEMABLE, OVER, DUE];
+        let rows: Vec<serde_json::Value> = states
+            .iter()
+            .map(|c| serde_json::json!([c.status.as_str(), c.starts_at.map(Timestamp::unix), c.ends_at.map(Timestamp::unix), c.uses, c.max_uses]))
+            .collect();
+        let queries: Vec<String> = rules.iter().map(|r| condition(r, "c.", "?1")).collect();
+        let script = r#"
+import json, sqlite3, sys
+data = json.load(sys.stdin)
+con = sqlite3.connect(":memory:")
+con.execute("CREATE TABLE campaigns (id INTEGER PRIMARY KEY, status TEXT, starts_at INTEGER, ends_at INTEGER, uses INTEGER, max_uses INTEGER)")
+con.executemany("INSERT INTO campaigns (id, status, starts_at, ends_at, uses, max_uses) VALUES (?, ?, ?, ?, ?, ?)",
+                [[i] + row for i, row in enumerate(data["rows"])])
+print(json.dumps([[r[0] for r in con.execute("SELECT id FROM campaigns c WHERE " + q + " ORDER BY id", (data["now"],))]
+                  for q in data["queries"]]))
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 (its sqlite3 module runs the SQL)");
+        let input = serde_json::json!({"rows": rows, "queries": queries, "now": now.unix()});
+        child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let selected: Vec<Vec<usize>> = serde_json::from_slice(&out.stdout).unwrap();
+        for ((rule, sql), selected) in rules.iter().zip(&queries).zip(selected) {
+            let holds: Vec<usize> = (0..states.len()).filter(|&i| rule.holds(&states[i], now)).collect();
+            assert!(!holds.is_empty() && holds.len() < states.len(), "{sql}: a rule that tells nothing apart");
+            assert_eq!(selected, holds, "{sql}");
+        }
+    }
 }

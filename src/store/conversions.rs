@@ -3,7 +3,7 @@
 
 use super::referrals::{Grant, NewBonus};
 use super::{args, Db, Error, Result};
-use crate::domain::affiliates::{AffiliateStatus, Referrer};
+use crate::domain::affiliates::{self as affiliate_rules, AffiliateStatus, Referrer};
 use crate::domain::conversions::Conversion;
 use crate::domain::earnings::{CommissionFacts, RefundEffect, StoredStatus};
 use crate::domain::referrals::{PaidBefore, Referral, ReferralStatus};
@@ -105,8 +105,8 @@ pub async fn context(db: &Db, user_id: &str, occurred_at: Timestamp) -> Result<C
             let terms = Referrer {
                 status,
                 user_active: row.affiliate_user_active != 0,
-                rate_bps: rate as u32,
-                months: months as u32,
+                rate_bps: Error::checked("affiliates", &id, "commission_rate_bps", rate, affiliate_rules::commission_rate)?,
+                months: Error::checked("affiliates", &id, "commission_months", months, affiliate_rules::commission_months)?,
                 attributed_at: Timestamp::from_unix(at),
             };
             Some((id, terms))

@@ -1,6 +1,7 @@
 //! SQL of the `earnings` ledger (commissions, refund adjustments) and of gathering a payout.
 
 use super::{args, rows, Db, Error, Result};
+use crate::domain::affiliates::commission_rate;
 use crate::domain::earnings::{EarningKind, Group, StoredStatus};
 use crate::domain::payouts::Payout;
 use crate::domain::time::Timestamp;
@@ -41,10 +42,10 @@ impl TryFrom<Row> for Earning {
         Ok(Earning {
             kind: EarningKind::parse(&r.kind).ok_or_else(|| Error::corrupt("earnings", &r.id, "kind", &r.kind))?,
             status: StoredStatus::parse(&r.status).ok_or_else(|| Error::corrupt("earnings", &r.id, "status", &r.status))?,
+            rate_bps: r.rate_bps.map(|v| Error::checked("earnings", &r.id, "rate_bps", v, commission_rate)).transpose()?,
             id: r.id,
             amount_cents: r.amount_cents,
             conversion_id: r.conversion_id,
-            rate_bps: r.rate_bps.map(|r| r as u32),
             available_at: Timestamp::from_unix(r.available_at),
             payout_id: r.payout_id,
             created_at: Timestamp::from_unix(r.created_at),

@@ -107,6 +107,18 @@ impl Error {
         Error::Corrupt { table, id: id.into(), column, value: value.to_owned() }
     }
 
+    /// A stored integer read through the domain's rule for its range (`commission_rate`, …): a
+    /// value the rule refuses is a corrupt row, never a number cast into range.
+    pub fn checked<T>(
+        table: &'static str,
+        id: &str,
+        column: &'static str,
+        value: i64,
+        rule: fn(i64) -> std::result::Result<T, &'static str>,
+    ) -> Result<T> {
+        rule(value).map_err(|_| Error::corrupt(table, id, column, &value.to_string()))
+    }
+
     /// A D1 failure of a batch or a write, with a violated constraint told apart.
     fn from_write(e: worker::Error) -> Error {
         let message = e.to_string();

@@ -21,6 +21,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         links_cache_their_code_and_forget_it_on_change,
         concurrent_clicks_are_all_counted,
         a_payout_email_is_one_plain_address,
+        out_of_range_rates_read_as_errors_and_d1_refuses_them,
     )
 }
 
@@ -439,4 +440,44 @@ fn a_payout_email_is_one_plain_address() {
     let r = apply(" Alice.O'Brien+payouts@Mail.Example-Bank.co.uk ");
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["payout_email"], "Alice.O'Brien+payouts@Mail.Example-Bank.co.uk");
+}
+
+fn out_of_range_rates_read_as_errors_and_d1_refuses_them() {
+    // An instance of its own: the test writes its D1 from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let (_, token, affiliate_id, code) = s.active_affiliate();
+    let (buyer, _) = s.referred_user(&code);
+    assert_eq!(s.convert(&buyer, 10_000)["effects"]["commission_cents"], 2_000);
+    // Rows that got past D1's checks (written with them off) read as errors, never as numbers
+    // wrapped into range: a rate of -1 is not 4294967295 bps, nor 2^32 + 2000 bps 2000.
+    let unchecked = |sql: String| s.d1(&format!("PRAGMA ignore_check_constraints = ON; {sql}; PRAGMA ignore_check_constraints = OFF;"));
+    unchecked(format!("UPDATE affiliates SET commission_rate_bps = -1 WHERE id = '{affiliate_id}'"));
+    s.get(&format!("{API}/affiliates/dashboard")).token(&token).send().expect_error(500, "internal_error");
+    s.get(&format!("{API}/admin/affiliates?limit=100")).token(s.admin()).send().expect_error(500, "internal_error");
+    unchecked(format!("UPDATE affiliates SET commission_rate_bps = {} WHERE id = '{affiliate_id}'", (1_i64 << 32) + 2_000));
+    let conversion = json!({"external_id": unique("inv"), "user_id": buyer, "amount_cents": 10_000, "currency": "usd"});
+    s.post(&format!("{API}/admin/conversions")).token(s.admin()).json(&conversion).send().expect_error(500, "internal_error");
+    unchecked(format!(
+        "UPDATE affiliates SET commission_rate_bps = 2000 WHERE id = '{affiliate_id}'; UPDATE earnings SET rate_bps = -1 WHERE payee_id = '{affiliate_id}'"
+    ));
+    s.get(&format!("{API}/affiliates/earnings")).token(&token).send().expect_error(500, "internal_error");
+    unchecked(format!("UPDATE earnings SET rate_bps = 2000 WHERE payee_id = '{affiliate_id}'"));
+    assert_eq!(dashboard(s, &token)["commission_rate_bps"], 2_000);
+    // D1 itself refuses a rate outside 0–10000, in the earnings ledger as in affiliates.
+    for rate in [10_001, -1] {
+        for sql in [
+            format!("UPDATE earnings SET rate_bps = {rate} WHERE payee_id = '{affiliate_id}'"),
+            format!(
+                "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, rate_bps, status, available_at, created_at, updated_at)
+                 VALUES ('{}', 'affiliate', '{affiliate_id}', 'commission', 1, {rate}, 'open', 0, 0, 0)",
+                unique("earning")
+            ),
+            format!("UPDATE affiliates SET commission_rate_bps = {rate} WHERE id = '{affiliate_id}'"),
+        ] {
+            let refused = s.try_d1(&sql).expect_err(&sql);
+            assert!(refused.contains("CHECK constraint failed"), "{sql}: {refused}");
+        }
+    }
+    s.assert_ledgers_consistent();
 }

@@ -2,10 +2,10 @@
 //! edge, exact redemption limits under concurrency, and stats.
 
 use crate::affiliates::{click, BROWSER};
-use crate::support::{iso, now, parallel, shared, unique, wait_for, Server, API};
+use crate::support::{iso, now, parallel, shared, unique, wait_for, Resp, Server, API};
 use crate::trials;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     trials!(campaigns:
@@ -20,6 +20,12 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         offers_are_granted_and_listed,
         conversions_after_redeeming_count_for_the_campaign,
         landing_urls_must_not_point_at_private_or_invalid_addresses,
+        concurrent_edits_lose_no_update,
+        a_corrupt_tags_column_is_an_error_and_is_never_rewritten,
+        campaigns_are_live_from_their_start_included_to_their_end_excluded,
+        campaigns_that_are_not_live_are_unknown_to_users,
+        the_cron_advances_more_campaigns_than_one_chunk_over_successive_runs,
+        a_click_batch_that_fails_part_way_is_retried_not_dropped,
     )
 }
 
@@ -95,7 +101,8 @@ fn the_lifecycle_follows_the_cron() {
     assert_eq!(click(s, &ending_link, "198.51.100.40").status, 302);
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(click(s, &ending_link, "198.51.100.40").status, 404, "past ends_at it no longer redirects");
-    redeem(s, &user, &ending).expect_error(409, "campaign_not_active");
+    redeem(s, &user, &ending).expect_error(404, "not_found");
+    redeem(s, s.admin(), &ending).expect_error(409, "campaign_not_active");
     s.run_cron("* * * * *");
     assert_eq!(campaign(s, &ending)["status"], "completed");
     set_status(s, &ending, "active").expect_error(409, "invalid_transition");
@@ -349,4 +356,194 @@ fn landing_urls_must_not_point_at_private_or_invalid_addresses() {
         let r = post(url);
         assert_eq!(r.status, 201, "{url}: {}", r.body);
     }
+}
+
+fn concurrent_edits_lose_no_update() {
+    let s = shared();
+    // Seven fields, two requests for each with different values: 14 edits of one draft at once.
+    let edit = |i: usize| -> (&'static str, Value) {
+        let v = i / 7 + 1;
+        match i % 7 {
+            0 => ("name", json!(format!("Edited {v}"))),
+            1 => ("description", json!(format!("Description {v}"))),
+            2 => ("offer", json!({"type": "credits", "value": 600 + v})),
+            3 => ("landing_url", json!(format!("https://soundhash.test/edited-{v}"))),
+            4 => ("max_uses", json!(100 + v)),
+            5 => ("max_uses_per_user", json!(1 + v)),
+            _ => ("tags", json!([format!("tag-{v}")])),
+        }
+    };
+    for round in 0..3 {
+        let original = create(s, json!({}));
+        let code = original["campaign_code"].as_str().unwrap();
+        let results = parallel(14, |i| {
+            let (field, value) = edit(i);
+            s.patch(&format!("{API}/admin/campaigns/{code}")).token(s.admin()).json(&json!({ field: value })).send()
+        });
+        assert!(results.iter().all(|r| r.status == 200 || (r.status == 409 && r.code() == "concurrent_update")), "{results:?}");
+        assert!(results.iter().any(|r| r.status == 200), "round {round}: nothing applied");
+        // Each answer shows its own change…
+        for (i, r) in results.iter().enumerate().filter(|(_, r)| r.status == 200) {
+            let (field, value) = edit(i);
+            assert_eq!(r.json()[field], value, "round {round}, request {i}");
+        }
+        // …and every change answered 200 is still there at the end (one of the two per field).
+        let now = campaign(s, code);
+        for field in 0..7 {
+            let name = edit(field).0;
+            let applied: Vec<Value> = [field, field + 7].into_iter().filter(|&i| results[i].status == 200).map(|i| edit(i).1).collect();
+            if applied.is_empty() {
+                assert_eq!(now[name], original[name], "round {round}: {name} changed by no request");
+            } else {
+                assert!(applied.contains(&now[name]), "round {round}: a change of {name} was lost: {} not in {applied:?}", now[name]);
+            }
+        }
+    }
+}
+
+fn a_corrupt_tags_column_is_an_error_and_is_never_rewritten() {
+    // An instance of its own: the test writes its D1 from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let code = create(s, json!({"tags": ["spring"]}))["campaign_code"].as_str().unwrap().to_owned();
+    s.d1(&format!("UPDATE campaigns SET tags = '{{bad' WHERE code = '{code}'"));
+    s.get(&format!("{API}/campaigns/{code}")).token(s.admin()).send().expect_error(500, "internal_error");
+    let r = s.patch(&format!("{API}/admin/campaigns/{code}")).token(s.admin()).json(&json!({"name": "Renamed"})).send();
+    r.expect_error(500, "internal_error");
+    assert!(!r.body.contains("bad") && !r.body.contains("tags"), "a 500 shows nothing internal: {}", r.body);
+    assert_eq!(s.d1(&format!("SELECT name, tags FROM campaigns WHERE code = '{code}'")), [json!({"name": "Winter promo", "tags": "{bad"})]);
+    // The log says what is wrong and where.
+    let logged = s.log_lines().into_iter().filter_map(|l| l["error"].as_str().map(str::to_owned)).any(|e| e.contains(&code) && e.contains("tags"));
+    assert!(logged, "the corrupt column is logged");
+}
+
+/// Sleeps until `millis` past the start of Unix second `second` (the worker judges by the same clock).
+fn sleep_until(second: i64, millis: u64) {
+    let target = Duration::from_secs(second as u64) + Duration::from_millis(millis);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    if let Some(wait) = target.checked_sub(now) {
+        std::thread::sleep(wait);
+    }
+}
+
+fn campaigns_are_live_from_their_start_included_to_their_end_excluded() {
+    let s = shared();
+    let start = now() + 3;
+    let end = start + 2;
+    // A live campaign is: redirected to, shown and listed to users, redeemable (an admin's
+    // redemption tells "not active" apart from the limits).
+    let (code, _) = live(s, json!({"starts_at": iso(start), "ends_at": iso(end), "max_uses_per_user": 10}));
+    let (_, user) = s.user();
+    // Everything a user and an admin see of it, observed within one second of the clock.
+    let observe = |second: i64| -> (Vec<bool>, Resp) {
+        sleep_until(second, 20);
+        let mut seen = parallel(4, |i| match i {
+            0 => click(s, &format!("/c/{code}"), "198.51.100.70"),
+            1 => s.get(&format!("{API}/campaigns/{code}")).token(&user).send(),
+            2 => s.get(&format!("{API}/campaigns?limit=100")).token(&user).send(),
+            _ => redeem(s, s.admin(), &code),
+        });
+        let redeemed = seen.pop().unwrap();
+        let listed = seen[2].json()["items"].as_array().unwrap().iter().any(|c| c["campaign_code"] == code.as_str());
+        (vec![seen[0].status == 302, seen[1].status == 200, listed], redeemed)
+    };
+    let (before, refused) = observe(start - 1);
+    let (at_start, redeemed) = observe(start);
+    let (at_end, too_late) = observe(end);
+    assert_eq!(before, [false, false, false], "not live in the second before starts_at (click, GET, list)");
+    refused.expect_error(409, "campaign_not_active");
+    assert_eq!(at_start, [true, true, true], "live from the second of starts_at");
+    assert_eq!(redeemed.status, 201, "{}", redeemed.body);
+    assert_eq!(redeemed.json()["created_at"], iso(start), "redeemed in the very second of starts_at");
+    assert_eq!(at_end, [false, false, false], "not live from the second of ends_at");
+    too_late.expect_error(409, "campaign_not_active");
+}
+
+fn campaigns_that_are_not_live_are_unknown_to_users() {
+    let s = shared();
+    let (_, user) = s.user();
+    let scheduled = create(s, json!({"starts_at": iso(now() + 3_600)}))["campaign_code"].as_str().unwrap().to_owned();
+    assert_eq!(set_status(s, &scheduled, "scheduled").status, 200);
+    let (not_started, _) = live(s, json!({"starts_at": iso(now() + 3_600)}));
+    let (completed, _) = live(s, json!({}));
+    assert_eq!(set_status(s, &completed, "completed").status, 200);
+    let draft = create(s, json!({}))["campaign_code"].as_str().unwrap().to_owned();
+    let unknown_redeem = redeem(s, &user, "NOPE1234");
+    unknown_redeem.expect_error(404, "not_found");
+    let unknown_get = s.get(&format!("{API}/campaigns/NOPE1234")).token(&user).send();
+    unknown_get.expect_error(404, "not_found");
+    for code in [&scheduled, &not_started, &completed, &draft] {
+        let r = redeem(s, &user, code);
+        assert_eq!((r.status, r.json()), (404, unknown_redeem.json()), "redeeming {code}: the same answer as an unknown code");
+        let r = s.get(&format!("{API}/campaigns/{code}")).token(&user).send();
+        assert_eq!((r.status, r.json()), (404, unknown_get.json()), "reading {code}: the same answer as an unknown code");
+    }
+    // Administrators keep the specific answers.
+    for code in [&scheduled, &not_started, &completed] {
+        redeem(s, s.admin(), code).expect_error(409, "campaign_not_active");
+        assert_eq!(s.get(&format!("{API}/campaigns/{code}")).token(s.admin()).send().status, 200);
+    }
+    let credits = s.get(&format!("{API}/referrals/balance")).token(&user).send().json();
+    assert_eq!(credits["balance_credits"], 0, "nothing was redeemed");
+}
+
+fn the_cron_advances_more_campaigns_than_one_chunk_over_successive_runs() {
+    // An instance of its own: the test writes its D1 from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let t = now();
+    // 600 scheduled campaigns due to start, more than one run's chunk (500), written straight to
+    // D1; and 10 active ones whose uses are all taken.
+    s.d1(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)
+         INSERT INTO campaigns (code, name, offer_type, offer_value, landing_url, status, starts_at, created_by, created_at, updated_at)
+         SELECT printf('BULK%04d', i), 'Bulk', 'credits', 1, 'https://soundhash.test/', 'scheduled', {t} - 60, 'e2e', {t}, {t} FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
+         INSERT INTO campaigns (code, name, offer_type, offer_value, landing_url, status, max_uses, uses, created_by, created_at, updated_at)
+         SELECT printf('USEDUP%02d', i), 'Used up', 'credits', 1, 'https://soundhash.test/', 'active', 3, 3, 'e2e', {t}, {t} FROM n;"
+    ));
+    let moved = || {
+        let sql = "SELECT SUM(code LIKE 'BULK%' AND status = 'active') + SUM(code LIKE 'USEDUP%' AND status = 'completed') AS n FROM campaigns";
+        s.d1(sql)[0]["n"].as_i64().unwrap()
+    };
+    s.run_cron("* * * * *");
+    assert_eq!(moved(), 500, "one chunk of 500 transitions in a run");
+    s.run_cron("* * * * *");
+    assert_eq!(moved(), 610, "the rest on the next run");
+    s.run_cron("* * * * *");
+    assert_eq!(moved(), 610);
+}
+
+fn a_click_batch_that_fails_part_way_is_retried_not_dropped() {
+    // An instance of its own: the test changes a Durable Object's SQLite file from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let (code, _) = live(s, json!({}));
+    let link = format!("/c/{code}");
+    assert_eq!(click(s, &link, "203.0.113.90").status, 302);
+    wait_clicks(s, &code, 1);
+    // From now on the object fails on the second new visitor of a write: a batch of several
+    // clicks fails part-way, after its id and its first click were written.
+    s.object_exec(
+        "LinkClicks",
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON visitors WHEN (SELECT COUNT(*) FROM visitors) >= 2
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    );
+    let results = parallel(5, |i| click(s, &link, &format!("203.0.113.{}", 91 + i)));
+    assert!(results.iter().all(|r| r.status == 302));
+    // Every click is either counted or, after the retries, reported lost: never dropped silently
+    // as the "duplicate" of a batch that was only half applied.
+    let lost = || -> i64 {
+        s.log_lines().iter().filter(|l| l["link"] == format!("cmp:{code}").as_str()).filter_map(|l| l["lost_clicks"].as_i64()).sum()
+    };
+    let settled = wait_for(Duration::from_secs(10), || {
+        let counted = stats(s, &code)["clicks"].as_i64().unwrap() - 1;
+        (counted + lost() == 5).then_some((counted, lost()))
+    });
+    let (counted, lost_clicks) = settled.unwrap_or_else(|| panic!("clicks counted: {}, reported lost: {}", stats(s, &code)["clicks"], lost()));
+    assert!(lost_clicks > 0, "the failing batch was reported (counted {counted})");
+    // Once the object works again, clicks count as before.
+    s.object_exec("LinkClicks", "DROP TRIGGER injected_failure;");
+    assert_eq!(click(s, &link, "203.0.113.99").status, 302);
+    wait_clicks(s, &code, 1 + counted + 1);
 }

@@ -1,4 +1,5 @@
-//! `Idempotency-Key`, proven on `PATCH /admin/users/{id}`: replay, conflict, concurrency, expiry.
+//! `Idempotency-Key`, proven on `PATCH /admin/users/{id}`: replay, conflict, concurrency, expiry;
+//! and on `POST /campaigns`: a replay carries the headers of the first answer.
 
 use crate::support::{parallel, shared, strict, unique, API};
 use crate::trials;
@@ -14,6 +15,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         concurrent_retries_run_the_work_once,
         malformed_keys_are_422,
         keys_expire_and_the_cron_purges_them,
+        replays_carry_the_headers_of_the_first_answer,
     )
 }
 
@@ -136,4 +138,27 @@ fn keys_expire_and_the_cron_purges_them() {
     s.run_cron("* * * * *");
     let purged = s.wait_log(|l| l["job"] == "purge_idempotency_keys" && l["affected"].as_u64().is_some_and(|n| n >= 1));
     assert!(!purged.is_empty(), "the cron job purged the expired keys");
+}
+
+fn replays_carry_the_headers_of_the_first_answer() {
+    let s = shared();
+    let key = unique("key");
+    let body = json!({"name": "Replayed", "offer": {"type": "credits", "value": 5}, "landing_url": "https://soundhash.test/replayed"});
+    let create = || s.post(&format!("{API}/campaigns")).token(s.admin()).header("Idempotency-Key", &key).json(&body).send();
+    let first = create();
+    assert_eq!(first.status, 201, "{}", first.body);
+    let code = first.json()["campaign_code"].as_str().unwrap().to_owned();
+    let location = format!("{API}/campaigns/{code}");
+    assert_eq!((first.header("location"), first.header("idempotent-replayed")), (Some(location.as_str()), None));
+    // The retry is answered as the first request was, Location included, and creates nothing.
+    let replay = create();
+    assert_eq!(
+        (replay.status, replay.header("location"), replay.header("idempotent-replayed")),
+        (201, Some(location.as_str()), Some("true")),
+        "{:?}",
+        replay.headers
+    );
+    assert_eq!(replay.json(), first.json());
+    let created = s.get(&location).token(s.admin()).send();
+    assert_eq!((created.status, created.json()["name"].clone()), (200, json!("Replayed")));
 }

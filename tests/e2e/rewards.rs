@@ -3,10 +3,11 @@
 //! ranks and ties, past periods, and referral conversions feeding the referrals ladder.
 
 use crate::referrals::{referred, referrer};
-use crate::support::{instant, iso, now, parallel, shared, unique, Server, API};
+use crate::support::{instant, iso, now, parallel, shared, unique, wait_for, Server, API};
 use crate::trials;
 use chrono::Datelike;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     trials!(rewards:
@@ -22,6 +23,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events,
         revenue_boards_show_others_ranks_but_not_amounts,
         periods_not_begun_or_ending_before_they_start_are_empty_not_errors,
+        the_leaderboards_are_updated_after_the_response,
     )
 }
 
@@ -75,6 +77,16 @@ fn board(s: &Server, token: &str, query: &str) -> Value {
     r.json()
 }
 
+/// The board once it is `ready` (the leaderboards are updated after the ingest's response), or
+/// as it is after 10 s: the caller's assertions then tell what is missing.
+fn board_when(s: &Server, token: &str, query: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    wait_for(Duration::from_secs(10), || Some(board(s, token, query)).filter(|b| ready(b))).unwrap_or_else(|| board(s, token, query))
+}
+
+fn scored(n: i64) -> impl Fn(&Value) -> bool {
+    move |b| b["me"]["score"] == n
+}
+
 /// The four period keys of a Unix time, computed with chrono (independently of the worker).
 fn keys(t: i64) -> [String; 4] {
     let week = chrono::DateTime::from_timestamp(t, 0).unwrap().iso_week();
@@ -109,7 +121,7 @@ fn ingest_awards_badges_and_updates_every_period() {
     assert_eq!(progress("referrals"), json!({"category": "referrals", "value": 0, "next_badge": "First Referral", "next_threshold": 1}));
     assert_eq!(mine["metrics"]["matches"], 7);
     for (period, key) in PERIODS.iter().zip(keys(t)) {
-        let b = board(s, &token, &format!("category=api_usage&period={period}&limit=100"));
+        let b = board_when(s, &token, &format!("category=api_usage&period={period}&limit=100"), scored(1000));
         assert_eq!((b["category"].as_str(), b["period"].as_str(), b["period_key"].as_str()), (Some("api_usage"), Some(*period), Some(key.as_str())));
         assert_eq!(b["me"]["score"], 1000, "{period}: {b}");
         // The board is shared with other tests: the caller is listed exactly when in the top 100.
@@ -119,7 +131,7 @@ fn ingest_awards_badges_and_updates_every_period() {
             Some(entry) => assert_eq!((entry["rank"].as_i64(), entry["score"].as_i64()), (Some(rank), Some(1000))),
             None => assert!(rank > 100, "rank {rank} but not listed: {b}"),
         }
-        let c = board(s, &token, &format!("category=content&period={period}"));
+        let c = board_when(s, &token, &format!("category=content&period={period}"), scored(1));
         assert_eq!(c["me"]["score"], 1, "{period}: {c}");
     }
 }
@@ -137,7 +149,7 @@ fn a_re_sent_event_counts_once() {
     assert_eq!(badges(s, &token)["metrics"]["revenue_cents"], 200);
     assert_eq!(badge_ids(s, &token), ["first_dollar"]);
     for period in PERIODS {
-        assert_eq!(board(s, &token, &format!("category=revenue&period={period}"))["me"]["score"], 200, "{period}");
+        assert_eq!(board_when(s, &token, &format!("category=revenue&period={period}"), scored(200))["me"]["score"], 200, "{period}");
     }
 }
 
@@ -157,7 +169,7 @@ fn concurrent_events_crossing_a_threshold_award_once() {
     assert_eq!(badge_ids(s, &token), ["api_explorer"]);
     assert_eq!(badges(s, &token)["metrics"]["api_calls"], 1000);
     for period in PERIODS {
-        assert_eq!(board(s, &token, &format!("category=api_usage&period={period}"))["me"]["score"], 1000, "{period}");
+        assert_eq!(board_when(s, &token, &format!("category=api_usage&period={period}"), scored(1000))["me"]["score"], 1000, "{period}");
     }
 }
 
@@ -177,14 +189,14 @@ fn ranks_order_by_score_then_who_got_there_first() {
         ev(4, 50, day + 50), // ties user 1 on score and time: user id decides
     ]);
     let date = &iso(day)[..10];
-    let b = board(s, &users[0].1, &format!("category=content&period=daily&at={date}"));
-    assert_eq!(b["period_key"], date);
     let (first_tie, second_tie) = if id(1) < id(4) { (id(1), id(4)) } else { (id(4), id(1)) };
     let expected: Vec<Value> = [(id(2), 70), (first_tie, 50), (second_tie, 50), (id(0), 50), (id(3), 10)]
         .iter()
         .zip(1..)
         .map(|(&(user, score), rank)| json!({"rank": rank, "user_id": user, "score": score}))
         .collect();
+    let b = board_when(s, &users[0].1, &format!("category=content&period=daily&at={date}"), |b| b["entries"] == json!(expected));
+    assert_eq!(b["period_key"], date);
     assert_eq!(b["entries"], json!(expected), "{b}");
     assert_eq!(b["me"], json!({"rank": 4, "score": 50}));
     let top2 = board(s, &users[3].1, &format!("category=content&period=daily&at={date}&limit=2"));
@@ -201,13 +213,13 @@ fn ranks_order_by_score_then_who_got_there_first() {
     let ev = |user: usize, amount, at| event(&unique("ev"), id(user), "revenue_cents", amount, at);
     report(s, &[ev(0, 1_000, day), ev(1, 301, day + 10), ev(2, 300, day + 30), ev(3, 300, day + 20), ev(4, 4_999, day), ev(4, 1, day + 1)]);
     let check = |expected: &[(usize, i64)]| {
-        let b = board(s, &users[0].1, &format!("category=revenue&period=daily&at={date}"));
         // (Other members' revenue is not shown: only user 0's own.)
         let listed: Vec<Value> = expected
             .iter()
             .zip(1..)
             .map(|(&(u, score), rank)| json!({"rank": rank, "user_id": id(u), "score": if u == 0 { json!(score) } else { Value::Null }}))
             .collect();
+        let b = board_when(s, &users[0].1, &format!("category=revenue&period=daily&at={date}"), |b| b["entries"] == json!(listed));
         assert_eq!(b["entries"], json!(listed), "{b}");
         for (rank, &(u, score)) in (1..).zip(expected) {
             let mine = board(s, &users[u].1, &format!("category=revenue&period=daily&at={date}&limit=1"))["me"].clone();
@@ -228,7 +240,7 @@ fn past_periods_are_read_with_at() {
     let [day, week, month, _] = keys(then);
     let date = &iso(then)[..10];
     for (period, key) in [("daily", &day), ("weekly", &week), ("monthly", &month)] {
-        let b = board(s, &token, &format!("category=content&period={period}&at={date}"));
+        let b = board_when(s, &token, &format!("category=content&period={period}&at={date}"), scored(3));
         assert_eq!((b["period_key"].as_str(), b["me"]["score"].as_i64()), (Some(key.as_str()), Some(3)), "{period}");
         // An instant within the period names it too.
         let b = board(s, &token, &format!("category=content&period={period}&at={}", iso(then)));
@@ -291,7 +303,7 @@ fn a_thousand_events_fit_in_one_request() {
     assert!(size > 64 * 1024, "the body ({size} bytes) is above the default limit");
     assert_eq!(report(s, &events), json!({"accepted": 1000, "duplicates": 0, "badges_awarded": 100}));
     let token = s.token(&users[7]);
-    let b = board(s, &token, "category=content&period=all_time");
+    let b = board_when(s, &token, "category=content&period=all_time", scored(10));
     assert_eq!(b["me"]["score"], 10);
     let mut too_many = events.clone();
     too_many.push(event(&unique("ev"), &users[0], "content_items", 1, t));
@@ -337,7 +349,7 @@ fn referral_conversions_feed_the_referrals_ladder() {
     assert_eq!(mine["metrics"]["referrals"], 2, "{mine}");
     assert_eq!(badge_ids(s, &token), ["first_referral"]);
     for period in PERIODS {
-        assert_eq!(board(s, &token, &format!("category=referrals&period={period}"))["me"]["score"], 2, "{period}");
+        assert_eq!(board_when(s, &token, &format!("category=referrals&period={period}"), scored(2))["me"]["score"], 2, "{period}");
     }
     assert_eq!(mine["progress"][0], json!({"category": "referrals", "value": 2, "next_badge": "Referral Builder", "next_threshold": 5}));
     let _ = referrer_id;
@@ -350,11 +362,17 @@ fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
     let t = now();
     let score = |s: &Server| board(s, &token, "category=api_usage&period=all_time")["me"]["score"].as_i64();
     report(&s, &[event(&unique("ev"), &user, "api_calls", 5, t)]);
-    assert_eq!(score(&s), Some(5));
+    assert_eq!(board_when(&s, &token, "category=api_usage&period=all_time", scored(5))["me"]["score"], 5);
     let then = t - 10 * 86_400;
     report(&s, &[event(&unique("ev"), &user, "content_items", 4, then)]);
-    let old = |s: &Server, period: &str| board(s, &token, &format!("category=content&period={period}&at={}", &iso(then)[..10]));
-    assert_eq!((old(&s, "daily")["me"]["score"].as_i64(), old(&s, "weekly")["me"]["score"].as_i64()), (Some(4), Some(4)));
+    let query = |period: &str| format!("category=content&period={period}&at={}", &iso(then)[..10]);
+    let old = |s: &Server, period: &str| board(s, &token, &query(period));
+    let weekly = board_when(&s, &token, &query("weekly"), scored(4));
+    assert_eq!((old(&s, "daily")["me"]["score"].as_i64(), weekly["me"]["score"].as_i64()), (Some(4), Some(4)));
+    // Both batches confirmed (the leaderboards are called after the responses): nothing in flight
+    // while the test writes D1 from outside.
+    let pending = || s.d1("SELECT COUNT(*) AS n FROM activity_batches WHERE state = 'pending'")[0]["n"].as_i64();
+    assert_eq!(wait_for(Duration::from_secs(10), || pending().filter(|&n| n == 0)), Some(0));
     // As if the confirmation had been lost: the batch is sent again and must count once. As if a
     // request had died between its D1 transaction and its leaderboard call: a batch the
     // leaderboards never saw. And a batch pending for over a week, and an old settled one.
@@ -404,8 +422,8 @@ fn the_cron_publishes_unconfirmed_batches_once_and_forgets_old_events() {
         assert_eq!((b["me"].clone(), b["entries"].clone()), (Value::Null, json!([])), "{period}: {b}");
     }
     report(&s, &[event(&unique("ev"), &user, "content_items", 1, then)]);
+    assert_eq!(board_when(&s, &token, &query("monthly"), scored(5))["me"]["score"], 5);
     assert_eq!(stored(&format!("daily:{day}")), 0, "no board comes back");
-    assert_eq!(old(&s, "monthly")["me"]["score"], 5);
     assert_eq!(board(&s, &token, "category=content&period=all_time")["me"]["score"], 5);
     assert_eq!(board(&s, &token, "category=api_usage&period=daily")["me"]["score"], 12, "today's board is kept");
 }
@@ -424,7 +442,7 @@ fn revenue_boards_show_others_ranks_but_not_amounts() {
         event(&unique("ev"), id(1), "api_calls", 20, day),
     ]);
     let date = &iso(day)[..10];
-    let b = board(s, &users[1].1, &format!("category=revenue&period=daily&at={date}"));
+    let b = board_when(s, &users[1].1, &format!("category=revenue&period=daily&at={date}"), |b| b["entries"].as_array().is_some_and(|e| e.len() == 3));
     assert_eq!(
         b["entries"],
         json!([
@@ -440,6 +458,37 @@ fn revenue_boards_show_others_ranks_but_not_amounts() {
     let by_admin = board(s, s.admin(), &format!("category=revenue&period=daily&at={date}"));
     assert!(by_admin["entries"].as_array().unwrap().iter().all(|e| e["score"].is_null()), "{by_admin}");
     // Other categories show every score.
-    let a = board(s, &users[1].1, &format!("category=api_usage&period=daily&at={date}"));
+    let a = board_when(s, &users[1].1, &format!("category=api_usage&period=daily&at={date}"), |a| a["entries"].as_array().is_some_and(|e| e.len() == 2));
     assert_eq!(a["entries"], json!([{"rank": 1, "user_id": id(0), "score": 30}, {"rank": 2, "user_id": id(1), "score": 20}]), "{a}");
+}
+
+fn the_leaderboards_are_updated_after_the_response() {
+    // An instance of its own: the test changes a Durable Object's SQLite file from outside.
+    let own = Server::start(&[]);
+    let s = &own;
+    let (user, token) = s.user();
+    let score = || board(s, &token, "category=api_usage&period=all_time")["me"]["score"].as_i64();
+    report(s, &[event(&unique("ev"), &user, "api_calls", 5, now())]);
+    assert_eq!(board_when(s, &token, "category=api_usage&period=all_time", scored(5))["me"]["score"], 5);
+    // The api_usage leaderboard now fails every write.
+    s.object_exec("Leaderboard", "CREATE TRIGGER injected_failure BEFORE INSERT ON scores BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+    let r = s.post(&format!("{API}/admin/activity")).token(s.admin()).json(&json!({"events": [event(&unique("ev"), &user, "api_calls", 7, now())]})).send();
+    assert_eq!((r.status, r.json()["accepted"].clone()), (200, json!(1)), "{}", r.body);
+    let request_id = r.header("x-request-id").unwrap().to_owned();
+    // The request was answered before the leaderboard was called: its failure is logged after
+    // the request's own line.
+    assert!(!s.wait_log(|l| l["activity_batch"].is_string() && l["retry"] == "cron").is_empty(), "the failed publish is logged");
+    let lines = s.log_lines();
+    let answered = lines.iter().position(|l| l["request_id"] == request_id.as_str() && l["status"] == 200);
+    let failed = lines.iter().position(|l| l["activity_batch"].is_string());
+    assert!(answered.is_some() && answered < failed, "answered at line {answered:?}, leaderboard failed at line {failed:?}");
+    assert_eq!(score(), Some(5));
+    // The cron re-sends the batch once the object works again (the batch is old enough to be
+    // left to it), and it counts once.
+    s.object_exec("Leaderboard", "DROP TRIGGER injected_failure;");
+    s.d1("UPDATE activity_batches SET created_at = created_at - 60 WHERE state = 'pending'");
+    s.run_cron("* * * * *");
+    assert_eq!(score(), Some(12));
+    s.run_cron("* * * * *");
+    assert_eq!(score(), Some(12));
 }

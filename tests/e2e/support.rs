@@ -466,6 +466,11 @@ impl Server {
     /// between two writes, old rows): use it on an instance of the test's own, while no request is
     /// in flight, since a second writer can make the worker's queries fail with SQLITE_BUSY.
     pub fn d1(&self, sql: &str) -> Vec<Value> {
+        self.try_d1(sql).unwrap_or_else(|text| panic!("d1 execute failed: {text}"))
+    }
+
+    /// `d1`, with D1's refusal (a violated constraint, say) as an `Err` of its message.
+    pub fn try_d1(&self, sql: &str) -> Result<Vec<Value>, String> {
         let config = e2e_config();
         for attempt in 1.. {
             let out = Command::new("node")
@@ -479,9 +484,11 @@ impl Server {
             let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             if out.status.success() {
                 let results: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("d1 execute output ({e}): {text}"));
-                return results.as_array().and_then(|r| r.last()).and_then(|r| r["results"].as_array()).cloned().unwrap_or_default();
+                return Ok(results.as_array().and_then(|r| r.last()).and_then(|r| r["results"].as_array()).cloned().unwrap_or_default());
             }
-            assert!(attempt < 8 && (text.contains("SQLITE_BUSY") || text.contains("database is locked")), "d1 execute failed: {text}");
+            if attempt >= 8 || !(text.contains("SQLITE_BUSY") || text.contains("database is locked")) {
+                return Err(text);
+            }
             std::thread::sleep(Duration::from_millis(250 * attempt));
         }
         unreachable!()
@@ -525,6 +532,26 @@ print(json.dumps(rows))
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Runs SQL on the SQLite files of the instance's Durable Objects of `class` from outside
+    /// (python3's sqlite3), for what no request can do: a trigger that makes an object's writes
+    /// fail, say. Only on an instance of the test's own.
+    pub fn object_exec(&self, class: &str, sql: &str) {
+        let script = r#"
+import glob, sqlite3, sys
+for path in glob.glob(sys.argv[1] + "/v3/do/*-" + sys.argv[2] + "/*.sqlite"):
+    if path.endswith("metadata.sqlite"):
+        continue
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        con.executescript(sys.argv[3])
+        con.commit()
+    finally:
+        con.close()
+"#;
+        let out = Command::new("python3").args(["-c", script, path(&self.dir), class, sql]).output().expect("run python3");
+        assert!(out.status.success(), "object_exec: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Fires the cron trigger (Miniflare's `/cdn-cgi/handler/scheduled`).
