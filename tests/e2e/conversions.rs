@@ -347,8 +347,15 @@ fn large_genuine_events_fit_the_webhook_limit() {
     huge["data"]["object"]["lines"]["data"] = json!((0..5_000).map(line).collect::<Vec<_>>());
     huge["data"]["object"]["id"] = json!(unique("in"));
     huge["id"] = json!(unique("evt"));
-    assert!(huge.to_string().len() > 1 << 20);
-    s.stripe(&huge).expect_error(413, "payload_too_large");
+    let length = huge.to_string().len();
+    assert!(length > 1 << 20);
+    // (Its head only, then the answer is read: the declared length alone is refused, and a
+    // client still writing the body when the server answers and closes sees its write reset.)
+    let head = format!(
+        "POST {API}/webhooks/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = s.raw(head.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 413") && answer.contains("payload_too_large"), "{answer}");
     assert_eq!(commission_count(s, &token), 1);
 }
 
