@@ -162,6 +162,13 @@ mod tests {
     }
 
     #[test]
+    fn the_document_names_every_badge_and_only_those() {
+        let documented = doc()["components"]["schemas"]["BadgeAward"]["properties"]["badge_id"]["enum"].clone();
+        let badges: Vec<&str> = crate::domain::rewards::BADGES.iter().map(|b| b.id).collect();
+        assert_eq!(documented, serde_json::json!(badges));
+    }
+
+    #[test]
     fn the_document_names_exactly_the_routed_operations() {
         let documented: BTreeSet<(String, String)> =
             operations(&doc()).into_iter().map(|(m, p, _)| (m, p)).collect();

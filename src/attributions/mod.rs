@@ -36,7 +36,7 @@ pub async fn create(ctx: &Ctx) -> ApiResult {
             referrals::not_self(&a.user_id, user)?;
             let user_active = crate::store::users::find(&db, &a.user_id).await?.is_none_or(|u| u.is_active);
             if !affiliate_rules::is_live(a.status, user_active) {
-                return Err(ApiError::unprocessable("affiliate_inactive", "This affiliate is not active."));
+                return Err(ApiError::conflict("affiliate_inactive", "This affiliate is not active."));
             }
             Some(a)
         }

@@ -257,7 +257,8 @@ pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
             let left = c.amount_cents - c.refunded_cents;
             let amount = body.amount_cents.unwrap_or(left);
             if left == 0 || amount > left {
-                return Err(ApiError::unprocessable(
+                // What is left depends on the refunds before: a conflict with that state.
+                return Err(ApiError::conflict(
                     "refund_exceeds_amount",
                     "The refund exceeds what is left of the conversion.",
                 )
@@ -270,7 +271,7 @@ pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
                 "conversion": ConversionView::from(&conversion),
                 "commission_reversed_cents": reversed_cents(effect),
             })),
-            Refunded::Nothing => Err(ApiError::unprocessable("refund_exceeds_amount", "Nothing is left to refund.")),
+            Refunded::Nothing => Err(ApiError::conflict("refund_exceeds_amount", "Nothing is left to refund.")),
             Refunded::NoConversion => Err(ApiError::not_found("No conversion with this external_id.")),
         }
     })

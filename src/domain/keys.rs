@@ -4,12 +4,12 @@
 /// The longest key.
 pub const MAX_KEY_LEN: usize = 255;
 
-/// A client's key: 1–255 visible ASCII characters once surrounding whitespace is trimmed; `None`
-/// when the text cannot be one.
+/// A client's key: 1–255 visible ASCII characters, exactly as sent (a header's surrounding
+/// whitespace is no part of its value, and a body's string is taken as written); `None` when the
+/// text cannot be one.
 pub fn client_key(text: &str) -> Option<&str> {
-    let key = text.trim();
-    let valid = !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic());
-    valid.then_some(key)
+    let valid = !text.is_empty() && text.len() <= MAX_KEY_LEN && text.bytes().all(|b| b.is_ascii_graphic());
+    valid.then_some(text)
 }
 
 #[cfg(test)]
@@ -17,8 +17,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_visible_ascii_trimmed() {
-        assert_eq!(client_key(" 3f2c-key "), Some("3f2c-key"));
+    fn keys_are_visible_ascii_as_sent() {
+        assert_eq!(client_key("3f2c-key"), Some("3f2c-key"));
+        assert_eq!(client_key(" 3f2c-key "), None, "as the document's pattern says");
         assert_eq!(client_key(&"k".repeat(255)).map(str::len), Some(255));
         for bad in ["", "  ", "has space", "ключ", "tab\tin", &"k".repeat(256)] {
             assert_eq!(client_key(bad), None, "{bad:?}");

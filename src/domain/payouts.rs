@@ -61,12 +61,13 @@ pub fn payout_email(text: &str) -> Result<String, &'static str> {
     }
 }
 
-/// A payout gathers everything available; it must reach the minimum.
+/// A payout gathers everything available; it must reach the minimum. (The balance is the
+/// affiliate's state, not the request's: a conflict.)
 pub fn check_amount(available_cents: i64, minimum_cents: i64) -> Result<(), Rejection> {
     if available_cents >= minimum_cents.max(1) {
         Ok(())
     } else {
-        Err(Rejection::unprocessable(
+        Err(Rejection::conflict(
             "below_minimum",
             "The available balance is below the minimum payout amount.",
         ))
@@ -91,7 +92,7 @@ mod tests {
     #[test]
     fn the_minimum() {
         assert!(check_amount(5_000, 5_000).is_ok());
-        assert_eq!(check_amount(4_999, 5_000).unwrap_err().code, "below_minimum");
+        assert_eq!(check_amount(4_999, 5_000).unwrap_err(), Rejection::conflict("below_minimum", "The available balance is below the minimum payout amount."));
         assert!(check_amount(0, 0).is_err(), "never an empty payout");
         assert!(check_amount(-10, 0).is_err(), "never a negative payout");
     }

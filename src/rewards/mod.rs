@@ -192,7 +192,24 @@ pub async fn my_badges(ctx: &Ctx) -> ApiResult {
 #[serde(deny_unknown_fields)]
 struct AwardBody {
     user_id: String,
-    badge_id: String,
+    /// Read as a badge of the rule table, so an unknown id is refused where it stands.
+    #[serde(rename = "badge_id", deserialize_with = "badge")]
+    badge: &'static rules::Badge,
+}
+
+fn badge<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'static rules::Badge, D::Error> {
+    // A visitor, so that an unknown id is reported where it stands (the 422 names its field).
+    struct BadgeId;
+    impl serde::de::Visitor<'_> for BadgeId {
+        type Value = &'static rules::Badge;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Self::Value, E> {
+            rules::find_badge(id).ok_or_else(|| E::custom("must be the id of a badge (see GET /rewards/badges)"))
+        }
+    }
+    deserializer.deserialize_str(BadgeId)
 }
 
 /// `POST /admin/rewards/badges`: awards a badge by hand; awarding it again changes nothing (200
@@ -202,10 +219,7 @@ pub async fn admin_award(ctx: &Ctx) -> ApiResult {
     if !crate::http::auth::valid_user_id(&body.user_id) {
         return Err(ApiError::validation("user_id", "user_id must be 1–128 visible ASCII characters"));
     }
-    let Some(badge) = rules::find_badge(&body.badge_id) else {
-        return Err(ApiError::validation("badge_id", "badge_id names no badge"));
-    };
-    let (held, fresh) = store::award(&ctx.db()?, &body.user_id, badge.id, &ctx.user()?.id, ctx.now).await?;
+    let (held, fresh) = store::award(&ctx.db()?, &body.user_id, body.badge.id, &ctx.user()?.id, ctx.now).await?;
     let view = badge_view(&held).ok_or_else(|| ApiError::internal("awarded badge unknown"))?;
     Reply::json(if fresh { 201 } else { 200 }, &json!({ "user_id": body.user_id, "badge": view }))
 }

@@ -118,7 +118,7 @@ fn the_affiliate_story_is_exact_at_every_step() {
     assert_eq!((payout["amount_cents"].clone(), payout["status"].clone()), (json!(6_000), json!("pending")));
     assert_eq!(earnings(&dashboard(s, &alice)), [0, 0, 6_000, 0, 0]);
     let again = s.post(&format!("{API}/affiliates/payouts")).token(&alice).send();
-    again.expect_error(422, "below_minimum");
+    again.expect_error(409, "below_minimum");
     // Bob gets $100.00 back while the payout is under way: a third of the commission comes back
     // as an adjustment against the next payout.
     let r = s.stripe(&charge_refunded(&invoice, 10_000));
@@ -163,7 +163,7 @@ fn commissions_wait_for_the_hold() {
     let r = s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&json!({"external_id": external_id, "amount_cents": 5_000})).send();
     assert_eq!(r.json()["commission_reversed_cents"], 1_000, "{}", r.body); // 2000 × 5000/9999 = 1000.1
     assert_eq!(earnings(&dashboard(s, &token)), [1_000, 0, 0, 0, 1_000]);
-    s.post(&format!("{API}/affiliates/payouts")).token(&token).send().expect_error(422, "below_minimum");
+    s.post(&format!("{API}/affiliates/payouts")).token(&token).send().expect_error(409, "below_minimum");
     let rows = s.get(&format!("{API}/affiliates/earnings")).token(&token).send().json();
     let items = rows["items"].as_array().unwrap();
     assert_eq!(items.iter().map(|r| r["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["adjustment", "commission"]);
@@ -189,7 +189,7 @@ fn a_full_refund_before_payout_reverses_the_commission() {
     assert_eq!(rows["items"][0]["status"], "reversed");
     // Nothing is left to refund.
     let r = s.post(&format!("{API}/admin/refunds")).token(s.admin()).json(&json!({"external_id": external_id, "amount_cents": 1})).send();
-    r.expect_error(422, "refund_exceeds_amount");
+    r.expect_error(409, "refund_exceeds_amount");
 }
 
 fn applications_and_terms() {
@@ -271,7 +271,7 @@ fn attribution_rules() {
     attribute(&t, json!({"referral_code": "REF22222222"})).expect_error(404, "not_found");
     // A suspended affiliate's code is refused.
     s.patch(&format!("{API}/admin/affiliates/{affiliate_id}")).token(s.admin()).json(&json!({"status": "suspended"})).send();
-    attribute(&t, json!({"affiliate_code": code})).expect_error(422, "affiliate_inactive");
+    attribute(&t, json!({"affiliate_code": code})).expect_error(409, "affiliate_inactive");
     s.patch(&format!("{API}/admin/affiliates/{affiliate_id}")).token(s.admin()).json(&json!({"status": "active"})).send();
     assert_eq!(attribute(&t, json!({"affiliate_code": code})).status, 201);
     // First touch wins.

@@ -406,7 +406,7 @@ fn a_deactivated_user_earns_nothing_new() {
     click(&s, &r_link, "203.0.113.50").expect_error(404, "not_found");
     // New users cannot attribute themselves to them, and a refusal records nothing.
     let (newcomer, newcomer_token) = s.user();
-    attribute(&newcomer_token, &json!({"affiliate_code": affiliate_code})).expect_error(422, "affiliate_inactive");
+    attribute(&newcomer_token, &json!({"affiliate_code": affiliate_code})).expect_error(409, "affiliate_inactive");
     attribute(&newcomer_token, &json!({"referral_code": referral_code})).expect_error(404, "not_found");
     let (_, _, _, other_code) = s.active_affiliate();
     assert_eq!(attribute(&newcomer_token, &json!({"affiliate_code": other_code})).status, 201);
