@@ -43,15 +43,7 @@ fi
 # Local development secrets (gitignored); keys added by later versions are appended.
 for name in API_SECRET_KEY STRIPE_WEBHOOK_SECRET VISITOR_HASH_SECRET; do
   if ! grep -qs "^$name=" .dev.vars; then
-    [ -f .dev.vars ] || echo "# schemathesis (contract fuzzing in `npm test`) in a project-local virtual environment.
-SCHEMATHESIS_VERSION=4.32.5
-if [ "$(.venv/bin/schemathesis --version 2>/dev/null || true)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
-  say "installing schemathesis $SCHEMATHESIS_VERSION into .venv"
-  [ -x .venv/bin/pip ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-fi
-
-# Local development secrets (never commit). Production: wrangler secret put NAME" > .dev.vars
+    [ -f .dev.vars ] || echo "# Local development secrets (never commit). Production: wrangler secret put NAME" > .dev.vars
     say "adding a fresh development $name to .dev.vars"
     echo "$name=$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')" >> .dev.vars
   fi
