@@ -248,7 +248,15 @@ async fn handle(
     request_log: &mut RequestLog,
 ) -> ApiResult {
     let path = req.path();
-    let (route, params) = router.resolve(method.as_ref(), &path)?;
+    let (route, params) = match router.resolve(method.as_ref(), &path) {
+        Ok(found) => found,
+        Err(e) => {
+            // Read (and drop) what the client is still sending, so it sees the 404 or 405
+            // rather than a connection reset mid-upload.
+            let _ = read_body(&mut req, 0).await;
+            return Err(e);
+        }
+    };
     // The raw URL (no parsing crate: see domain::links); the path comes from the runtime.
     let url = req.inner().url();
     let target = match url.split_once('?') {

@@ -1,8 +1,10 @@
 //! What an isolate knows about the users it served: their `Principal` (active, admin), kept for
 //! `USER_CACHE_SECONDS`, so an authenticated request does not read `users` before its handler's
-//! own query. The bound: a user deactivated (or stripped of admin rights) through this service is
-//! forgotten at once by the isolate that made the change; other isolates serve what they read for
-//! at most `USER_CACHE_SECONDS`. `Admin` routes never use what is kept (they read D1 each time).
+//! own query. The bound: a user deactivated through this service is forgotten at once by the
+//! isolate that made the change; other isolates serve what they read for at most
+//! `USER_CACHE_SECONDS`. Administrators are never kept: their rights also decide things on user
+//! routes (terms of their own affiliate account, campaigns not yet live), so every request of an
+//! admin reads D1 and a revoked right ends at once everywhere; `Admin` routes read D1 for anyone.
 
 use super::auth::Principal;
 use super::ApiResult;
@@ -34,7 +36,7 @@ where
     }
     let generation = FORGOTTEN.with(Cell::get);
     let principal = load().await?;
-    if ttl_seconds > 0 && FORGOTTEN.with(Cell::get) == generation {
+    if ttl_seconds > 0 && !principal.is_admin && FORGOTTEN.with(Cell::get) == generation {
         KEPT.with(|k| {
             let mut k = k.borrow_mut();
             if k.len() >= MAX_KEPT {
@@ -81,6 +83,13 @@ mod tests {
         assert_eq!(get("cache-a", 110, 10, user("cache-a", false)), (user("cache-a", false), true), "expired");
         forget("cache-a");
         assert_eq!(get("cache-a", 111, 10, user("cache-a", true)), (user("cache-a", true), true), "forgotten");
+    }
+
+    #[test]
+    fn administrators_are_never_kept() {
+        let admin = Principal { is_admin: true, ..user("cache-c", true) };
+        assert_eq!(get("cache-c", 100, 10, admin.clone()), (admin.clone(), true));
+        assert_eq!(get("cache-c", 101, 10, user("cache-c", true)), (user("cache-c", true), true), "read again: revoked at once");
     }
 
     #[test]

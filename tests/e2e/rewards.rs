@@ -44,11 +44,20 @@ fn periods_not_begun_or_ending_before_they_start_are_empty_not_errors() {
     assert!(now_board.is_some(), "the event reached the all-time board");
     let future = board("period=daily&at=2999-01-01");
     assert_eq!((future["period_key"].clone(), future["entries"].clone(), future["me"].clone()), (json!("2999-01-01"), json!([]), Value::Null));
-    // A dashboard period that ends before it starts holds nothing.
-    let (_, affiliate_token, _, _) = s.active_affiliate();
-    let r = s.get(&format!("{API}/affiliates/dashboard?from=2026-12-01&to=2026-11-01")).token(&affiliate_token).send();
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.json()["clicks"].clone(), r.json()["conversions"].clone()), (json!(0), json!(0)));
+    // A dashboard period that ends before it starts holds nothing, also within the hour its
+    // clicks are counted by (a click now; the period from just after now to just before).
+    let (_, affiliate_token, _, code) = s.active_affiliate();
+    let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    assert_eq!(s.get(&format!("/a/{code}")).header("User-Agent", browser).send().status, 302);
+    let dashboard = |query: &str| {
+        let r = s.get(&format!("{API}/affiliates/dashboard{query}")).token(&affiliate_token).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let counted = crate::support::wait_for(std::time::Duration::from_secs(10), || (dashboard("")["clicks"] == 1).then_some(()));
+    assert!(counted.is_some(), "the click is counted");
+    let backwards = dashboard(&format!("?from={}&to={}", iso(now() + 30), iso(now() - 30)));
+    assert_eq!((backwards["clicks"].clone(), backwards["conversions"].clone()), (json!(0), json!(0)), "{backwards}");
 }
 
 fn event(id: &str, user: &str, metric: &str, amount: i64, at: i64) -> Value {

@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -198,7 +197,6 @@ impl Server {
         wrangler(&["d1", "migrations", "apply", "DB", "--local", "-c", path(&config), "--persist-to", path(&dir)]);
 
         let secret = secret.unwrap_or_else(|| format!("e2e-secret-{}", unique("key")));
-        let port = free_port();
         let mut all_vars: Vec<(String, String)> = vec![
             ("API_SECRET_KEY".into(), secret.clone()),
             ("STRIPE_WEBHOOK_SECRET".into(), format!("whsec_{}", unique("e2e"))),
@@ -218,7 +216,9 @@ impl Server {
         // as an idle connection closes with a spurious 503, workers-sdk #14641).
         let mut cmd = Command::new("node");
         cmd.arg(root().join("scripts/serve.mjs"))
-            .args(["-c", path(&config), "--ip", "127.0.0.1", "--port", &port.to_string()])
+            // Port 0: the instance takes a free one and names it in its `ready` line (a port
+            // looked up here and handed over could be taken by someone else meanwhile).
+            .args(["-c", path(&config), "--ip", "127.0.0.1", "--port", "0"])
             .args(["--persist-to", path(&dir)]);
         for (k, v) in &all_vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
@@ -240,8 +240,8 @@ impl Server {
         let child = spawn_kept(cmd);
         let pgid = child.id() as i32;
         SERVERS.lock().expect("servers").push(pgid);
-        let server = Server {
-            base: format!("http://127.0.0.1:{port}"),
+        let mut server = Server {
+            base: String::new(),
             dir,
             secret,
             vars: all_vars,
@@ -252,19 +252,26 @@ impl Server {
             // one just as it closes fails with EOF (ureq retries only idempotent methods).
             agent: ureq::AgentBuilder::new().redirects(0).timeout(Duration::from_secs(60)).max_idle_connections(0).build(),
         };
-        server.wait_ready();
+        server.base = server.wait_ready();
         // Made admin now, before any test sends requests: writing the local D1 from a second
         // process while the worker serves can make the worker's queries fail (SQLITE_BUSY).
         server.admin();
         server
     }
 
-    fn wait_ready(&self) {
+    /// Waits for the instance's `ready http://…` line and then for `/healthz`; returns its origin.
+    fn wait_ready(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
+        let mut base = None;
         loop {
-            if let Ok(r) = self.agent.get(&format!("{}/healthz", self.base)).call() {
-                if r.status() == 200 {
-                    return;
+            if base.is_none() {
+                base = self.log_text().lines().find_map(|l| l.strip_prefix("ready ")).map(|url| url.trim().to_owned());
+            }
+            if let Some(base) = &base {
+                if let Ok(r) = self.agent.get(&format!("{base}/healthz")).call() {
+                    if r.status() == 200 {
+                        return base.clone();
+                    }
                 }
             }
             if let Ok(Some(status)) = self.child.lock().expect("child").try_wait() {
@@ -273,7 +280,7 @@ impl Server {
             if Instant::now() > deadline {
                 panic!("the instance did not become ready:\n{}", self.log_tail());
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -691,9 +698,6 @@ fn spawn_kept(cmd: Command) -> Child {
     rx.recv().expect("spawner thread").expect("spawn node scripts/serve.mjs (run npm run setup first)")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 /// Runs the project's wrangler and returns its stdout; panics with its output on failure.
 pub fn wrangler(args: &[&str]) -> String {
