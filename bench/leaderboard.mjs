@@ -29,6 +29,24 @@ function tokensFile(name, secret, ids) {
   return file;
 }
 
+/// Activity batches D1's outbox still holds unconfirmed by the Leaderboard objects.
+function pendingBatches(persist) {
+  const script = `
+import glob, sqlite3, sys
+n = 0
+for path in glob.glob(sys.argv[1] + "/v3/d1/**/*.sqlite", recursive=True):
+    con = sqlite3.connect("file:" + path + "?mode=ro", uri=True)
+    try:
+        n += con.execute("SELECT COUNT(*) FROM activity_batches WHERE state = 'pending'").fetchone()[0]
+    except sqlite3.Error:
+        pass
+    finally:
+        con.close()
+print(n)
+`;
+  return Number(execFileSync("python3", ["-c", script, persist], { encoding: "utf8" }).trim());
+}
+
 /// Sums read straight from the local SQLite files of D1 and of the `api_usage` Leaderboard object,
 /// the bucket counts' totals, and the all-time ranks of `users` counted row by row.
 function storedTotals(persist, users) {
@@ -140,8 +158,18 @@ export async function benchLeaderboard({ secret, baseline }) {
     log(`leaderboard round ${round}: ${line}`);
   }
 
-  // The last leaderboard calls have been answered; the stores hold everything now. Spot-check
-  // ranks from the top, the middle and the bottom against a row-by-row count.
+  // Every event sent was accepted (ids are fresh), so `accepted` is checked, not trusted.
+  const sentUpdates = (1 + rounds * writesPerConnection) * connections * eventsPerWrite;
+  if (accepted !== sentUpdates) throw new Error(`leaderboard: ${sentUpdates} update events sent, the service accepted ${accepted}`);
+  // The boards are updated after each response (wait_until); a publish that failed is re-sent by
+  // the cron. Wait until D1's outbox has no batch left unconfirmed, firing the cron meanwhile.
+  for (let i = 0; ; i++) {
+    if (pendingBatches(persist) === 0) break;
+    if (i === 300) throw new Error("leaderboard: activity batches still unconfirmed after 60 s");
+    if (i % 25 === 24) await fetch(`${service}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  // Spot-check ranks from the top, the middle and the bottom against a row-by-row count.
   const checked = [0, 1, Math.floor(members / 2), members - 2, members - 1].map((k) => `member-${byScore[k]}`);
   const apiRanks = {};
   for (const user of checked) {

@@ -5,7 +5,6 @@ import { createHmac } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createServer } from "node:net";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const work = join(root, "target", "bench");
@@ -19,16 +18,6 @@ export function log(message) {
   console.error(`bench: ${message}`);
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 export function ensureWrk() {
   try {
@@ -97,11 +86,19 @@ const baselineConfig = join(root, "bench", "baseline", "wrangler.toml");
 
 /// The baseline Worker (bench/baseline) on its own local D1 under `dir`: the service's migrations,
 /// `readUsers` as users with the same credit rows as the service's.
+/// The service's credit-balance statement, as src/store/credits.rs `balance` runs it.
+function balanceSql() {
+  const source = readFileSync(join(root, "src", "store", "credits.rs"), "utf8");
+  const found = /pub async fn balance\([^)]*\)[^{]*\{\s*let sql = "([^"]+)";/.exec(source);
+  if (!found) throw new Error("src/store/credits.rs: no balance statement found for the baseline");
+  return found[1].replace(/\s+/g, " ").trim();
+}
+
 export async function startBaseline(dir) {
   wrangler(["d1", "migrations", "apply", "DB", "--local", "-c", baselineConfig, "--persist-to", dir]);
   const users = readUsers.map((u) => `('${u}', 0, 1, 1767225600, 1767225600)`).join(",\n");
   d1Execute(dir, `INSERT INTO users (id, is_admin, is_active, created_at, updated_at) VALUES\n${users};\n${creditRowsSql(readUsers)}`, baselineConfig);
-  return serve("baseline", baselineConfig, await freePort(), dir, {});
+  return serve("baseline", baselineConfig, 0, dir, { BALANCE_SQL: balanceSql() });
 }
 
 /// Serves a Worker with scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without
@@ -152,7 +149,7 @@ export async function startService(name, persist, secret, extra = {}) {
     STRIPE_WEBHOOK_SECRET: `whsec_${secret}`,
     VISITOR_HASH_SECRET: `visitors-${secret}`,
   }, extra);
-  return serve(name, join(root, "wrangler.toml"), await freePort(), persist, vars);
+  return serve(name, join(root, "wrangler.toml"), 0, persist, vars);
 }
 
 export function stopAll() {

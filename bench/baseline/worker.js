@@ -10,13 +10,10 @@
 // bench (bench/lib.mjs startBaseline) into its own local D1, whose schema is the service's
 // migrations.
 
-// The service's statements (src/store/users.rs find, src/store/credits.rs balance).
+// The service's statements: a user's row (src/store/users.rs find), and the credit-balance read,
+// which the bench takes from src/store/credits.rs at run time and hands over as the var
+// BALANCE_SQL, so the two cannot drift apart.
 const USER = "SELECT id, is_admin, is_active, created_at FROM users WHERE id = ?1";
-const BALANCE = `SELECT
-  COALESCE((SELECT balance_after FROM credit_transactions WHERE user_id = ?1 ORDER BY seq DESC LIMIT 1), 0) AS balance_credits,
-  COALESCE(SUM(CASE WHEN amount > 0 THEN amount END), 0) AS lifetime_earned,
-  COALESCE(-SUM(CASE WHEN amount < 0 THEN amount END), 0) AS lifetime_spent
-  FROM credit_transactions WHERE user_id = ?1`;
 
 function userOf(request, url) {
   const named = url.searchParams.get("user");
@@ -45,7 +42,7 @@ export default {
         const row = await env.DB.prepare(USER).bind(user).first();
         if (!row) return json({ error: "no such user" }, 404);
       }
-      const balance = await env.DB.prepare(BALANCE).bind(user).first();
+      const balance = await env.DB.prepare(env.BALANCE_SQL).bind(user).first();
       return json(balance);
     }
     return new Response(null, {
