@@ -6,7 +6,10 @@
 // /cdn-cgi/handler/scheduled?cron=… .
 //
 //   node scripts/serve.mjs [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
-//                          [--persist-to DIR] [--var NAME:VALUE]…
+//                          [--persist-to DIR] [--var NAME:VALUE]… [--inspector-port N]
+//
+// --inspector-port opens workerd's V8 inspector (Chrome DevTools: chrome://inspect), e.g. to
+// record a CPU profile of the worker under load.
 //
 // Why not `wrangler dev`: it puts a proxy worker in front of this one, and the proxy reaches the
 // worker over pooled keep-alive connections that both ends close after 5 s idle; a request
@@ -21,9 +24,9 @@ import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import { dirname, join, resolve } from "node:path";
 
-const usage = "usage: node scripts/serve.mjs [--config FILE] [--ip IP] [--port N] [--persist-to DIR] [--var NAME:VALUE]…";
+const usage = "usage: node scripts/serve.mjs [--config FILE] [--ip IP] [--port N] [--persist-to DIR] [--var NAME:VALUE]… [--inspector-port N]";
 const args = process.argv.slice(2);
-const options = { config: "wrangler.toml", ip: "127.0.0.1", port: 8787, persistTo: ".wrangler/state", vars: {} };
+const options = { config: "wrangler.toml", ip: "127.0.0.1", port: 8787, persistTo: ".wrangler/state", vars: {}, inspectorPort: undefined };
 for (let i = 0; i < args.length; i++) {
   const value = () => {
     if (i + 1 >= args.length) fail(`${args[i]} needs a value`);
@@ -34,6 +37,7 @@ for (let i = 0; i < args.length; i++) {
     case "--ip": options.ip = value(); break;
     case "--port": options.port = Number(value()); break;
     case "--persist-to": options.persistTo = value(); break;
+    case "--inspector-port": options.inspectorPort = Number(value()); break;
     case "--var": {
       const pair = value();
       const at = pair.indexOf(":");
@@ -65,6 +69,7 @@ const mf = new Miniflare({
   cf: false,
   defaultPersistRoot: join(resolve(options.persistTo), "v3"),
   unsafeTriggerHandlers: true,
+  inspectorPort: options.inspectorPort,
   workers: [
     {
       ...workerOptions,

@@ -28,11 +28,11 @@ pub mod store;
 pub mod timing;
 pub mod users;
 
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    Ok(http::serve(req, env, ctx, routes::router()).await)
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    http::serve(req, env, ctx, routes::router()).await.map_err(worker::Error::from)
 }
 
 #[event(scheduled)]

@@ -32,9 +32,10 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/openapi.json", Public, meta::openapi),
     route!(Get "/docs", Public, meta::docs),
     // Edge links.
-    route!(Get "/a/{code}", Public, links::affiliate),
-    route!(Get "/r/{code}", Public, links::referral),
-    route!(Get "/c/{code}", Public, links::campaign),
+    // Edge links throttle per IP only what reaches D1 (a code the isolate does not know yet).
+    route!(Get "/a/{code}", Public, links::affiliate, throttled: false),
+    route!(Get "/r/{code}", Public, links::referral, throttled: false),
+    route!(Get "/c/{code}", Public, links::campaign, throttled: false),
     // Users.
     route!(Get "/api/v1/monetization/me", User, users::me),
     route!(Get "/api/v1/monetization/admin/users", Admin, users::admin_list),

@@ -212,6 +212,21 @@ pub fn with_param(target: &str, key: &str, value: &str) -> Result<String, &'stat
 }
 
 /// The query parameters of a request URL (`a=1&b=x%20y`), decoded.
+/// The path of a URL as the runtime serializes it (`https://host:port/p/a?q#f` → `/p/a`):
+/// special-scheme serialization always has a path, and a `?` or `#` inside it is escaped.
+pub fn path_of(url: &str) -> &str {
+    let Some(after_scheme) = url.find("://").map(|i| &url[i + 3..]) else {
+        return "/";
+    };
+    match after_scheme.find('/') {
+        Some(start) => {
+            let path = &after_scheme[start..];
+            &path[..path.find(['?', '#']).unwrap_or(path.len())]
+        }
+        None => "/",
+    }
+}
+
 pub fn query_pairs(url: &str) -> Vec<(String, String)> {
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let query = query.split('#').next().unwrap_or("");
@@ -243,6 +258,16 @@ pub fn campaign_link(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_of_a_serialized_url() {
+        assert_eq!(path_of("https://links.soundhash.io/c/PROMO1?utm=x#top"), "/c/PROMO1");
+        assert_eq!(path_of("http://127.0.0.1:8787/api/v1/monetization/me"), "/api/v1/monetization/me");
+        assert_eq!(path_of("https://host"), "/");
+        assert_eq!(path_of("https://host?x=1"), "/");
+        assert_eq!(path_of("https://host/a%3Fb"), "/a%3Fb");
+        assert_eq!(path_of("garbage"), "/");
+    }
 
     #[test]
     fn click_counters_keep_their_names() {

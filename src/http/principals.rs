@@ -7,57 +7,34 @@
 //! admin reads D1 and a revoked right ends at once everywhere; `Admin` routes read D1 for anyone.
 
 use super::auth::Principal;
+use super::kept::{self, Kept};
 use super::ApiResult;
 use crate::domain::time::Timestamp;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::Future;
 
-/// Past this many users the isolate starts over (a bound on memory, not an eviction policy).
-const MAX_KEPT: usize = 10_000;
-
 thread_local! {
-    static KEPT: RefCell<HashMap<String, (Principal, Timestamp)>> = RefCell::new(HashMap::new());
-    /// Counts `forget` calls: a read that started before one may be stale and is not kept.
-    static FORGOTTEN: Cell<u64> = const { Cell::new(0) };
+    static KEPT: Kept<Principal> = Kept::new(10_000);
 }
 
-/// The principal of user `id`: kept, or from `load` (then kept `ttl_seconds`; 0 keeps nothing).
+/// The principal of user `id`: kept, or from `load` (then kept `ttl_seconds`, unless an admin).
 pub async fn principal<F, Fut>(id: &str, now: Timestamp, ttl_seconds: i64, load: F) -> ApiResult<Principal>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Principal>>,
 {
-    if ttl_seconds > 0 {
-        let kept = KEPT.with(|k| k.borrow().get(id).filter(|(_, until)| *until > now).map(|(p, _)| p.clone()));
-        if let Some(principal) = kept {
-            return Ok(principal);
-        }
-    }
-    let generation = FORGOTTEN.with(Cell::get);
-    let principal = load().await?;
-    if ttl_seconds > 0 && !principal.is_admin && FORGOTTEN.with(Cell::get) == generation {
-        KEPT.with(|k| {
-            let mut k = k.borrow_mut();
-            if k.len() >= MAX_KEPT {
-                k.clear();
-            }
-            k.insert(id.to_owned(), (principal.clone(), now.plus_seconds(ttl_seconds)));
-        });
-    }
-    Ok(principal)
+    kept::get_or_load(&KEPT, id, now, ttl_seconds, |p| !p.is_admin, async { Ok(()) }, load).await
 }
 
 /// Drops what this isolate knows about user `id` (just changed here).
 pub fn forget(id: &str) {
-    KEPT.with(|k| k.borrow_mut().remove(id));
-    FORGOTTEN.with(|f| f.set(f.get().wrapping_add(1)));
+    KEPT.with(|k| k.forget(id));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures_util::FutureExt;
+    use std::cell::Cell;
 
     fn user(id: &str, is_active: bool) -> Principal {
         Principal { id: id.into(), is_admin: false, is_active, created_at: Timestamp::from_unix(0) }

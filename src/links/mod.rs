@@ -12,13 +12,11 @@
 
 use crate::domain::affiliates::is_live;
 use crate::domain::campaigns::{self as campaign_rules, State};
-use crate::domain::time::Timestamp;
 use crate::domain::{clicks, codes, links};
-use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::http::kept::{self, Kept};
+use crate::http::{ratelimit, ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks::{self, Click};
 use crate::store::{affiliates, campaigns, referrals};
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use worker::Method;
 
@@ -33,40 +31,23 @@ enum Known {
     Campaign(Option<(String, State)>),
 }
 
-const MAX_CACHED_LINKS: usize = 10_000;
-
 thread_local! {
-    /// Link name (`aff:CODE`, …) → what is known and until when.
-    static CACHE: RefCell<HashMap<String, (Known, Timestamp)>> = RefCell::new(HashMap::new());
-    /// Counts `forget` calls: a read that started before one may be stale and is not cached.
-    static FORGOTTEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Link name (`aff:CODE`, …) → what is known, for `LINK_CACHE_SECONDS`.
+    static KNOWN: Kept<Known> = Kept::new(10_000);
 }
 
-/// What is known about `link`, from the cache or else from `load` (then cached).
+/// What is known about `link`, kept by the isolate or else from `load`. Only a read that
+/// reaches D1 is throttled per client IP: an answer the isolate keeps costs nothing to give, so
+/// a flood of clicks on a live link is counted (by the batch) rather than refused, while a flood
+/// of made-up codes meets the limit.
 async fn known<F: Future<Output = ApiResult<Known>>>(ctx: &Ctx, link: &str, load: impl FnOnce() -> F) -> ApiResult<Known> {
-    let cached = CACHE.with(|c| c.borrow().get(link).filter(|(_, until)| *until > ctx.now).map(|(k, _)| k.clone()));
-    if let Some(known) = cached {
-        return Ok(known);
-    }
-    let generation = FORGOTTEN.with(|f| f.get());
-    let known = load().await?;
     let ttl = ctx.config()?.link_cache_seconds;
-    if ttl > 0 && FORGOTTEN.with(|f| f.get()) == generation {
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= MAX_CACHED_LINKS {
-                c.clear();
-            }
-            c.insert(link.to_owned(), (known.clone(), ctx.now.plus_seconds(ttl)));
-        });
-    }
-    Ok(known)
+    kept::get_or_load(&KNOWN, link, ctx.now, ttl, |_| true, ratelimit::by_ip(ctx), load).await
 }
 
 /// Drops what this isolate knows about a link (its code was just changed here).
 pub fn forget(link: &str) {
-    CACHE.with(|c| c.borrow_mut().remove(link));
-    FORGOTTEN.with(|f| f.set(f.get().wrapping_add(1)));
+    KNOWN.with(|k| k.forget(link));
 }
 
 fn unknown() -> ApiError {
