@@ -187,7 +187,7 @@ pub async fn serve(
     router: &'static Router,
 ) -> Result<web_sys::Response, wasm_bindgen::JsValue> {
     let started = Date::now().as_millis();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = crate::ids::request_id();
     // The method as sent (`worker::Method` reads any method it does not know as GET).
     let raw_method = req.method();
     let method = router::method(&raw_method);
@@ -240,7 +240,9 @@ pub async fn serve(
 fn into_response(reply: Reply, request_id: &str) -> Result<web_sys::Response, wasm_bindgen::JsValue> {
     let headers = Headers::new();
     // Header values here are ours and valid; a failed set only drops that header.
-    let _ = headers.set("Content-Type", reply.content_type);
+    if !reply.body.is_empty() {
+        let _ = headers.set("Content-Type", reply.content_type);
+    }
     let _ = headers.set("X-Request-Id", request_id);
     for (name, value) in &reply.headers {
         let _ = headers.set(name, value);
