@@ -39,7 +39,7 @@ fn the_service_keeps_its_openapi_contract() {
         .arg(&config)
         .arg("--no-color")
         .args(["run", &format!("{}/openapi.json", s.base), "--checks", "all", "--max-examples", &max_examples])
-        .args(["--seed", &seed, "--workers", "2", "--request-timeout", "30", "--report", "junit,json"])
+        .args(["--seed", &seed, "--workers", "1", "--request-timeout", "30", "--report", "junit,json"])
         .arg("--report-dir")
         .arg(&dir)
         .env("FUZZ_ADMIN_TOKEN", s.admin())
