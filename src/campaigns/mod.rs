@@ -132,16 +132,11 @@ fn apply_fields(c: &mut Campaign, f: Fields) -> ApiResult<()> {
     }
     rules::window(c.starts_at, c.ends_at).map_err(|e| ApiError::validation("ends_at", e))?;
     if let Some(max) = f.max_uses {
-        if max < 1 {
-            return Err(ApiError::validation("max_uses", "max_uses must be positive"));
-        }
-        c.max_uses = Some(max);
+        c.max_uses = Some(rules::uses_limit(max).map_err(|e| ApiError::validation("max_uses", format!("max_uses {e}")))?);
     }
     if let Some(per_user) = f.max_uses_per_user {
-        if per_user < 1 {
-            return Err(ApiError::validation("max_uses_per_user", "max_uses_per_user must be positive"));
-        }
-        c.max_uses_per_user = per_user;
+        c.max_uses_per_user =
+            rules::uses_limit(per_user).map_err(|e| ApiError::validation("max_uses_per_user", format!("max_uses_per_user {e}")))?;
     }
     if let Some(tags) = f.tags {
         let valid = tags.len() <= 20 && tags.iter().all(|t| !t.trim().is_empty() && t.chars().count() <= 40);
@@ -256,7 +251,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
             return Reply::ok(&CampaignView::from(updated));
         }
     }
-    Err(ApiError::conflict("concurrent_update", "The campaign changed meanwhile; retry."))
+    Err(ApiError::contention("concurrent_update", "The campaign changed meanwhile; retry."))
 }
 
 /// `GET /campaigns`: live campaigns, public fields.

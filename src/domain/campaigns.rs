@@ -15,6 +15,13 @@ status_enum!(OfferType { DiscountPercent = "discount_percent", DiscountAmount = 
 pub const PREFIX: &str = "PROMO";
 pub const MAX_CREDITS: i64 = 1_000_000_000;
 pub const MAX_TRIAL_DAYS: i64 = 3_650;
+/// The most uses a campaign (or one user of it) may be given.
+pub const MAX_USES: i64 = 1_000_000_000;
+
+/// A limit of uses (`max_uses`, `max_uses_per_user`): 1 to `MAX_USES`.
+pub fn uses_limit(n: i64) -> Result<i64, &'static str> {
+    (1..=MAX_USES).contains(&n).then_some(n).ok_or("must be 1 to 1000000000")
+}
 
 /// What a redemption grants: a discount in percent (1–100) or in cents, API credits, or free
 /// trial days.

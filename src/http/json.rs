@@ -10,7 +10,8 @@
 //! - numbers: the document's numbers are integers, and JSON Schema counts `55.0` or `5.5e1` as
 //!   the integer 55, as do JSON clients that write every number as a double; such a number (its
 //!   exact decimal value integral, within ±2^53) is read as that integer (`integral`). `55.5` stays
-//!   a fraction and is refused where an integer is expected.
+//!   a fraction and is refused where an integer is expected. An integer beyond ±2^53 is refused
+//!   as out of range wherever it stands (no client keeps it exactly, nor does D1's binding).
 //! - null: no field of any request body is nullable (the document declares none), so an explicit
 //!   `null` is refused naming its field, never read as "absent": `"amount_cents": null` on a
 //!   refund must not mean "refund everything". Leave a field out to leave it unset.
@@ -33,32 +34,43 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
     let scanned = scan(body);
     let body: &[u8] = &scanned.body;
-    let null = |at: usize| {
-        let field = path_at(body, at);
+    let refuse = |problem: &Problem| {
+        let field = path_at(body, problem.at);
         let field = if field.is_empty() { "body".to_owned() } else { field };
-        ApiError::validation(field.clone(), format!("{field} {NOT_NULL}"))
+        ApiError::validation(field.clone(), format!("{field} {}", problem.words))
     };
-    // Problems are told in the order they stand in the body. A null serde read without complaint
-    // (an optional field) and that stands before serde's complaint comes first; a null serde
-    // complained about itself (a required field) is told as serde tells it ("must be a string").
-    match (serde_json::from_slice(body), scanned.first_null) {
+    // Problems are told in the order they stand in the body. One serde read without complaint
+    // (a null in an optional field) and that stands before serde's complaint comes first; a
+    // value serde complained about itself (a null where a string is required) is told as serde
+    // tells it ("must be a string").
+    match (serde_json::from_slice(body), scanned.first_problem) {
         (Ok(value), None) => Ok(value),
-        (Ok(_), Some(at)) => Err(null(at)),
-        (Err(e), Some(at)) if e.is_data() && at + "null".len() < offset(body, e.line(), e.column()) => Err(null(at)),
+        (Ok(_), Some(problem)) => Err(refuse(&problem)),
+        (Err(e), Some(problem)) if e.is_data() && problem.at + problem.length < offset(body, e.line(), e.column()) => {
+            Err(refuse(&problem))
+        }
         (Err(e), _) => Err(shape_error(body, &e)),
     }
 }
 
-/// A body with its integral numbers written as integers, and where its first `null` is.
+/// A value refused whatever the field: a `null`, or an integer beyond ±2^53.
+struct Problem {
+    /// Where its token starts and how long it is, in the body serde reads.
+    at: usize,
+    length: usize,
+    words: &'static str,
+}
+
+/// A body with its integral numbers written as integers, and its first problem.
 struct Scanned<'a> {
     body: Cow<'a, [u8]>,
-    first_null: Option<usize>,
+    first_problem: Option<Problem>,
 }
 
 /// One pass over the tokens outside strings (any bytes: a malformed body is left to serde).
 fn scan(body: &[u8]) -> Scanned<'_> {
     let mut out: Option<Vec<u8>> = None;
-    let mut first_null = None;
+    let mut first_problem: Option<Problem> = None;
     // Bytes of `body` before `copied` are in `out` already (once a number was rewritten).
     let mut copied = 0;
     let mut i = 0;
@@ -72,10 +84,8 @@ fn scan(body: &[u8]) -> Scanned<'_> {
                 i += 1;
             }
             b'n' if body[i..].starts_with(b"null") => {
-                if first_null.is_none() {
-                    // (Offsets are those of the body serde reads: the rewritten one.)
-                    let shift = out.as_ref().map_or(0, |o| o.len() as isize - copied as isize);
-                    first_null = Some((i as isize + shift) as usize);
+                if first_problem.is_none() {
+                    first_problem = Some(Problem { at: shifted(i, &out, copied), length: 4, words: NOT_NULL });
                 }
                 i += 4;
             }
@@ -89,6 +99,9 @@ fn scan(body: &[u8]) -> Scanned<'_> {
                         o.extend_from_slice(n.to_string().as_bytes());
                         copied = end;
                     }
+                } else if integral(token) == Err(Inexact::TooLarge) && first_problem.is_none() {
+                    // (An integer serde would read as i64 but D1 and clients could not keep.)
+                    first_problem = Some(Problem { at: shifted(i, &out, copied), length: token.len(), words: OUT_OF_RANGE });
                 }
                 i = end;
             }
@@ -102,7 +115,14 @@ fn scan(body: &[u8]) -> Scanned<'_> {
         }
         None => Cow::Borrowed(body),
     };
-    Scanned { body, first_null }
+    Scanned { body, first_problem }
+}
+
+/// Offset `i` of the body as sent, in the body serde reads (the rewritten one, once a number
+/// before `i` was rewritten: `out` holds the body up to `copied`).
+fn shifted(i: usize, out: &Option<Vec<u8>>, copied: usize) -> usize {
+    let shift = out.as_ref().map_or(0, |o| o.len() as isize - copied as isize);
+    (i as isize + shift) as usize
 }
 
 /// Why a JSON number is not an integer this service reads.
@@ -138,14 +158,17 @@ fn integral(token: &str) -> Result<i64, Inexact> {
     let Ok(exponent) = exponent.parse::<i64>() else {
         return Err(if exponent.starts_with('-') { Inexact::Fraction } else { Inexact::TooLarge });
     };
-    let scale = exponent.saturating_sub(fraction.len() as i64);
+    // (Checked throughout: an exponent near ±2^63 must neither wrap nor be truncated to usize.)
+    let scale = exponent.checked_sub(fraction.len() as i64).ok_or(Inexact::Fraction)?;
     let integer = if scale >= 0 {
-        if digits.len() as i64 + scale > 16 {
+        let length = (digits.len() as i64).checked_add(scale).ok_or(Inexact::TooLarge)?;
+        if length > 16 {
             return Err(Inexact::TooLarge); // 2^53 has 16 digits
         }
         format!("{digits}{}", "0".repeat(scale as usize))
     } else {
-        let cut = digits.len().checked_sub(scale.unsigned_abs() as usize).ok_or(Inexact::Fraction)?;
+        let dropped = usize::try_from(scale.unsigned_abs()).map_err(|_| Inexact::Fraction)?;
+        let cut = digits.len().checked_sub(dropped).ok_or(Inexact::Fraction)?;
         if !digits[cut..].bytes().all(|b| b == b'0') {
             return Err(Inexact::Fraction);
         }
@@ -435,6 +458,11 @@ mod tests {
             (r#"{"n": 1e300}"#, "n", "n is out of range"),
             (r#"{"n": -1e300}"#, "n", "n is out of range"),
             (r#"{"n": 9223372036854775808}"#, "n", "n is out of range"),
+            // Plain integers serde would take as i64, beyond what D1 and clients keep exactly.
+            (r#"{"n": 9007199254740993}"#, "n", "n is out of range"),
+            (r#"{"n": -9007199254740993}"#, "n", "n is out of range"),
+            (r#"{"list": [1, 2.0, 9007199254740993]}"#, "list[2]", "list[2] is out of range"),
+            (r#"{"label": 9007199254740993}"#, "label", "label must be a string"),
             (r#"{"small": 256}"#, "small", "small is out of range"),
             (r#"{"small": 256.0}"#, "small", "small is out of range"),
             (r#"{"small": -1}"#, "small", "small is out of range"),
@@ -443,9 +471,15 @@ mod tests {
             assert_eq!((e.status, e.field.as_deref(), e.message.as_str()), (422, Some(field), message), "{body}");
         }
         for (token, why) in [("9007199254740993", Inexact::TooLarge), ("1e17", Inexact::TooLarge), ("1e99999999999999999999", Inexact::TooLarge),
-                             ("1e-99999999999999999999", Inexact::Fraction), ("0.5", Inexact::Fraction), ("12345678901234567.5", Inexact::Fraction)] {
+                             ("1e-99999999999999999999", Inexact::Fraction), ("0.5", Inexact::Fraction), ("12345678901234567.5", Inexact::Fraction),
+                             // Exponents at the ends of i64 (they once wrapped, and crashed the worker).
+                             ("1e9223372036854775807", Inexact::TooLarge), ("1.5e9223372036854775807", Inexact::TooLarge),
+                             ("1e-9223372036854775808", Inexact::Fraction), ("1.0e-9223372036854775808", Inexact::Fraction),
+                             ("1e-4294967296", Inexact::Fraction)] {
             assert_eq!(integral(token), Err(why), "{token}");
         }
+        assert_eq!(integral("0.0e9223372036854775807"), Ok(0));
+        assert_eq!(numbers(r#"{"n": 9007199254740992, "list": [-9007199254740992]}"#).unwrap().n, Some(1 << 53));
         // Beyond what a double holds, serde_json stops reading: not JSON this service reads.
         let e = numbers(r#"{"n": 1e400}"#).unwrap_err();
         assert_eq!((e.status, e.code, e.message.as_str()), (400, "invalid_json", "Malformed JSON: number out of range."));

@@ -22,6 +22,9 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
+/// The largest integer a JavaScript number (what D1 binds) holds exactly.
+const MAX_EXACT_INT: u64 = 1 << 53;
+
 /// One bound SQL argument.
 #[derive(Clone, Debug)]
 pub enum Arg {
@@ -158,6 +161,11 @@ impl Db {
     }
 
     pub fn statement(&self, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement> {
+        // D1 takes numbers as JavaScript doubles: an integer beyond ±2^53 would be stored
+        // rounded (and read back as a float no record can hold). Refused, never rounded.
+        if let Some(Arg::Int(i)) = args.iter().find(|a| matches!(a, Arg::Int(i) if i.unsigned_abs() > MAX_EXACT_INT)) {
+            return Err(Error::D1(format!("{sql}: the integer {i} is beyond ±2^53 and cannot be bound exactly")));
+        }
         let values: Vec<JsValue> = args.iter().map(JsValue::from).collect();
         self.d1.prepare(sql).bind(&values).map_err(|e| db_error(sql, e))
     }

@@ -139,6 +139,11 @@ fn creation_is_validated() {
         (json!({"starts_at": "2027-01-02T00:00:00Z", "ends_at": "2027-01-01T00:00:00Z"}), "ends_at"),
         (json!({"max_uses": 0}), "max_uses"),
         (json!({"max_uses_per_user": 0}), "max_uses_per_user"),
+        // Beyond the limit, and beyond ±2^53 (D1 would store it rounded, as a float no
+        // campaign could be read from again).
+        (json!({"max_uses": 1_000_000_001}), "max_uses"),
+        (json!({"max_uses_per_user": 9_007_199_254_740_993_i64}), "max_uses_per_user"),
+        (json!({"max_uses": i64::MAX}), "max_uses"),
         (json!({"code": "lower"}), "code"),
         (json!({"code": "ABC"}), "code"),
         (json!({"status": "active"}), "status"),

@@ -352,11 +352,15 @@ fn integral_numbers_are_integers_and_fractions_are_refused_naming_the_field() {
         (r#"{"commission_months": "24"}"#, "commission_months", "commission_months must be an integer"),
         (r#"{"commission_rate_bps": 1e300}"#, "commission_rate_bps", "commission_rate_bps is out of range"),
         (r#"{"commission_rate_bps": 9223372036854775808}"#, "commission_rate_bps", "commission_rate_bps is out of range"),
+        // An exponent cut to 32 bits in wasm once read this as 1.
+        (r#"{"commission_months": 1e-4294967296}"#, "commission_months", "commission_months must be an integer"),
     ] {
         let r = review(body);
         r.expect_error(422, "validation_failed");
         assert_eq!((r.json()["error"]["field"].as_str(), r.json()["error"]["message"].as_str()), (Some(field), Some(message)), "{body}");
     }
+    // An exponent at the end of i64 once wrapped and crashed the worker; it is beyond any double.
+    review(r#"{"commission_rate_bps": 1e9223372036854775807}"#).expect_error(400, "invalid_json");
     let terms = crate::affiliates::dashboard(s, &token);
     assert_eq!((terms["commission_months"].clone(), terms["commission_rate_bps"].clone()), (json!(24), json!(2500)), "refused bodies changed nothing");
 
