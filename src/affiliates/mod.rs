@@ -145,7 +145,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
             return Reply::ok(&AffiliateView::from(updated));
         }
     }
-    Err(ApiError::conflict("concurrent_update", "The affiliate changed meanwhile; retry."))
+    Err(ApiError::contention("concurrent_update", "The affiliate changed meanwhile; retry."))
 }
 
 /// `GET /admin/affiliates?status=&limit=&cursor=`
@@ -230,7 +230,7 @@ pub async fn request_payout(ctx: &Ctx) -> ApiResult {
                 return Reply::created(&PayoutView::from(payout));
             }
         }
-        Err(ApiError::conflict("concurrent_update", "Your balance changed meanwhile; retry."))
+        Err(ApiError::contention("concurrent_update", "Your balance changed meanwhile; retry."))
     })
     .await
 }

@@ -56,10 +56,14 @@ pub struct Effects {
 }
 
 /// Records a conversion and its effects. `Ok(None)` when it (or its event) was recorded before.
+/// `refunded_before`: what a refund reported ahead of the payment took back already (Stripe
+/// delivers events in any order); the referral is judged on what is left, since a bonus granted
+/// at once could not be taken back by that refund once it is applied.
 pub async fn apply(
     ctx: &Ctx,
     db: &Db,
     conversion: &Conversion,
+    refunded_before: i64,
     event: Option<(&str, &str)>,
 ) -> Result<Option<Effects>, ApiError> {
     let (cfg, now) = (ctx.config()?, ctx.now);
@@ -76,7 +80,8 @@ pub async fn apply(
         })
     });
     let referral = context.referral.as_ref().and_then(|(id, referrer_id, referral)| {
-        let (amount, occurred_at) = (conversion.amount_cents, conversion.occurred_at);
+        let amount = conversion.amount_cents - refunded_before.clamp(0, conversion.amount_cents);
+        let occurred_at = conversion.occurred_at;
         let converts = referrals::converts(referral, amount, occurred_at, &context.paid_before, cfg.referral_min_payment_cents);
         converts.then(|| {
             let available_at = earnings::available_at(occurred_at, cfg.commission_hold_days);
@@ -93,19 +98,20 @@ pub async fn apply(
             }
         })
     });
-    let effects = Effects {
-        commission_cents: commission.as_ref().map(|c| c.cents),
-        referral_bonus_credits: referral.as_ref().map(|r| r.bonus.credits),
-    };
+    let (commission_cents, bonus_credits) = (commission.as_ref().map(|c| c.cents), referral.as_ref().map(|r| r.bonus.credits));
     // The referrer's activity event is counted when the bonus is granted: here only without a hold.
-    let converts_referral = referral.as_ref().is_some_and(|r| r.grant.is_some());
+    let grants_at_once = referral.as_ref().is_some_and(|r| r.grant.is_some());
     let plan = Plan { event, conversion, commission, referral, now };
     Ok(match store::record(db, &plan).await? {
-        Recorded::Recorded => {
-            if converts_referral {
+        // What landed, not what was planned (a payee deactivated meanwhile earns nothing).
+        Recorded::Recorded { commission, bonus } => {
+            if grants_at_once && bonus {
                 crate::rewards::publish_batch_later(ctx, activity_batch)?;
             }
-            Some(effects)
+            Some(Effects {
+                commission_cents: commission_cents.filter(|_| commission),
+                referral_bonus_credits: bonus_credits.filter(|_| bonus),
+            })
         }
         Recorded::Duplicate => None,
     })
@@ -166,7 +172,7 @@ pub async fn refund(
             RefundRecorded::Stale => continue,
         }
     }
-    Err(ApiError::conflict("refund_contention", "Too many concurrent refunds of this conversion; retry."))
+    Err(ApiError::contention("refund_contention", "Too many concurrent refunds of this conversion; retry."))
 }
 
 // --- admin endpoints -------------------------------------------------------------------------
@@ -219,7 +225,7 @@ pub async fn admin_create(ctx: &Ctx) -> ApiResult {
         refund_count: 0,
     };
     let db = ctx.db()?;
-    match apply(ctx, &db, &conversion, None).await? {
+    match apply(ctx, &db, &conversion, 0, None).await? {
         Some(effects) => Reply::created(&json!({ "conversion": ConversionView::from(&conversion), "effects": effects })),
         None => {
             let stored = store::find_by_external(&db, &conversion.external_id)
@@ -371,7 +377,8 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event, c
         refunded_cents: 0,
         refund_count: 0,
     };
-    let recorded = apply(ctx, db, &conversion, Some((&event.id, &event.kind))).await?.is_some();
+    let refunded_before = crate::store::stripe::held_refund(db, &invoice.invoice_id).await?.unwrap_or(0);
+    let recorded = apply(ctx, db, &conversion, refunded_before, Some((&event.id, &event.kind))).await?.is_some();
     // A refund may have come first.
     settle_held_refund(db, cfg, &invoice.invoice_id, ctx.now).await?;
     Ok(if recorded { "conversion_recorded" } else { "duplicate" })

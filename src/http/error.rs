@@ -65,6 +65,20 @@ impl ApiError {
         Self::new(409, code, message)
     }
 
+    /// 409 for losing a race that a retry would win (`concurrent_update`, `refund_contention`):
+    /// `Retry-After: 1` tells the client so, and an `Idempotency-Key` is not spent on it.
+    pub fn contention(code: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(409, code, message);
+        e.headers.push(("Retry-After", "1".into()));
+        e
+    }
+
+    /// Whether the client is told to try again later (a 5xx, or `Retry-After`): such an answer
+    /// is no final outcome of the request.
+    pub fn asks_retry(&self) -> bool {
+        self.status >= 500 || self.headers.iter().any(|(name, _)| *name == "Retry-After")
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(413, "payload_too_large", format!("The request body exceeds {limit} bytes."))
     }

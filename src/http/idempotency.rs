@@ -1,7 +1,8 @@
 //! `Idempotency-Key` for mutations that move money or credits. Wrap a handler's work in `run`:
 //!
 //! - the first request with a key claims `(user, key)` in D1 and stores its response (2xx and
-//!   4xx alike; a 5xx frees the key so the client can retry);
+//!   4xx alike); an answer that asks for a retry (a 5xx, or a 409 with `Retry-After` for a lost
+//!   race) frees the key, so the retry with the same key does the work instead of replaying it;
 //! - the same key with the same method, path, query and body replays the stored response (status,
 //!   body and the headers the handler set, such as `Location`) with `Idempotent-Replayed: true`,
 //!   without running the work again;
@@ -65,7 +66,7 @@ where
             let body = String::from_utf8_lossy(&reply.body);
             store::complete(&db, user, &key, &hash, reply.status, &body, &stored_headers(ctx, &reply.headers)).await
         }
-        Err(e) if e.status < 500 => {
+        Err(e) if !e.asks_retry() => {
             let body = e.body(&ctx.request_id).to_string();
             store::complete(&db, user, &key, &hash, e.status, &body, &stored_headers(ctx, &e.headers)).await
         }
@@ -137,6 +138,14 @@ mod tests {
         assert_ne!(base, request_hash("POST", "/a", b"{ }"));
         // Length prefixes keep boundaries unambiguous.
         assert_ne!(request_hash("POST", "/ab", b"c"), request_hash("POST", "/a", b"bc"));
+    }
+
+    #[test]
+    fn only_final_answers_spend_a_key() {
+        assert!(ApiError::contention("concurrent_update", "retry").asks_retry());
+        assert!(ApiError::internal("d1 down").asks_retry());
+        assert!(!ApiError::conflict("refund_exceeds_amount", "nothing left").asks_retry());
+        assert!(!ApiError::validation("amount_cents", "must be positive").asks_retry());
     }
 
     #[test]

@@ -156,7 +156,10 @@ pub struct Plan<'a> {
 }
 
 pub enum Recorded {
-    Recorded,
+    /// With what landed: the commission and the referral bonus planned land unless, between
+    /// reading the context and this batch, the payee was deactivated (or the affiliate left
+    /// `active`), or a concurrent payment converted the referral first.
+    Recorded { commission: bool, bonus: bool },
     /// The event or the conversion (`external_id`) was recorded before: nothing happened.
     Duplicate,
 }
@@ -182,16 +185,23 @@ pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         &args![&c.id, &c.external_id, &c.source, &c.user_id, c.amount_cents, &c.currency, c.occurred_at.unix(), now],
     )?);
+    let mut commission_at = None;
     if let Some(k) = &plan.commission {
+        commission_at = Some(statements.len());
         statements.push(db.statement(
             "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, conversion_id, rate_bps, status, available_at, created_at, updated_at)
-             VALUES (?1, 'affiliate', ?2, 'commission', ?3, ?4, ?5, 'open', ?6, ?7, ?7)",
+             SELECT ?1, 'affiliate', ?2, 'commission', ?3, ?4, ?5, 'open', ?6, ?7, ?7
+             WHERE EXISTS (SELECT 1 FROM affiliates f LEFT JOIN users u ON u.id = f.user_id
+                           WHERE f.id = ?2 AND f.status = 'active' AND COALESCE(u.is_active, 1) = 1)",
             &args![k.id, k.affiliate_id, k.cents, &c.id, k.rate_bps, k.available_at.unix(), now],
         )?);
     }
+    let mut bonus_at = None;
     if let Some(r) = &plan.referral {
         // The bonus, pending, and the referral converted (neither if a concurrent conversion
-        // converted it first); then, without a hold, the grant of that same bonus.
+        // converted it first, nor if the referrer was deactivated meanwhile); then, without a
+        // hold, the grant of that same bonus.
+        bonus_at = Some(statements.len());
         statements.extend(super::referrals::convert(db, &r.bonus, plan.now)?);
         if let Some((batch, event)) = &r.grant {
             let b = &r.bonus;
@@ -205,7 +215,10 @@ pub async fn record(db: &Db, plan: &Plan<'_>) -> Result<Recorded> {
         }
     }
     match db.batch(statements).await {
-        Ok(_) => Ok(Recorded::Recorded),
+        Ok(results) => {
+            let landed = |at: Option<usize>| at.and_then(|i| results.get(i)).is_some_and(|r| super::changes(r) == 1);
+            Ok(Recorded::Recorded { commission: landed(commission_at), bonus: landed(bonus_at) })
+        }
         Err(e) if is_duplicate(&e) => Ok(Recorded::Duplicate),
         Err(e) => Err(e),
     }

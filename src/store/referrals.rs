@@ -98,11 +98,13 @@ pub fn convert(db: &Db, bonus: &NewBonus<'_>, now: Timestamp) -> Result<Vec<D1Pr
         db.statement(
             "INSERT INTO referral_bonuses (referral_id, referrer_id, conversion_id, credits, status, available_at, created_at, updated_at)
              SELECT ?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?6
-             WHERE EXISTS (SELECT 1 FROM referrals WHERE id = ?1 AND status <> 'converted')",
+             WHERE EXISTS (SELECT 1 FROM referrals WHERE id = ?1 AND status <> 'converted')
+               AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?2 AND is_active = 0)",
             &args![b.referral_id, b.referrer_id, b.conversion_id, b.credits, b.available_at.unix(), now.unix()],
         )?,
         db.statement(
-            "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3 WHERE id = ?1 AND status <> 'converted'",
+            "UPDATE referrals SET status = 'converted', converted_at = ?2, conversion_id = ?3
+             WHERE id = ?1 AND status <> 'converted' AND EXISTS (SELECT 1 FROM referral_bonuses WHERE conversion_id = ?3)",
             &args![b.referral_id, now.unix(), b.conversion_id],
         )?,
     ])

@@ -14,6 +14,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         other_events_and_currencies_are_ignored,
         webhooks_need_their_secret,
         refunds_that_come_first_wait_for_their_conversion,
+        a_refund_that_comes_first_counts_against_the_referral,
         newer_api_refunds_find_their_invoice_through_the_payment,
         admin_conversions_are_idempotent_on_external_id,
         concurrent_partial_refunds_never_exceed_the_payment,
@@ -165,6 +166,29 @@ fn refunds_that_come_first_wait_for_their_conversion() {
     let d = dashboard(s, &token);
     assert_eq!(d["earnings"], json!({"pending_cents": 0, "available_cents": 0, "in_payout_cents": 0, "paid_cents": 0, "reversed_cents": 2_000}));
     assert_eq!(d["revenue_cents"], 0);
+    s.assert_ledgers_consistent();
+}
+
+fn a_refund_that_comes_first_counts_against_the_referral() {
+    let s = instant(); // no hold: a bonus would be granted at once, beyond any refund's reach
+    let balance = |token: &str| s.get(&format!("{API}/referrals/balance")).token(token).send().json()["balance_credits"].clone();
+    // Refunded in full before the payment is reported: the payment never qualified.
+    let (_, token, code) = crate::referrals::referrer(s);
+    let (buyer, _) = crate::referrals::referred(s, &code);
+    let invoice_id = unique("in");
+    assert_eq!(s.stripe(&charge_refunded(Some(&invoice_id), None, 10_000)).json()["outcome"], "refund_held: no conversion for this charge yet");
+    let r = s.stripe(&invoice(&invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
+    assert_eq!(r.json()["outcome"], "conversion_recorded", "{}", r.body);
+    assert_eq!(balance(&token), 0);
+    let stats = s.get(&format!("{API}/referrals/stats")).token(&token).send().json();
+    assert_eq!((stats["pending"].clone(), stats["converted"].clone()), (json!(1), json!(0)), "{stats}");
+    // Refunded in part, leaving at least REFERRAL_MIN_PAYMENT_CENTS (500): it converts.
+    let (_, token, code) = crate::referrals::referrer(s);
+    let (buyer, _) = crate::referrals::referred(s, &code);
+    let invoice_id = unique("in");
+    s.stripe(&charge_refunded(Some(&invoice_id), None, 9_500));
+    s.stripe(&invoice(&invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
+    assert_eq!(balance(&token), 1_000);
     s.assert_ledgers_consistent();
 }
 

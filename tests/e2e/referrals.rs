@@ -21,6 +21,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_cron_grants_a_due_bonus_exactly_once,
         concurrent_refunds_and_grants_keep_the_ledgers_consistent,
         a_deactivated_user_earns_nothing_new,
+        payments_racing_a_deactivation_report_what_landed,
     )
 }
 
@@ -424,5 +425,42 @@ fn a_deactivated_user_earns_nothing_new() {
     assert_eq!((stats["converted"].clone(), stats["pending"].clone()), (json!(1), json!(1)), "{stats}");
     assert_eq!(click(&s, &a_link, "203.0.113.50").status, 302);
     assert_eq!(click(&s, &r_link, "203.0.113.50").status, 302);
+    s.assert_ledgers_consistent();
+}
+
+fn payments_racing_a_deactivation_report_what_landed() {
+    let s = instant();
+    let (affiliate_user, _, affiliate_id, affiliate_code) = s.active_affiliate();
+    let (referrer_user, _, referral_code) = referrer(s);
+    let both = json!({"affiliate_code": affiliate_code, "referral_code": referral_code});
+    let buyers: Vec<String> = (0..12)
+        .map(|_| {
+            let (id, token) = s.user();
+            let r = s.post(&format!("{API}/attributions")).token(&token).json(&both).send();
+            assert_eq!(r.status, 201, "{}", r.body);
+            id
+        })
+        .collect();
+    // Twelve first payments, and both payees deactivated in their midst.
+    let results = parallel(buyers.len() + 2, |i| match i {
+        0 | 1 => {
+            let user = if i == 0 { &affiliate_user } else { &referrer_user };
+            let r = s.patch(&format!("{API}/admin/users/{user}")).token(s.admin()).json(&json!({"is_active": false})).send();
+            assert_eq!(r.status, 200, "{}", r.body);
+            json!(null)
+        }
+        _ => s.convert(&buyers[i - 2], 10_000)["effects"].clone(),
+    });
+    // What each response said it did is what the ledgers hold: nothing more, nothing less.
+    let reported_cents: i64 = results.iter().filter_map(|e| e["commission_cents"].as_i64()).sum();
+    let reported_bonuses = results.iter().filter(|e| e["referral_bonus_credits"].as_i64().is_some()).count() as i64;
+    let earned = s.d1(&format!(
+        "SELECT COALESCE(SUM(amount_cents), 0) AS cents FROM earnings WHERE payee_id = '{affiliate_id}' AND kind = 'commission'"
+    ));
+    let bonuses = s.d1(&format!("SELECT COUNT(*) AS n FROM referral_bonuses WHERE referrer_id = '{referrer_user}'"));
+    assert_eq!(earned[0]["cents"].as_i64(), Some(reported_cents), "commissions reported {results:?}");
+    assert_eq!(bonuses[0]["n"].as_i64(), Some(reported_bonuses), "bonuses reported {results:?}");
+    let converted = s.d1(&format!("SELECT COUNT(*) AS n FROM referrals WHERE referrer_id = '{referrer_user}' AND status = 'converted'"));
+    assert_eq!(converted[0]["n"].as_i64(), Some(reported_bonuses), "a referral converts with its bonus or not at all");
     s.assert_ledgers_consistent();
 }
