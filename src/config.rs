@@ -3,7 +3,9 @@
 //! Parsing is pure (`Config::from_lookup`) so it is tested natively; `http` supplies the lookup.
 
 use crate::domain::affiliates;
+use crate::domain::campaigns::MAX_CREDITS;
 use crate::domain::links;
+use crate::domain::money::MAX_CENTS;
 
 /// Defaults of every var, in one place. The README documents each one.
 pub mod defaults {
@@ -128,7 +130,12 @@ impl Config {
             .filter(|s| s.len() >= 16)
             .ok_or_else(|| ConfigError("secret API_SECRET_KEY is missing or shorter than 16 bytes".into()))?
             .into_bytes();
-        let int = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min);
+        let int = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, 1 << 53);
+        // Durations are bounded so that every instant computed from them stays a date D1 and
+        // the API can hold (a hold of 2^53 days would overflow and wrap).
+        let days = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, MAX_DAYS);
+        let seconds = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, MAX_SECONDS);
+        let cents = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, MAX_CENTS);
         let rule = |name: &str, value: i64, check: fn(i64) -> Result<u32, &'static str>| {
             check(value).map_err(|e| ConfigError(format!("var {name}: {e}")))
         };
@@ -152,7 +159,7 @@ impl Config {
         Ok(Config {
             jwt_issuer: non_empty(lookup("JWT_ISSUER")),
             jwt_audience: non_empty(lookup("JWT_AUDIENCE")),
-            idempotency_ttl_seconds: int("IDEMPOTENCY_TTL_SECONDS", d::IDEMPOTENCY_TTL_SECONDS, 1)?,
+            idempotency_ttl_seconds: seconds("IDEMPOTENCY_TTL_SECONDS", d::IDEMPOTENCY_TTL_SECONDS, 1)?,
             affiliate_commission_bps: rule(
                 "AFFILIATE_COMMISSION_BPS",
                 int("AFFILIATE_COMMISSION_BPS", d::AFFILIATE_COMMISSION_BPS, 0)?,
@@ -163,20 +170,20 @@ impl Config {
                 int("AFFILIATE_COMMISSION_MONTHS", d::AFFILIATE_COMMISSION_MONTHS, 1)?,
                 affiliates::commission_months,
             )?,
-            commission_hold_days: int("COMMISSION_HOLD_DAYS", d::COMMISSION_HOLD_DAYS, 0)?,
-            min_payout_cents: int("MIN_PAYOUT_CENTS", d::MIN_PAYOUT_CENTS, 1)?,
-            referral_bonus_credits: int("REFERRAL_BONUS_CREDITS", d::REFERRAL_BONUS_CREDITS, 0)?,
-            referral_expiry_days: int("REFERRAL_EXPIRY_DAYS", d::REFERRAL_EXPIRY_DAYS, 1)?,
-            referral_min_payment_cents: int("REFERRAL_MIN_PAYMENT_CENTS", d::REFERRAL_MIN_PAYMENT_CENTS, 0)?,
+            commission_hold_days: days("COMMISSION_HOLD_DAYS", d::COMMISSION_HOLD_DAYS, 0)?,
+            min_payout_cents: cents("MIN_PAYOUT_CENTS", d::MIN_PAYOUT_CENTS, 1)?,
+            referral_bonus_credits: bounded_int("REFERRAL_BONUS_CREDITS", lookup("REFERRAL_BONUS_CREDITS"), d::REFERRAL_BONUS_CREDITS, 0, MAX_CREDITS)?,
+            referral_expiry_days: days("REFERRAL_EXPIRY_DAYS", d::REFERRAL_EXPIRY_DAYS, 1)?,
+            referral_min_payment_cents: cents("REFERRAL_MIN_PAYMENT_CENTS", d::REFERRAL_MIN_PAYMENT_CENTS, 0)?,
             affiliate_landing_url: landing("AFFILIATE_LANDING_URL", d::AFFILIATE_LANDING_URL)?,
             referral_landing_url: landing("REFERRAL_LANDING_URL", d::REFERRAL_LANDING_URL)?,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             billing_currency,
-            link_cache_seconds: int("LINK_CACHE_SECONDS", d::LINK_CACHE_SECONDS, 0)?,
-            activity_max_age_days: int("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1)?,
+            link_cache_seconds: seconds("LINK_CACHE_SECONDS", d::LINK_CACHE_SECONDS, 0)?,
+            activity_max_age_days: days("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1)?,
             board_retention: crate::domain::rewards::Retention {
-                daily_days: int("DAILY_BOARD_RETENTION_DAYS", d::DAILY_BOARD_RETENTION_DAYS, 1)?,
-                weekly_weeks: int("WEEKLY_BOARD_RETENTION_WEEKS", d::WEEKLY_BOARD_RETENTION_WEEKS, 1)?,
+                daily_days: days("DAILY_BOARD_RETENTION_DAYS", d::DAILY_BOARD_RETENTION_DAYS, 1)?,
+                weekly_weeks: bounded_int("WEEKLY_BOARD_RETENTION_WEEKS", lookup("WEEKLY_BOARD_RETENTION_WEEKS"), d::WEEKLY_BOARD_RETENTION_WEEKS, 1, MAX_DAYS / 7)?,
             },
             request_log: match non_empty(lookup("REQUEST_LOG")).as_deref() {
                 None | Some("mutations") => RequestLog::Mutations,
@@ -186,7 +193,7 @@ impl Config {
                     return Err(ConfigError(format!("var REQUEST_LOG must be mutations, all or errors, got {other:?}")))
                 }
             },
-            user_cache_seconds: int("USER_CACHE_SECONDS", d::USER_CACHE_SECONDS, 0)?,
+            user_cache_seconds: seconds("USER_CACHE_SECONDS", d::USER_CACHE_SECONDS, 0)?,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,
@@ -198,13 +205,17 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// An integer var of at least `min`, at most 2^53; unset or empty means the default.
-pub fn bounded_int(name: &str, value: Option<String>, default: i64, min: i64) -> Result<i64, ConfigError> {
+/// The longest duration a var may set: 100 years, in days and in seconds.
+pub const MAX_DAYS: i64 = 36_500;
+pub const MAX_SECONDS: i64 = MAX_DAYS * 86_400;
+
+/// An integer var from `min` to `max`; unset or empty means the default.
+pub fn bounded_int(name: &str, value: Option<String>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
     match non_empty(value) {
         None => Ok(default),
         Some(text) => match text.parse::<i64>() {
-            Ok(n) if n >= min && n <= 1 << 53 => Ok(n),
-            _ => Err(ConfigError(format!("var {name} must be an integer ≥ {min}, got {text:?}"))),
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError(format!("var {name} must be an integer from {min} to {max}, got {text:?}"))),
         },
     }
 }
@@ -298,9 +309,21 @@ mod tests {
             ("PUBLIC_BASE_URL", "example.com"),
             ("BILLING_CURRENCY", "USD"),
             ("REQUEST_LOG", "some"),
+            // Durations that would carry instants past what D1 binds exactly (or wrap).
+            ("IDEMPOTENCY_TTL_SECONDS", "9007199254740992"),
+            ("COMMISSION_HOLD_DAYS", "36501"),
+            ("REFERRAL_EXPIRY_DAYS", "106751991167300"),
+            ("ACTIVITY_MAX_AGE_DAYS", "36501"),
+            ("WEEKLY_BOARD_RETENTION_WEEKS", "5215"),
+            ("USER_CACHE_SECONDS", "3153600001"),
+            ("REFERRAL_BONUS_CREDITS", "1000000001"),
+            ("MIN_PAYOUT_CENTS", "1000000000001"),
         ] {
             let err = Config::from_lookup(lookup(&[KEY, (name, value)])).unwrap_err();
             assert!(err.0.contains(name), "{name}={value}: {err}");
         }
+        // The longest durations allowed are accepted.
+        let longest = Config::from_lookup(lookup(&[KEY, ("COMMISSION_HOLD_DAYS", "36500"), ("IDEMPOTENCY_TTL_SECONDS", "3153600000")])).unwrap();
+        assert_eq!((longest.commission_hold_days, longest.idempotency_ttl_seconds), (MAX_DAYS, MAX_SECONDS));
     }
 }

@@ -56,14 +56,13 @@ pub struct Effects {
 }
 
 /// Records a conversion and its effects. `Ok(None)` when it (or its event) was recorded before.
-/// `refunded_before`: what a refund reported ahead of the payment took back already (Stripe
-/// delivers events in any order); the referral is judged on what is left, since a bonus granted
-/// at once could not be taken back by that refund once it is applied.
+/// `settle_seconds`: how long its referral bonus stays pending at least, whatever the hold
+/// (`referrals::STRIPE_SETTLE_SECONDS` for Stripe's out-of-order events, 0 otherwise).
 pub async fn apply(
     ctx: &Ctx,
     db: &Db,
     conversion: &Conversion,
-    refunded_before: i64,
+    settle_seconds: i64,
     event: Option<(&str, &str)>,
 ) -> Result<Option<Effects>, ApiError> {
     let (cfg, now) = (ctx.config()?, ctx.now);
@@ -80,12 +79,11 @@ pub async fn apply(
         })
     });
     let referral = context.referral.as_ref().and_then(|(id, referrer_id, referral)| {
-        let amount = conversion.amount_cents - refunded_before.clamp(0, conversion.amount_cents);
-        let occurred_at = conversion.occurred_at;
+        let (amount, occurred_at) = (conversion.amount_cents, conversion.occurred_at);
         let converts = referrals::converts(referral, amount, occurred_at, &context.paid_before, cfg.referral_min_payment_cents);
         converts.then(|| {
-            let available_at = earnings::available_at(occurred_at, cfg.commission_hold_days);
-            let granted_at_once = referrals::granted_at_once(cfg.commission_hold_days, available_at, now);
+            let held_until = earnings::available_at(occurred_at, cfg.commission_hold_days);
+            let (available_at, granted_at_once) = referrals::bonus_due(cfg.commission_hold_days, held_until, now, settle_seconds);
             ReferralPlan {
                 bonus: NewBonus {
                     referral_id: id,
@@ -377,8 +375,8 @@ async fn invoice_paid(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event, c
         refunded_cents: 0,
         refund_count: 0,
     };
-    let refunded_before = crate::store::stripe::held_refund(db, &invoice.invoice_id).await?.unwrap_or(0);
-    let recorded = apply(ctx, db, &conversion, refunded_before, Some((&event.id, &event.kind))).await?.is_some();
+    let settle = referrals::STRIPE_SETTLE_SECONDS;
+    let recorded = apply(ctx, db, &conversion, settle, Some((&event.id, &event.kind))).await?.is_some();
     // A refund may have come first.
     settle_held_refund(db, cfg, &invoice.invoice_id, ctx.now).await?;
     Ok(if recorded { "conversion_recorded" } else { "duplicate" })

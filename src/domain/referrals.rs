@@ -78,11 +78,21 @@ pub fn converts(referral: &Referral, amount_cents: i64, occurred_at: Timestamp, 
         && !qualifies(before.largest_cents, min_payment_cents)
 }
 
-/// Whether a new bonus (held until `available_at`, `earnings::available_at` as for commissions)
-/// is granted in its conversion's own batch rather than by the cron: when there is no hold
-/// (`COMMISSION_HOLD_DAYS=0`) or it is over already (a payment reported late).
-pub fn granted_at_once(hold_days: i64, available_at: Timestamp, now: Timestamp) -> bool {
-    hold_days == 0 || available_at <= now
+/// How long at least a bonus of a payment Stripe reported stays pending. Stripe delivers events
+/// in any order and at the same moment: a refund reported first is matched to its payment only
+/// once both the payment and its link (`invoice_payment.paid`, newer API versions) have arrived,
+/// and it can cancel the bonus only while the bonus is pending.
+pub const STRIPE_SETTLE_SECONDS: i64 = 600;
+
+/// When a new bonus of a payment held until `held_until` (`earnings::available_at`, as for
+/// commissions) is due, and whether its conversion's own batch grants it rather than the cron:
+/// when there is no hold (`COMMISSION_HOLD_DAYS=0`) or it is over already (a payment reported
+/// late), unless the payment's source must settle first (`settle_seconds` from `now`).
+pub fn bonus_due(hold_days: i64, held_until: Timestamp, now: Timestamp, settle_seconds: i64) -> (Timestamp, bool) {
+    if settle_seconds > 0 {
+        return (held_until.max(now.plus_seconds(settle_seconds)), false);
+    }
+    (held_until, hold_days == 0 || held_until <= now)
 }
 
 /// Whether a refund bringing the qualifying payment's refunds to `refunded_total` cancels its
@@ -184,9 +194,13 @@ mod tests {
 
     #[test]
     fn bonuses_wait_for_the_hold_unless_there_is_none() {
-        assert!(granted_at_once(0, t(500), t(100)), "no hold: at once, even for a payment dated ahead");
-        assert!(!granted_at_once(30, t(101), t(100)));
-        assert!(granted_at_once(30, t(100), t(100)), "a late report of a payment whose hold is over");
+        assert_eq!(bonus_due(0, t(500), t(100), 0), (t(500), true), "no hold: at once, even for a payment dated ahead");
+        assert_eq!(bonus_due(30, t(101), t(100), 0), (t(101), false));
+        assert_eq!(bonus_due(30, t(100), t(100), 0), (t(100), true), "a late report of a payment whose hold is over");
+        // A payment from Stripe settles first, whatever the hold.
+        assert_eq!(bonus_due(0, t(100), t(100), 600), (t(700), false));
+        assert_eq!(bonus_due(30, t(50), t(100), 600), (t(700), false));
+        assert_eq!(bonus_due(30, t(5_000), t(100), 600), (t(5_000), false), "the hold is longer");
     }
 
     proptest! {

@@ -7,7 +7,8 @@
 //!   body and the headers the handler set, such as `Location`) with `Idempotent-Replayed: true`,
 //!   without running the work again;
 //! - the same key with a different request → 409 `idempotency_conflict`;
-//! - the same key while the first request is still running → 409 `idempotency_in_progress`;
+//! - the same key while the first request is still running → 409 `idempotency_in_progress`
+//!   with `Retry-After`;
 //! - keys expire after `IDEMPOTENCY_TTL_SECONDS` (24 h); the cron job purges them.
 
 use super::{ApiError, ApiResult, Ctx, Reply};
@@ -81,7 +82,7 @@ where
 
 fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
     let Some(held) = held else {
-        return Err(ApiError::conflict("idempotency_in_progress", "This Idempotency-Key was just released; retry."));
+        return Err(ApiError::contention("idempotency_in_progress", "This Idempotency-Key was just released; retry."));
     };
     if held.request_hash != hash {
         return Err(ApiError::conflict(
@@ -100,7 +101,7 @@ fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
             headers.push(("Idempotent-Replayed", "true".into()));
             Ok(Reply { status, content_type: "application/json", body: body.into_bytes(), headers })
         }
-        _ => Err(ApiError::conflict(
+        _ => Err(ApiError::contention(
             "idempotency_in_progress",
             "A request with this Idempotency-Key is still being processed; retry shortly.",
         )),
@@ -169,7 +170,8 @@ mod tests {
         assert_eq!((reply.status, reply.body.as_slice()), (201, b"{\"ok\":true}".as_slice()));
         assert_eq!(reply.headers, vec![("Idempotent-Replayed", "true".to_string())]);
         assert_eq!(replay(Some(held("other", Some(201))), "h").unwrap_err().code, "idempotency_conflict");
-        assert_eq!(replay(Some(held("h", None)), "h").unwrap_err().code, "idempotency_in_progress");
+        let running = replay(Some(held("h", None)), "h").unwrap_err();
+        assert_eq!((running.code, running.asks_retry()), ("idempotency_in_progress", true));
         assert_eq!(replay(Some(held("other", None)), "h").unwrap_err().code, "idempotency_conflict");
     }
 

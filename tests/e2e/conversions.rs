@@ -170,25 +170,43 @@ fn refunds_that_come_first_wait_for_their_conversion() {
 }
 
 fn a_refund_that_comes_first_counts_against_the_referral() {
-    let s = instant(); // no hold: a bonus would be granted at once, beyond any refund's reach
-    let balance = |token: &str| s.get(&format!("{API}/referrals/balance")).token(token).send().json()["balance_credits"].clone();
-    // Refunded in full before the payment is reported: the payment never qualified.
+    let s = instant(); // no hold: a bonus of an admin conversion is granted at once
+    let credits = |token: &str| {
+        let b = s.get(&format!("{API}/referrals/balance")).token(token).send().json();
+        (b["balance_credits"].as_i64().unwrap(), b["pending_credits"].as_i64().unwrap())
+    };
+    let paid = |invoice_id: &str, buyer: &str| {
+        let r = s.stripe(&invoice(invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
+        assert_eq!(r.json()["outcome"], "conversion_recorded", "{}", r.body);
+    };
+    // Refunded in full before the payment is reported (older API: the refund names the
+    // invoice): the bonus, pending while the payment settles, is cancelled at once.
     let (_, token, code) = crate::referrals::referrer(s);
     let (buyer, _) = crate::referrals::referred(s, &code);
     let invoice_id = unique("in");
     assert_eq!(s.stripe(&charge_refunded(Some(&invoice_id), None, 10_000)).json()["outcome"], "refund_held: no conversion for this charge yet");
-    let r = s.stripe(&invoice(&invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
-    assert_eq!(r.json()["outcome"], "conversion_recorded", "{}", r.body);
-    assert_eq!(balance(&token), 0);
-    let stats = s.get(&format!("{API}/referrals/stats")).token(&token).send().json();
-    assert_eq!((stats["pending"].clone(), stats["converted"].clone()), (json!(1), json!(0)), "{stats}");
-    // Refunded in part, leaving at least REFERRAL_MIN_PAYMENT_CENTS (500): it converts.
+    paid(&invoice_id, &buyer);
+    assert_eq!(credits(&token), (0, 0));
+    // Newer API: the refund names only the payment intent, and the invoice learns it last. The
+    // bonus waits (STRIPE_SETTLE_SECONDS), so the link's arrival still cancels it.
+    let (_, token, code) = crate::referrals::referrer(s);
+    let (buyer, _) = crate::referrals::referred(s, &code);
+    let (invoice_id, payment_intent) = (unique("in"), unique("pi"));
+    s.stripe(&charge_refunded(None, Some(&payment_intent), 10_000));
+    paid(&invoice_id, &buyer);
+    assert_eq!(credits(&token), (0, 1_000), "pending while the payment settles");
+    let link = json!({"id": unique("evt"), "type": "invoice_payment.paid", "created": now(),
+                      "data": {"object": {"id": unique("inpay"), "object": "invoice_payment", "invoice": invoice_id,
+                                          "payment": {"type": "payment_intent", "payment_intent": payment_intent}}}});
+    assert_eq!(s.stripe(&link).json()["outcome"], "payment_linked");
+    assert_eq!(credits(&token), (0, 0));
+    // Refunded in part, leaving at least REFERRAL_MIN_PAYMENT_CENTS (500): the bonus stays.
     let (_, token, code) = crate::referrals::referrer(s);
     let (buyer, _) = crate::referrals::referred(s, &code);
     let invoice_id = unique("in");
     s.stripe(&charge_refunded(Some(&invoice_id), None, 9_500));
-    s.stripe(&invoice(&invoice_id, json!({"amount_paid": 10_000, "currency": "usd", "metadata": {"user_id": buyer}})));
-    assert_eq!(balance(&token), 1_000);
+    paid(&invoice_id, &buyer);
+    assert_eq!(credits(&token), (0, 1_000));
     s.assert_ledgers_consistent();
 }
 
