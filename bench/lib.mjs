@@ -4,6 +4,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -99,6 +100,25 @@ export async function startBaseline(dir) {
   const users = readUsers.map((u) => `('${u}', 0, 1, 1767225600, 1767225600)`).join(",\n");
   d1Execute(dir, `INSERT INTO users (id, is_admin, is_active, created_at, updated_at) VALUES\n${users};\n${creditRowsSql(readUsers)}`, baselineConfig);
   return serve("baseline", baselineConfig, 0, dir, { BALANCE_SQL: balanceSql() });
+}
+
+/// The Rust floor (bench/floor): built with the tools scripts/build.sh uses (worker-build, the
+/// wasm-bindgen and wasm-opt `npm run setup` installed), served as the baseline is.
+export async function startFloor() {
+  const dir = join(root, "bench", "floor");
+  const bin = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "bin");
+  log("building the Rust floor (bench/floor; a minute or two the first time)");
+  execFileSync(join(bin, "worker-build"), ["--release"], {
+    cwd: dir,
+    stdio: ["ignore", "ignore", "inherit"],
+    env: {
+      ...process.env,
+      WASM_BINDGEN_BIN: join(bin, "wasm-bindgen"),
+      WASM_OPT_BIN: join(root, "node_modules", ".bin", "wasm-opt"),
+      ESBUILD_BIN: join(root, "node_modules", ".bin", "esbuild"),
+    },
+  });
+  return serve("floor", join(dir, "wrangler.toml"), 0, null, {});
 }
 
 /// Serves a Worker with scripts/serve.mjs (Miniflare on the workerd `wrangler dev` uses, without

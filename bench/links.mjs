@@ -11,7 +11,7 @@ const perConnection = Number(process.env.BENCH_REQUESTS ?? 400);
 const TARGET_THROUGHPUT = 0.9;
 const TARGET_P99 = 1.5;
 
-export async function benchLinks({ secret, baseline }) {
+export async function benchLinks({ secret, baseline, floor }) {
   const persist = join(work, "links-state");
   freshState(persist, secret, "bench-admin");
   log("links: starting the service");
@@ -42,6 +42,7 @@ export async function benchLinks({ secret, baseline }) {
 
   log(`links: warming up (${threads} threads, ${connections} connections)`);
   await runWrk(baseline, 20, ["clicks", "/"]);
+  await runWrk(floor, 20, ["clicks", "/"]);
   const sent = {};
   for (const link of links) {
     const warm = await click(link, 20);
@@ -49,13 +50,17 @@ export async function benchLinks({ secret, baseline }) {
     sent[link.name] = warm.ok;
   }
 
-  const results = { baseline: [], ...Object.fromEntries(links.map((l) => [l.name, []])) };
+  const results = { baseline: [], floor: [], ...Object.fromEntries(links.map((l) => [l.name, []])) };
   for (let round = 1; round <= rounds; round++) {
     const line = [];
     const b = await runWrk(baseline, perConnection, ["clicks", "/"]);
     if (b.others) throw new Error(`links round ${round}, baseline: ${b.others} responses other than 302`);
     results.baseline.push(b);
     line.push(`baseline ${fmt(b.rps, 0)} req/s p99 ${fmt(b.p99)} ms`);
+    const f = await runWrk(floor, perConnection, ["clicks", "/"]);
+    if (f.others) throw new Error(`links round ${round}, Rust floor: ${f.others} responses other than 302`);
+    results.floor.push(f);
+    line.push(`floor ${fmt(f.rps, 0)} req/s p99 ${fmt(f.p99)} ms`);
     for (const link of links) {
       // (Socket errors are not checked: parked connections are closed by the server while idle.
       // Every request sent got a response; non-302 answers are counted in `others`.)
@@ -90,24 +95,26 @@ export async function benchLinks({ secret, baseline }) {
 
   const m = (name, key) => median(results[name].map((r) => r[key]));
   const base = { rps: m("baseline", "rps"), p50: m("baseline", "p50"), p99: m("baseline", "p99") };
+  const rust = { rps: m("floor", "rps"), p50: m("floor", "p50"), p99: m("floor", "p99") };
   const rows = links.map((link) => {
     const row = { rps: m(link.name, "rps"), p50: m(link.name, "p50"), p99: m(link.name, "p99") };
-    const ratio = { rps: row.rps / base.rps, p99: row.p99 / base.p99 };
+    const ratio = { rps: row.rps / base.rps, p99: row.p99 / base.p99, floor: row.rps / rust.rps };
     return { link, row, ratio, met: { rps: ratio.rps >= TARGET_THROUGHPUT, p99: ratio.p99 <= TARGET_P99 } };
   });
   const verdict = (ok) => (ok ? "met" : "**not met**");
   const table = [
-    "| target | requests/s | p50 ms | p99 ms | throughput ÷ baseline | p99 ÷ baseline | throughput ≥ 0.9× | p99 ≤ 1.5× |",
-    "|---|---:|---:|---:|---:|---:|---|---|",
-    `| baseline: constant 302 (JS) | ${fmt(base.rps, 0)} | ${fmt(base.p50)} | ${fmt(base.p99)} | 1.00 | 1.00 | | |`,
+    "| target | requests/s | p50 ms | p99 ms | throughput ÷ baseline | p99 ÷ baseline | throughput ≥ 0.9× | p99 ≤ 1.5× | throughput ÷ Rust floor |",
+    "|---|---:|---:|---:|---:|---:|---|---|---:|",
+    `| baseline: constant 302 (JS) | ${fmt(base.rps, 0)} | ${fmt(base.p50)} | ${fmt(base.p99)} | 1.00 | 1.00 | | | |`,
+    `| Rust floor: constant 302 (\`worker\` crate, bench/floor) | ${fmt(rust.rps, 0)} | ${fmt(rust.p50)} | ${fmt(rust.p99)} | ${fmt(rust.rps / base.rps, 2)} | ${fmt(rust.p99 / base.p99, 2)} | | | 1.00 |`,
     ...rows.map(({ link, row, ratio, met }) =>
-      `| ${link.label} | ${fmt(row.rps, 0)} | ${fmt(row.p50)} | ${fmt(row.p99)} | **${fmt(ratio.rps, 2)}** | **${fmt(ratio.p99, 2)}** | ${verdict(met.rps)} | ${verdict(met.p99)} |`),
+      `| ${link.label} | ${fmt(row.rps, 0)} | ${fmt(row.p50)} | ${fmt(row.p99)} | **${fmt(ratio.rps, 2)}** | **${fmt(ratio.p99, 2)}** | ${verdict(met.rps)} | ${verdict(met.p99)} | ${fmt(ratio.floor, 2)} |`),
   ].join("\n");
   const accounting = links.map((l) =>
     `- ${l.label}: ${sent[l.name]} clicks sent, the ${l.source} count **${counted[l.name].clicks}** (${exact[l.name] ? "exact" : "**MISMATCH**"}); unique visitors ${counted[l.name].unique_visitors}`,
   ).join("\n");
   const rawRows = results.baseline.map((b, i) =>
-    `| ${i + 1} | ${fmt(b.rps, 0)} | ${fmt(b.p99)} | ${links.map((l) => `${fmt(results[l.name][i].rps, 0)} | ${fmt(results[l.name][i].p99)}`).join(" | ")} |`);
+    `| ${i + 1} | ${fmt(b.rps, 0)} | ${fmt(b.p99)} | ${fmt(results.floor[i].rps, 0)} | ${fmt(results.floor[i].p99)} | ${links.map((l) => `${fmt(results[l.name][i].rps, 0)} | ${fmt(results[l.name][i].p99)}`).join(" | ")} |`);
 
   const section = `## Links: \`/c/{code}\`, \`/a/{code}\`, \`/r/{code}\` against a constant 302
 
@@ -118,7 +125,10 @@ connections once the quota is sent and waits for every response), each thread cy
 
 ${table}
 
-Targets: each link at ≥ ${TARGET_THROUGHPUT}× the baseline's throughput with p99 ≤ ${TARGET_P99}× the baseline's.
+Targets: each link at ≥ ${TARGET_THROUGHPUT}× the baseline's throughput with p99 ≤ ${TARGET_P99}× the baseline's. The Rust floor
+(bench/floor) is the least a Worker built as the service is (the \`worker\` crate, the same release profile and
+tools, the runtime's request taken as it is) can do for the same request: its ratio to the JS baseline is what Rust and
+wasm cost in this runtime before any of the service's work; the last column is the service's own cost.
 
 Click accounting (warm-up included; read through the API once the last batches had landed):
 
@@ -130,20 +140,21 @@ batch goes to its object after the response, outside the request's count).
 
 Rounds (requests/s, p99 ms):
 
-| round | baseline | p99 | ${links.map((l) => `\`${l.path.slice(0, 3)}\` | p99`).join(" | ")} |
-|---|---:|---:|${links.map(() => "---:|---:").join("|")}|
+| round | baseline | p99 | Rust floor | p99 | ${links.map((l) => `\`${l.path.slice(0, 3)}\` | p99`).join(" | ")} |
+|---|---:|---:|---:|---:|${links.map(() => "---:|---:").join("|")}|
 ${rawRows.join("\n")}
 
 What a link does per request: route, per-IP rate limit (Workers Rate Limiting binding), what the link needs to know
 about its code from a per-isolate cache (D1 at most once per code and \`LINK_CACHE_SECONDS\`), an HMAC visitor id, the
 302; the click joins the isolate's pending batch for the link, which one request per batch sends to the link's
-Durable Object (\`wait_until\`, 25 ms), so the object sees one round trip per batch, not per click. Successful
+Durable Object (\`wait_until\`, 100 ms), so the object sees one round trip per batch, not per click. Successful
 redirects write no log line (\`REQUEST_LOG=mutations\`).
 `;
   const summary = [
     table,
     ...links.map((l) => `${l.path.slice(0, 3)} accounting: sent ${sent[l.name]}, counted ${counted[l.name].clicks} (${exact[l.name] ? "exact" : "MISMATCH"}); unique visitors ${counted[l.name].unique_visitors}; per request d1 ${perClick(l.name, "d1")} do ${perClick(l.name, "do")}`),
-    ...rows.map(({ link, ratio, met }) => `${link.path.slice(0, 3)} targets: throughput ${fmt(ratio.rps, 2)}× (≥ 0.9: ${met.rps ? "met" : "NOT met"}), p99 ${fmt(ratio.p99, 2)}× (≤ 1.5: ${met.p99 ? "met" : "NOT met"})`),
+    `Rust floor: ${fmt(rust.rps / base.rps, 2)}× the baseline's throughput, p99 ${fmt(rust.p99 / base.p99, 2)}×`,
+    ...rows.map(({ link, ratio, met }) => `${link.path.slice(0, 3)} targets: throughput ${fmt(ratio.rps, 2)}× (≥ 0.9: ${met.rps ? "met" : "NOT met"}), p99 ${fmt(ratio.p99, 2)}× (≤ 1.5: ${met.p99 ? "met" : "NOT met"}); ${fmt(ratio.floor, 2)}× the Rust floor`),
   ].join("\n");
   return { title: "## Links", section, summary, ok: accountingOk };
 }

@@ -23,7 +23,7 @@ function serverTiming(header) {
   return { d1: field("d1", "count"), do: field("do", "count"), total: field("total", "dur") };
 }
 
-export async function benchReads({ secret, baseline }) {
+export async function benchReads({ secret, baseline, floor }) {
   const persist = join(work, "reads-state");
   migrate(persist);
   // The same credit rows as the baseline's D1 (bench/lib.mjs startBaseline), before the service
@@ -55,7 +55,8 @@ export async function benchReads({ secret, baseline }) {
 
   const targets = {
     constant: { base: baseline, path: "/api/status", label: "baseline: constant JSON 200 (JS)" },
-    me: { base: service, path: `${API}/me`, label: "`GET /me` (service)", against: "constant" },
+    floor: { base: floor, path: "/api/status", label: "Rust floor: constant JSON 200 (`worker` crate, bench/floor)", against: "constant", reference: true },
+    me: { base: service, path: `${API}/me`, label: "`GET /me` (service)", against: "constant", floor: "floor" },
     d1: { base: baseline, path: "/d1/1", label: "baseline: `/d1/1`, the balance query (JS)" },
     balance: { base: service, path: `${API}/referrals/balance`, label: "`GET /referrals/balance` (service)", against: "d1" },
     d1x2: { base: baseline, path: "/d1/2", label: "baseline: `/d1/2`, the user's row, then the balance query (JS)" },
@@ -104,12 +105,14 @@ export async function benchReads({ secret, baseline }) {
     return timed ? sum / timed : NaN;
   };
   const timedOk = ["me", "balance"].every((name) => results[name].every((r) => r.timed === r.ok));
-  const trips = { constant: "0", me: fmt(perRequest("me", "d1"), 3), d1: "1", balance: fmt(perRequest("balance", "d1"), 3), d1x2: "2" };
+  const trips = { constant: "0", floor: "0", me: fmt(perRequest("me", "d1"), 3), d1: "1", balance: fmt(perRequest("balance", "d1"), 3), d1x2: "2" };
   const rows = Object.entries(targets).map(([name, t]) => {
     const cells = [t.label, trips[name], fmt(m(name, "rps"), 0), fmt(m(name, "p50")), fmt(m(name, "p99"))];
     if (!t.against) return `| ${cells.join(" | ")} | | | |`;
     const ratio = { rps: m(name, "rps") / m(t.against, "rps"), p99: m(name, "p99") / m(t.against, "p99") };
-    return `| ${cells.join(" | ")} | **${fmt(ratio.rps, 2)}** | ${fmt(ratio.p99, 2)} | ${verdict(ratio.rps >= TARGET_THROUGHPUT)} |`;
+    const toFloor = t.floor ? ` (${fmt(m(name, "rps") / m(t.floor, "rps"), 2)}× the Rust floor)` : "";
+    if (t.reference) return `| ${cells.join(" | ")} | ${fmt(ratio.rps, 2)} | ${fmt(ratio.p99, 2)} | |`;
+    return `| ${cells.join(" | ")} | **${fmt(ratio.rps, 2)}**${toFloor} | ${fmt(ratio.p99, 2)} | ${verdict(ratio.rps >= TARGET_THROUGHPUT)} |`;
   });
   const table = [
     "| request | D1 round trips per request | requests/s | p50 ms | p99 ms | throughput ÷ baseline | p99 ÷ baseline | throughput ≥ 0.9× |",
@@ -123,9 +126,10 @@ export async function benchReads({ secret, baseline }) {
 Load: \`wrk -t ${threads} -c ${connections}\`, exactly ${perConnection * connections} requests per target and round, each with the next of
 ${readUsers.length} users' tokens (distinct users, provisioned before the load; each has 4 credit transactions, the same rows in the
 service's D1 and in the baseline's). ${plural(rounds, "round")} of the targets in turn after a warm-up; the service in its default
-configuration (\`USER_CACHE_SECONDS\` 10). Each service row is compared with the baseline row above it: a JS Worker
-making the same D1 round trips per request without checking the token (\`/d1/1\` runs the service's balance statement
-for the token's user). Medians of the rounds:
+configuration (\`USER_CACHE_SECONDS\` 10). Each service row is compared with its JS baseline (\`GET /me\` with the constant
+JSON 200, the balance with \`/d1/1\`): a JS Worker making the same D1 round trips per request without checking the
+token (\`/d1/1\` runs the service's balance statement for the token's user). The Rust floor is the least a Worker built
+as the service is (bench/floor) does for a constant JSON 200. Medians of the rounds:
 
 ${table}
 
@@ -153,6 +157,7 @@ ${results.me.map((_, i) => `| ${i + 1} | ${Object.keys(targets).map((k) => `${fm
     table,
     `round trips per request in the rounds (Server-Timing): /me d1 ${fmt(perRequest("me", "d1"), 3)} do ${fmt(perRequest("me", "do"), 3)}, balance d1 ${fmt(perRequest("balance", "d1"), 3)} do ${fmt(perRequest("balance", "do"), 3)}${timedOk ? "" : " (SOME RESPONSES WITHOUT Server-Timing)"}`,
     `round trips after the rounds (Server-Timing): /me known d1 [${list("me", "d1")}] do [${list("me", "do")}], first after the rounds d1 [${list("first", "d1")}]; balance d1 [${list("balance", "d1")}] do [${list("balance", "do")}] (${meOk && balanceOk && statusesOk ? "as expected" : "NOT AS EXPECTED"}); balances equal to the baseline's: ${sameOk ? "yes" : "NO"}`,
+    `Rust floor: ${fmt(ratioOf("floor"), 2)}× the constant JSON baseline; /me ${fmt(m("me", "rps") / m("floor", "rps"), 2)}× the Rust floor`,
     `targets: /me ${fmt(ratioOf("me"), 2)}× (≥ 0.9: ${ratioOf("me") >= TARGET_THROUGHPUT ? "met" : "NOT met"}), balance ${fmt(ratioOf("balance"), 2)}× (≥ 0.9: ${ratioOf("balance") >= TARGET_THROUGHPUT ? "met" : "NOT met"})`,
   ].join("\n");
   return { title: "## Reads", section, summary, ok: roundTripsOk };

@@ -33,7 +33,7 @@ import { benchLeaderboard } from "./leaderboard.mjs";
 import { benchLinks } from "./links.mjs";
 import { benchReads } from "./reads.mjs";
 import { benchSize } from "./size.mjs";
-import { ensureWrk, log, root, startBaseline, stopAll, work } from "./lib.mjs";
+import { ensureWrk, log, root, startBaseline, startFloor, stopAll, work } from "./lib.mjs";
 
 // Section name → its bench and the title its BENCHMARKS.md section starts with (how a run of
 // BENCH_ONLY finds the other sections to keep).
@@ -52,6 +52,7 @@ async function main() {
   mkdirSync(work, { recursive: true });
   const secret = randomBytes(24).toString("hex");
   let baseline = null; // started once, for the first section that drives load
+  let floor = null; // the Rust floor (bench/floor), likewise
 
   const file = join(root, "BENCHMARKS.md");
   const previous = existsSync(file) ? readFileSync(file, "utf8").split(/\n(?=## )/).slice(1) : [];
@@ -66,8 +67,9 @@ async function main() {
     if (!baseline && name !== "size") {
       log("starting the baseline");
       baseline = await startBaseline(join(work, "baseline-state"));
+      floor = await startFloor();
     }
-    const result = await bench({ secret, baseline });
+    const result = await bench({ secret, baseline, floor });
     console.log(`\n${result.summary}`);
     sections.push(result.section);
     ok &&= result.ok;
