@@ -1,4 +1,5 @@
-//! End-to-end suite: real `wrangler dev` (workerd, local D1, local Durable Objects), driven over
+//! End-to-end suite: instances served by scripts/serve.mjs (the workerd, local D1 and local
+//! Durable Objects of `wrangler dev`, without its proxy worker), driven over
 //! HTTP like a client would. Run by `npm test`; filter like any test: `cargo test --test e2e -- auth`.
 
 mod support;
