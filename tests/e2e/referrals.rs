@@ -429,7 +429,10 @@ fn a_deactivated_user_earns_nothing_new() {
 }
 
 fn payments_racing_a_deactivation_report_what_landed() {
-    let s = instant();
+    // Its own instance: the ledgers are read with `server.d1`, which opens the instance's SQLite
+    // file from another process (on a shared instance that can meet another test's writes
+    // and make workerd's D1 answer SQLITE_BUSY).
+    let s = &Server::start(&[("COMMISSION_HOLD_DAYS", "0")]);
     let (affiliate_user, _, affiliate_id, affiliate_code) = s.active_affiliate();
     let (referrer_user, _, referral_code) = referrer(s);
     let both = json!({"affiliate_code": affiliate_code, "referral_code": referral_code});
