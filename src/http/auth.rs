@@ -12,6 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken, ValidationError};
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 pub const LEEWAY_SECONDS: i64 = 60;
 pub const MAX_USER_ID_LEN: usize = 128;
@@ -71,9 +73,45 @@ pub fn bearer_token(header: Option<&str>) -> Result<&str, &'static str> {
     Ok(token.trim())
 }
 
+thread_local! {
+    /// Tokens this isolate verified: token → (subject, the last millisecond it is valid).
+    static VERIFIED: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// The most tokens an isolate keeps verified (past it, it starts over: a bound on memory).
+const MAX_VERIFIED: usize = 10_000;
+
+/// `verify`, done once per token and isolate: a token verified before is valid, as it was then,
+/// until its `exp` plus the leeway (its signature, header, `nbf`, `iss`, `aud` and `sub` cannot
+/// change, and the settings are the isolate's). Only tokens that passed are kept; the whole
+/// token is the key, so nothing but the same token finds an entry. Saves a request the HMAC and
+/// the token's decoding (about a tenth of an authenticated read's time in the bench).
+pub fn verify_kept(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result<String, &'static str> {
+    let now_ms = now.timestamp_millis();
+    let kept = VERIFIED.with(|v| v.borrow().get(token).filter(|(_, until)| now_ms <= *until).map(|(sub, _)| sub.clone()));
+    if let Some(sub) = kept {
+        return Ok(sub);
+    }
+    let (sub, expires) = verify_until(token, settings, now)?;
+    VERIFIED.with(|v| {
+        let mut v = v.borrow_mut();
+        if v.len() >= MAX_VERIFIED {
+            v.clear();
+        }
+        let until = expires.timestamp_millis().saturating_add(LEEWAY_SECONDS * 1_000);
+        v.insert(token.to_owned(), (sub.clone(), until));
+    });
+    Ok(sub)
+}
+
 /// Verifies a token and returns its subject (the user id). The error is a short reason that is
 /// safe to show to the client.
 pub fn verify(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result<String, &'static str> {
+    verify_until(token, settings, now).map(|(sub, _)| sub)
+}
+
+/// `verify`, with the token's `exp`.
+fn verify_until(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result<(String, DateTime<Utc>), &'static str> {
     let untrusted = UntrustedToken::new(token).map_err(|_| "malformed token")?;
     if names_critical_extensions(token) {
         return Err("unsupported critical token header");
@@ -104,8 +142,9 @@ pub fn verify(token: &str, settings: &JwtSettings, now: DateTime<Utc>) -> Result
             return Err("token audience not accepted");
         }
     }
+    let expires = claims.expiration.ok_or("token has no expiry")?;
     match custom.sub.as_deref() {
-        Some(sub) if valid_user_id(sub) => Ok(sub.to_owned()),
+        Some(sub) if valid_user_id(sub) => Ok((sub.to_owned(), expires)),
         _ => Err("token subject missing or invalid"),
     }
 }
@@ -169,6 +208,23 @@ mod tests {
         assert_eq!(verify(&hs256(json!({"sub": "u"})), &open(), now()), Err("token has no expiry"));
         assert!(verify(&hs256(json!({"sub": "u", "exp": NOW - 59})), &open(), now()).is_ok());
         assert_eq!(verify(&hs256(json!({"sub": "u", "exp": NOW - 61})), &open(), now()), Err("token expired"));
+    }
+
+    #[test]
+    fn a_kept_token_is_valid_until_its_expiry_and_the_leeway_as_before() {
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let t = hs256(json!({"sub": "kept-1", "exp": NOW + 100}));
+        assert_eq!(verify_kept(&t, &open(), now()), Ok("kept-1".to_string()));
+        assert_eq!(verify_kept(&t, &open(), at(NOW + 160)), Ok("kept-1".to_string()), "kept: exp + leeway");
+        assert_eq!(verify_kept(&t, &open(), at(NOW + 161)), Err("token expired"), "never served past its expiry");
+        assert_eq!(verify(&t, &open(), at(NOW + 161)), Err("token expired"), "the same verdict as verify");
+        // Refused tokens are not kept: a token not yet valid is valid once its time comes.
+        let soon = hs256(json!({"sub": "kept-2", "exp": NOW + 3600, "nbf": NOW + 120}));
+        assert_eq!(verify_kept(&soon, &open(), now()), Err("token not yet valid"));
+        assert_eq!(verify_kept(&soon, &open(), at(NOW + 60)), Ok("kept-2".to_string()));
+        // Only the very same token finds an entry: one with another signature is checked.
+        let forged = format!("{}AAAA", &t[..t.len() - 4]);
+        assert_eq!(verify_kept(&forged, &open(), now()), Err("invalid token signature"));
     }
 
     #[test]

@@ -345,7 +345,7 @@ async fn authenticate(ctx: &Ctx, access: Access, user_id: &mut Option<String>) -
     };
     let authorization = ctx.header("Authorization");
     let verified = auth::bearer_token(authorization.as_deref())
-        .and_then(|token| auth::verify(token, &settings, ctx.now.to_chrono()));
+        .and_then(|token| auth::verify_kept(token, &settings, ctx.now.to_chrono()));
     let sub = match verified {
         Ok(sub) => sub,
         Err(reason) => {

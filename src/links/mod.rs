@@ -17,6 +17,7 @@ use crate::http::kept::{self, Kept};
 use crate::http::{ratelimit, ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks::{self, Click};
 use crate::store::{affiliates, campaigns, referrals};
+use std::cell::RefCell;
 use std::future::Future;
 use worker::Method;
 
@@ -34,6 +35,8 @@ enum Known {
 thread_local! {
     /// Link name (`aff:CODE`, …) → what is known, for `LINK_CACHE_SECONDS`.
     static KNOWN: Kept<Known> = Kept::new(10_000);
+    /// The visitor key of this isolate's `VISITOR_HASH_SECRET`, prepared once.
+    static VISITOR_KEY: RefCell<Option<(Vec<u8>, clicks::VisitorKey)>> = const { RefCell::new(None) };
 }
 
 /// What is known about `link`, kept by the isolate or else from `load`. Only a read that
@@ -115,7 +118,15 @@ fn count(ctx: &Ctx, link: String) -> ApiResult<()> {
     if !clicks::is_countable(ctx.method == Method::Get, user_agent.as_deref()) {
         return Ok(());
     }
-    let visitor = clicks::visitor_id(&ctx.config()?.visitor_hash_secret, ctx.now, &ctx.client_ip(), &user_agent.unwrap_or_default());
+    let secret = &ctx.config()?.visitor_hash_secret;
+    let visitor = VISITOR_KEY.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let key = match &*kept {
+            Some((for_secret, key)) if for_secret == secret => key,
+            _ => &kept.insert((secret.clone(), clicks::VisitorKey::new(secret))).1,
+        };
+        clicks::visitor_id(key, ctx.now, &ctx.client_ip(), &user_agent.unwrap_or_default())
+    });
     let click = Click { at: ctx.now.unix(), visitor };
     if let Some(send) = link_clicks::track(&ctx.env, link, click) {
         ctx.background.wait_until(send);
