@@ -6,6 +6,7 @@ use crate::domain::affiliates;
 use crate::domain::campaigns::MAX_CREDITS;
 use crate::domain::links;
 use crate::domain::money::MAX_CENTS;
+use crate::domain::MAX_EXACT_INT;
 
 /// Defaults of every var, in one place. The README documents each one.
 pub mod defaults {
@@ -130,12 +131,9 @@ impl Config {
             .filter(|s| s.len() >= 16)
             .ok_or_else(|| ConfigError("secret API_SECRET_KEY is missing or shorter than 16 bytes".into()))?
             .into_bytes();
-        let int = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, 1 << 53);
         // Durations are bounded so that every instant computed from them stays a date D1 and
         // the API can hold (a hold of 2^53 days would overflow and wrap).
-        let days = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, MAX_DAYS);
-        let seconds = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, MAX_SECONDS);
-        let cents = |name: &str, default: i64, min: i64| bounded_int(name, lookup(name), default, min, MAX_CENTS);
+        let int = |name: &str, default: i64, min: i64, max: i64| bounded_int(name, lookup(name), default, min, max);
         let rule = |name: &str, value: i64, check: fn(i64) -> Result<u32, &'static str>| {
             check(value).map_err(|e| ConfigError(format!("var {name}: {e}")))
         };
@@ -159,31 +157,31 @@ impl Config {
         Ok(Config {
             jwt_issuer: non_empty(lookup("JWT_ISSUER")),
             jwt_audience: non_empty(lookup("JWT_AUDIENCE")),
-            idempotency_ttl_seconds: seconds("IDEMPOTENCY_TTL_SECONDS", d::IDEMPOTENCY_TTL_SECONDS, 1)?,
+            idempotency_ttl_seconds: int("IDEMPOTENCY_TTL_SECONDS", d::IDEMPOTENCY_TTL_SECONDS, 1, MAX_SECONDS)?,
             affiliate_commission_bps: rule(
                 "AFFILIATE_COMMISSION_BPS",
-                int("AFFILIATE_COMMISSION_BPS", d::AFFILIATE_COMMISSION_BPS, 0)?,
+                int("AFFILIATE_COMMISSION_BPS", d::AFFILIATE_COMMISSION_BPS, 0, EXACT)?,
                 affiliates::commission_rate,
             )?,
             affiliate_commission_months: rule(
                 "AFFILIATE_COMMISSION_MONTHS",
-                int("AFFILIATE_COMMISSION_MONTHS", d::AFFILIATE_COMMISSION_MONTHS, 1)?,
+                int("AFFILIATE_COMMISSION_MONTHS", d::AFFILIATE_COMMISSION_MONTHS, 1, EXACT)?,
                 affiliates::commission_months,
             )?,
-            commission_hold_days: days("COMMISSION_HOLD_DAYS", d::COMMISSION_HOLD_DAYS, 0)?,
-            min_payout_cents: cents("MIN_PAYOUT_CENTS", d::MIN_PAYOUT_CENTS, 1)?,
-            referral_bonus_credits: bounded_int("REFERRAL_BONUS_CREDITS", lookup("REFERRAL_BONUS_CREDITS"), d::REFERRAL_BONUS_CREDITS, 0, MAX_CREDITS)?,
-            referral_expiry_days: days("REFERRAL_EXPIRY_DAYS", d::REFERRAL_EXPIRY_DAYS, 1)?,
-            referral_min_payment_cents: cents("REFERRAL_MIN_PAYMENT_CENTS", d::REFERRAL_MIN_PAYMENT_CENTS, 0)?,
+            commission_hold_days: int("COMMISSION_HOLD_DAYS", d::COMMISSION_HOLD_DAYS, 0, MAX_DAYS)?,
+            min_payout_cents: int("MIN_PAYOUT_CENTS", d::MIN_PAYOUT_CENTS, 1, MAX_CENTS)?,
+            referral_bonus_credits: int("REFERRAL_BONUS_CREDITS", d::REFERRAL_BONUS_CREDITS, 0, MAX_CREDITS)?,
+            referral_expiry_days: int("REFERRAL_EXPIRY_DAYS", d::REFERRAL_EXPIRY_DAYS, 1, MAX_DAYS)?,
+            referral_min_payment_cents: int("REFERRAL_MIN_PAYMENT_CENTS", d::REFERRAL_MIN_PAYMENT_CENTS, 0, MAX_CENTS)?,
             affiliate_landing_url: landing("AFFILIATE_LANDING_URL", d::AFFILIATE_LANDING_URL)?,
             referral_landing_url: landing("REFERRAL_LANDING_URL", d::REFERRAL_LANDING_URL)?,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             billing_currency,
-            link_cache_seconds: seconds("LINK_CACHE_SECONDS", d::LINK_CACHE_SECONDS, 0)?,
-            activity_max_age_days: days("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1)?,
+            link_cache_seconds: int("LINK_CACHE_SECONDS", d::LINK_CACHE_SECONDS, 0, MAX_SECONDS)?,
+            activity_max_age_days: int("ACTIVITY_MAX_AGE_DAYS", d::ACTIVITY_MAX_AGE_DAYS, 1, MAX_DAYS)?,
             board_retention: crate::domain::rewards::Retention {
-                daily_days: days("DAILY_BOARD_RETENTION_DAYS", d::DAILY_BOARD_RETENTION_DAYS, 1)?,
-                weekly_weeks: bounded_int("WEEKLY_BOARD_RETENTION_WEEKS", lookup("WEEKLY_BOARD_RETENTION_WEEKS"), d::WEEKLY_BOARD_RETENTION_WEEKS, 1, MAX_DAYS / 7)?,
+                daily_days: int("DAILY_BOARD_RETENTION_DAYS", d::DAILY_BOARD_RETENTION_DAYS, 1, MAX_DAYS)?,
+                weekly_weeks: int("WEEKLY_BOARD_RETENTION_WEEKS", d::WEEKLY_BOARD_RETENTION_WEEKS, 1, MAX_DAYS / 7)?,
             },
             request_log: match non_empty(lookup("REQUEST_LOG")).as_deref() {
                 None | Some("mutations") => RequestLog::Mutations,
@@ -193,7 +191,7 @@ impl Config {
                     return Err(ConfigError(format!("var REQUEST_LOG must be mutations, all or errors, got {other:?}")))
                 }
             },
-            user_cache_seconds: seconds("USER_CACHE_SECONDS", d::USER_CACHE_SECONDS, 0)?,
+            user_cache_seconds: int("USER_CACHE_SECONDS", d::USER_CACHE_SECONDS, 0, MAX_SECONDS)?,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,
@@ -208,6 +206,8 @@ fn non_empty(value: Option<String>) -> Option<String> {
 /// The longest duration a var may set: 100 years, in days and in seconds.
 pub const MAX_DAYS: i64 = 36_500;
 pub const MAX_SECONDS: i64 = MAX_DAYS * 86_400;
+/// The bound of any other integer var (rates and months have their domain rules besides).
+const EXACT: i64 = MAX_EXACT_INT as i64;
 
 /// An integer var from `min` to `max`; unset or empty means the default.
 pub fn bounded_int(name: &str, value: Option<String>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {

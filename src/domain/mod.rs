@@ -15,6 +15,10 @@ pub mod rewards;
 pub mod time;
 pub mod users;
 
+/// The largest integer magnitude every JSON client, and D1's binding (JavaScript numbers), keeps
+/// exactly: 2^53. Bodies, stored values and configuration stay within it.
+pub const MAX_EXACT_INT: u64 = 1 << 53;
+
 /// A business rule said no. `http` turns it into the matching status and error code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {

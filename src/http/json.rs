@@ -23,8 +23,7 @@ use super::ApiError;
 use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
-/// The largest magnitude a JSON number keeps exactly in every client (2^53).
-const MAX_EXACT: u64 = 1 << 53;
+use crate::domain::MAX_EXACT_INT;
 const NOT_NULL: &str = "must not be null; leave it out instead";
 const OUT_OF_RANGE: &str = "is out of range";
 
@@ -175,7 +174,7 @@ fn integral(token: &str) -> Result<i64, Inexact> {
         digits[..cut].to_owned()
     };
     let magnitude = integer.parse::<u64>().map_err(|_| Inexact::TooLarge)?;
-    if magnitude > MAX_EXACT {
+    if magnitude > MAX_EXACT_INT {
         return Err(Inexact::TooLarge);
     }
     let n = magnitude as i64;

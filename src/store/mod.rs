@@ -20,10 +20,8 @@ use crate::timing::Meter;
 use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
+use crate::domain::MAX_EXACT_INT;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
-
-/// The largest integer a JavaScript number (what D1 binds) holds exactly.
-const MAX_EXACT_INT: u64 = 1 << 53;
 
 /// One bound SQL argument.
 #[derive(Clone, Debug)]
@@ -163,7 +161,11 @@ impl Db {
     pub fn statement(&self, sql: &str, args: &[Arg]) -> Result<D1PreparedStatement> {
         // D1 takes numbers as JavaScript doubles: an integer beyond ±2^53 would be stored
         // rounded (and read back as a float no record can hold). Refused, never rounded.
-        if let Some(Arg::Int(i)) = args.iter().find(|a| matches!(a, Arg::Int(i) if i.unsigned_abs() > MAX_EXACT_INT)) {
+        let inexact = args.iter().find_map(|a| match a {
+            Arg::Int(i) if i.unsigned_abs() > MAX_EXACT_INT => Some(i),
+            _ => None,
+        });
+        if let Some(i) = inexact {
             return Err(Error::D1(format!("{sql}: the integer {i} is beyond ±2^53 and cannot be bound exactly")));
         }
         let values: Vec<JsValue> = args.iter().map(JsValue::from).collect();
