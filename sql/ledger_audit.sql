@@ -100,4 +100,27 @@ UNION ALL
 SELECT 'bonus_counted_before_grant', b.referral_id, 'bonus ' || b.status
 FROM referral_bonuses b JOIN activity_events e ON e.id = 'soundhash:referral:' || b.referral_id
 WHERE b.status <> 'granted'
+)
+UNION ALL
+SELECT * FROM (
+-- Revenue: the creators' lines of a record sum to its creator part (platform + creator = gross
+-- is a CHECK of the table).
+SELECT 'revenue_lines_sum', r.id, 'creator part ' || r.creator_cents || ' <> lines ' || COALESCE(SUM(l.cents), 0)
+FROM revenue_records r LEFT JOIN revenue_lines l ON l.record_id = r.id
+GROUP BY r.id HAVING r.creator_cents <> COALESCE(SUM(l.cents), 0)
+UNION ALL
+-- A line is in its record's statement.
+SELECT 'revenue_line_statement', l.record_id || '/' || l.creator_id, 'line in ' || l.statement_period || ', record in ' || r.statement_period
+FROM revenue_lines l JOIN revenue_records r ON r.id = l.record_id
+WHERE l.statement_period <> r.statement_period
+UNION ALL
+-- Pools: the allocations sum to the pool.
+SELECT 'pool_allocation_sum', p.id, 'pool ' || p.gross_cents || ' <> allocated ' || COALESCE(SUM(r.gross_cents), 0)
+FROM revenue_pools p LEFT JOIN revenue_records r ON r.pool_id = p.id
+GROUP BY p.id HAVING p.gross_cents <> COALESCE(SUM(r.gross_cents), 0)
+UNION ALL
+-- A closed statement is never rewritten: no record landed in it after it closed.
+SELECT 'revenue_after_close', r.id, 'received at ' || r.received_at || ', statement ' || r.statement_period || ' closed at ' || p.closed_at
+FROM revenue_records r JOIN revenue_periods p ON p.period = r.statement_period
+WHERE r.received_at > p.closed_at
 );

@@ -27,6 +27,7 @@ pub mod defaults {
     pub const DAILY_BOARD_RETENTION_DAYS: i64 = 90;
     pub const WEEKLY_BOARD_RETENTION_WEEKS: i64 = 104;
     pub const USER_CACHE_SECONDS: i64 = 10;
+    pub const CREATOR_SHARE_BPS: i64 = 7_000;
 }
 
 /// Which requests get the one-line structured access log (var `REQUEST_LOG`).
@@ -100,6 +101,8 @@ pub struct Config {
     /// How long an isolate trusts what it read about a user (active, admin) on `User` routes
     /// (`USER_CACHE_SECONDS`; 0 reads D1 on every request). `Admin` routes always read D1.
     pub user_cache_seconds: i64,
+    /// The creator's share of revenue where no terms of theirs are in force (`CREATOR_SHARE_BPS`).
+    pub creator_share_bps: u32,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -192,6 +195,11 @@ impl Config {
                 }
             },
             user_cache_seconds: int("USER_CACHE_SECONDS", d::USER_CACHE_SECONDS, 0, MAX_SECONDS)?,
+            creator_share_bps: rule(
+                "CREATOR_SHARE_BPS",
+                int("CREATOR_SHARE_BPS", d::CREATOR_SHARE_BPS, 0, EXACT)?,
+                crate::domain::revenue::share_bps,
+            )?,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,
@@ -252,6 +260,7 @@ mod tests {
         assert_eq!(cfg.board_retention, crate::domain::rewards::Retention { daily_days: 90, weekly_weeks: 104 });
         assert_eq!(cfg.request_log, RequestLog::Mutations);
         assert_eq!(cfg.user_cache_seconds, 10);
+        assert_eq!(cfg.creator_share_bps, 7_000);
         assert_eq!(cfg.stripe_webhook_secret, None);
         assert_eq!(cfg.public_base_url, "https://monetization.soundhash.io");
         assert_eq!(cfg.visitor_hash_secret.len(), 32, "derived from the API key");
@@ -318,6 +327,8 @@ mod tests {
             ("USER_CACHE_SECONDS", "3153600001"),
             ("REFERRAL_BONUS_CREDITS", "1000000001"),
             ("MIN_PAYOUT_CENTS", "1000000000001"),
+            ("CREATOR_SHARE_BPS", "10001"),
+            ("CREATOR_SHARE_BPS", "-1"),
         ] {
             let err = Config::from_lookup(lookup(&[KEY, (name, value)])).unwrap_err();
             assert!(err.0.contains(name), "{name}={value}: {err}");

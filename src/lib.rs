@@ -22,6 +22,7 @@ pub mod log;
 pub mod objects;
 pub mod payouts;
 pub mod referrals;
+pub mod revenue;
 pub mod rewards;
 pub mod routes;
 pub mod store;

@@ -5,7 +5,7 @@
 use crate::http::meta;
 use crate::http::router::{Access, Route, Router};
 use crate::http::MAX_BODY_BYTES;
-use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, rewards, users};
+use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, revenue, rewards, users};
 use std::sync::OnceLock;
 use worker::Method;
 
@@ -77,6 +77,12 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/api/v1/monetization/rewards/badges", User, rewards::my_badges),
     route!(Post "/api/v1/monetization/admin/rewards/badges", Admin, rewards::admin_award),
     route!(Get "/api/v1/monetization/rewards/leaderboard", User, rewards::leaderboard),
+    // Creator revenue sharing.
+    route!(Post "/api/v1/monetization/admin/revenue", Admin, revenue::admin_records, max_body: 512 * 1024),
+    route!(Post "/api/v1/monetization/admin/revenue/pools", Admin, revenue::admin_pool),
+    route!(Put "/api/v1/monetization/admin/creators/{id}/terms", Admin, revenue::admin_terms),
+    route!(Put "/api/v1/monetization/admin/channels/{id}/owners", Admin, revenue::admin_owners),
+    route!(Get "/api/v1/monetization/revenue/creator/records", User, revenue::my_records),
 ];
 
 /// The table with its path matcher, built once per isolate.

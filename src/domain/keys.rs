@@ -1,5 +1,6 @@
 //! Keys clients choose to name their own requests and records: `Idempotency-Key`s, and the ids
-//! other billing systems give their payments (`external_id`). One rule for both.
+//! other billing systems give their payments (`external_id`). One rule for both. Also the rule
+//! for the ids other SoundHash systems give their users, events, channels and videos.
 
 /// The longest key.
 pub const MAX_KEY_LEN: usize = 255;
@@ -10,6 +11,16 @@ pub const MAX_KEY_LEN: usize = 255;
 pub fn client_key(text: &str) -> Option<&str> {
     let valid = !text.is_empty() && text.len() <= MAX_KEY_LEN && text.bytes().all(|b| b.is_ascii_graphic());
     valid.then_some(text)
+}
+
+/// The longest id of a user, an event, a channel or a video.
+pub const MAX_ID_LEN: usize = 128;
+/// Ids of records this service makes itself start with this; reporters may not use it.
+pub const INTERNAL_PREFIX: &str = "soundhash:";
+
+/// An id another SoundHash system gave: 1–128 visible ASCII characters.
+pub fn plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod money;
 pub mod payouts;
 pub mod referrals;
+pub mod revenue;
 pub mod rewards;
 pub mod time;
 pub mod users;

@@ -138,11 +138,8 @@ pub const MAX_EVENTS: usize = 1_000;
 pub const MAX_AMOUNT: i64 = 1_000_000_000;
 /// How far ahead of our clock an event may be stamped (clock skew of the reporter).
 pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
-/// Event ids and user ids: 1–128 visible ASCII characters.
-pub const MAX_ID_LEN: usize = 128;
-
-/// Ids of events this service records itself start with this; reporters may not use it.
-pub const INTERNAL_ID_PREFIX: &str = "soundhash:";
+/// Event ids and user ids: 1–128 visible ASCII characters (`keys::plain_id`).
+pub use super::keys::INTERNAL_PREFIX as INTERNAL_ID_PREFIX;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,9 +151,7 @@ pub struct Event {
     pub occurred_at: Timestamp,
 }
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
-}
+use super::keys::plain_id as valid_id;
 
 /// Checks one reported event: the error names the offending field and says why. Events older
 /// than `max_age_days` are refused, because their ids are forgotten after that: a re-sent event

@@ -245,6 +245,78 @@ impl Period {
     }
 }
 
+/// A UTC calendar month, written `YYYY-MM` (1970-01 to 9999-12): the usage period of revenue
+/// and the period of a statement. Months order as time does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month(i64);
+
+impl Month {
+    /// 1970-01 and 9999-12, the months the service accepts.
+    pub const FIRST: Month = Month(1970 * 12);
+    pub const LAST: Month = Month(9999 * 12 + 11);
+
+    /// Exactly `YYYY-MM`.
+    pub fn parse(text: &str) -> Option<Month> {
+        let b = text.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        if b.len() != 7 || b[4] != b'-' || !digits(0..4) || !digits(5..7) {
+            return None;
+        }
+        let year: i64 = text[..4].parse().ok()?;
+        let month: i64 = text[5..].parse().ok()?;
+        let m = Month(year * 12 + month - 1);
+        ((1..=12).contains(&month) && (Month::FIRST..=Month::LAST).contains(&m)).then_some(m)
+    }
+
+    /// The month an instant falls in.
+    pub fn of(t: Timestamp) -> Month {
+        let (year, month, _) = t.civil();
+        Month(year * 12 + i64::from(month) - 1)
+    }
+
+    /// The month after this one; `None` after 9999-12.
+    pub fn next(self) -> Option<Month> {
+        (self < Month::LAST).then_some(Month(self.0 + 1))
+    }
+
+    /// Its first instant.
+    pub fn start(self) -> Timestamp {
+        let (year, month) = (self.0.div_euclid(12), (self.0.rem_euclid(12) + 1) as u32);
+        Timestamp(days_from_civil(year, month, 1) * DAY)
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.0.div_euclid(12), self.0.rem_euclid(12) + 1)
+    }
+}
+
+impl Serialize for Month {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Month {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Month;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a month YYYY-MM")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Month, E> {
+                Month::parse(text).ok_or_else(|| E::custom(MONTH_FORMAT))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// What a month must look like, for error messages.
+pub const MONTH_FORMAT: &str = "must be a month YYYY-MM from 1970-01 to 9999-12";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +460,26 @@ mod tests {
         assert_eq!(json, "\"1970-01-01T00:00:00Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
         assert!(serde_json::from_str::<Timestamp>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn months_are_yyyy_mm() {
+        let m = Month::parse("2026-12").unwrap();
+        assert_eq!(m.to_string(), "2026-12");
+        assert_eq!(m.next().map(|n| n.to_string()).as_deref(), Some("2027-01"));
+        assert_eq!(m.start(), Timestamp::parse_rfc3339("2026-12-01T00:00:00Z").unwrap());
+        assert_eq!(Month::of(Timestamp::parse_rfc3339("2026-12-31T23:59:59Z").unwrap()), m);
+        assert_eq!(Month::of(Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap()), m.next().unwrap());
+        assert!(Month::parse("2026-11").unwrap() < m);
+        assert_eq!(Month::parse("1970-01"), Some(Month::FIRST));
+        assert_eq!(Month::LAST.to_string(), "9999-12");
+        assert_eq!(Month::LAST.next(), None);
+        for bad in ["2026-13", "2026-00", "2026-1", "26-12", "2026/12", "1969-12", "+026-12", "2026-12-01", "", "２026-12", "2026-1x"] {
+            assert_eq!(Month::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#""2026-12""#);
+        assert_eq!(serde_json::from_str::<Month>(r#""2026-12""#).unwrap(), m);
+        let e = serde_json::from_str::<Month>(r#""2026-13""#).unwrap_err();
+        assert!(e.is_data() && e.to_string().contains(MONTH_FORMAT), "{e}");
     }
 }

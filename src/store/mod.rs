@@ -12,6 +12,7 @@ pub mod earnings;
 pub mod idempotency;
 pub mod payouts;
 pub mod referrals;
+pub mod revenue;
 pub mod rewards;
 pub mod stripe;
 pub mod users;

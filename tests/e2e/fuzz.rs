@@ -130,9 +130,19 @@ impl TestData {
         config += &format!(
             "[[operations]]\ninclude-path = \"{API}/webhooks/stripe\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 400]\n\n"
         );
-        // Rules a schema cannot say: a campaign ends after it starts (two fields), and a payment
-        // may not lie in the future (the clock).
-        for path in [format!("{API}/campaigns"), format!("{API}/admin/campaigns/{{code}}"), format!("{API}/admin/conversions")] {
+        // Rules a schema cannot say: a campaign ends after it starts (two fields), a payment
+        // may not lie in the future (the clock); a revenue record's month has begun and its
+        // currency is the billing one, owners' shares sum to 10000, terms never start in a month
+        // already split, a pool needs reported usage.
+        for path in [
+            format!("{API}/campaigns"),
+            format!("{API}/admin/campaigns/{{code}}"),
+            format!("{API}/admin/conversions"),
+            format!("{API}/admin/revenue"),
+            format!("{API}/admin/revenue/pools"),
+            format!("{API}/admin/creators/{{id}}/terms"),
+            format!("{API}/admin/channels/{{id}}/owners"),
+        ] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{path}\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 401, 403, 404, 409, 422, 429]\n\n"
             );

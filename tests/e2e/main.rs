@@ -14,6 +14,7 @@ mod payouts;
 mod platform;
 mod ratelimit;
 mod referrals;
+mod revenue;
 mod rewards;
 mod users;
 
@@ -49,6 +50,7 @@ fn main() {
         payouts::tests(),
         campaigns::tests(),
         rewards::tests(),
+        revenue::tests(),
     ]
         .into_iter()
         .flatten()

@@ -1,0 +1,447 @@
+//! SQL of creator revenue: records and their lines, pools, terms, channel owners and periods.
+//!
+//! A write of records depends on terms, owners and the last closed period, read beforehand
+//! (`inputs`). Every change of those bumps `revenue_state.version` in its own batch, and a
+//! write of records lands only if the version is still the one it read (else it changes nothing
+//! and the caller reads again): no record is ever split by inputs that changed in between.
+
+use super::{args, changes, rows, Db, Error, Result};
+use crate::domain::revenue::{Basis, Line, Owner, Record, Terms, Usage, MAX_POOL_GROUPS};
+use crate::domain::time::{Month, Timestamp};
+use serde::{Deserialize, Serialize};
+
+const VERSION: &str = "(SELECT version FROM revenue_state WHERE id = 1)";
+const BUMP: &str = "UPDATE revenue_state SET version = version + 1 WHERE id = 1";
+
+/// What the split of arriving records depends on.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub version: i64,
+    pub last_closed: Option<Month>,
+    /// (creator id, terms) of the creators asked for.
+    pub terms: Vec<(String, Terms)>,
+    /// (channel id, owner) of the channels asked for, in creator id order per channel.
+    pub owners: Vec<(String, Owner)>,
+}
+
+#[derive(Deserialize)]
+struct VersionRow {
+    version: i64,
+}
+
+#[derive(Deserialize)]
+struct PeriodRow {
+    period: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TermsRow {
+    creator_id: String,
+    effective_from: String,
+    share_bps: i64,
+}
+
+impl TermsRow {
+    fn read(self) -> Result<(String, Terms)> {
+        let effective_from = month("creator_terms", &self.creator_id, "effective_from", &self.effective_from)?;
+        let share_bps = Error::checked("creator_terms", &self.creator_id, "share_bps", self.share_bps, crate::domain::revenue::share_bps)?;
+        Ok((self.creator_id, Terms { effective_from, share_bps }))
+    }
+}
+
+#[derive(Deserialize)]
+struct OwnerRow {
+    channel_id: String,
+    creator_id: String,
+    share_bps: i64,
+}
+
+fn month(table: &'static str, id: &str, column: &'static str, text: &str) -> Result<Month> {
+    Month::parse(text).ok_or_else(|| Error::corrupt(table, id, column, text))
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::D1(e.to_string()))
+}
+
+/// The inputs of splitting records of these creators and channels, in one round trip.
+pub async fn inputs(db: &Db, creators: &[&str], channels: &[&str]) -> Result<Inputs> {
+    let statements = vec![
+        db.statement(&format!("SELECT {VERSION} AS version"), &[])?,
+        db.statement("SELECT MAX(period) AS period FROM revenue_periods", &[])?,
+        db.statement(
+            "SELECT creator_id, effective_from, share_bps FROM creator_terms
+             WHERE creator_id IN (SELECT value FROM json_each(?1))",
+            &args![json(creators)?],
+        )?,
+        db.statement(
+            "SELECT channel_id, creator_id, share_bps FROM channel_owners
+             WHERE channel_id IN (SELECT value FROM json_each(?1)) ORDER BY channel_id, creator_id",
+            &args![json(channels)?],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let version = rows::<VersionRow>(&results, 0)?.first().map(|r| r.version).ok_or_else(|| Error::D1("revenue_state has no row".into()))?;
+    let last_closed = match rows::<PeriodRow>(&results, 1)?.into_iter().next().and_then(|r| r.period) {
+        Some(text) => Some(month("revenue_periods", "MAX", "period", &text)?),
+        None => None,
+    };
+    let terms = rows::<TermsRow>(&results, 2)?.into_iter().map(TermsRow::read).collect::<Result<_>>()?;
+    let mut owners = Vec::new();
+    for r in rows::<OwnerRow>(&results, 3)? {
+        let share_bps = Error::checked("channel_owners", &r.channel_id, "share_bps", r.share_bps, crate::domain::revenue::share_bps)?;
+        owners.push((r.channel_id, Owner { creator_id: r.creator_id, share_bps }));
+    }
+    Ok(Inputs { version, last_closed, terms, owners })
+}
+
+/// A record with its split and its statement, ready to store.
+pub struct Prepared<'a> {
+    pub record: &'a Record,
+    pub statement_period: Month,
+    pub share_bps: u32,
+    pub platform_cents: i64,
+    pub creator_cents: i64,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Serialize)]
+struct RecordJson<'a> {
+    id: &'a str,
+    creator_id: &'a str,
+    channel_id: &'a str,
+    video_id: Option<&'a str>,
+    period: String,
+    statement_period: String,
+    gross_cents: i64,
+    currency: String,
+    views: i64,
+    api_calls: i64,
+    matches: i64,
+    share_bps: u32,
+    platform_cents: i64,
+    creator_cents: i64,
+}
+
+#[derive(Serialize)]
+struct LineJson<'a> {
+    record_id: &'a str,
+    creator_id: &'a str,
+    share_bps: u32,
+    cents: i64,
+    statement_period: String,
+}
+
+/// A record as stored, read back after a write to tell accepted, re-sent and conflicting ids
+/// apart.
+#[derive(Debug, Deserialize)]
+pub struct StoredRow {
+    pub batch_id: String,
+    pub id: String,
+    pub creator_id: String,
+    pub channel_id: String,
+    pub video_id: Option<String>,
+    pub period: String,
+    pub statement_period: String,
+    pub gross_cents: i64,
+    pub currency: String,
+    pub views: i64,
+    pub api_calls: i64,
+    pub matches: i64,
+}
+
+impl StoredRow {
+    pub fn record(&self) -> Result<Record> {
+        Ok(Record {
+            id: self.id.clone(),
+            creator_id: self.creator_id.clone(),
+            channel_id: self.channel_id.clone(),
+            video_id: self.video_id.clone(),
+            period: month("revenue_records", &self.id, "period", &self.period)?,
+            gross_cents: self.gross_cents,
+            currency: self.currency.clone(),
+            views: self.views,
+            api_calls: self.api_calls,
+            matches: self.matches,
+        })
+    }
+}
+
+/// A pool to store with its allocations.
+pub struct NewPool<'a> {
+    pub id: &'a str,
+    pub period: Month,
+    pub gross_cents: i64,
+    pub basis: Basis,
+}
+
+/// Stores records (skipping ids stored before) with their lines, and a pool with them when its
+/// allocations are these records, as batch `batch_id`, if the inputs are still at `version`.
+/// `None` when they changed (nothing was written); else the stored rows of every id asked for.
+pub async fn write(
+    db: &Db,
+    batch_id: &str,
+    prepared: &[Prepared<'_>],
+    pool: Option<&NewPool<'_>>,
+    version: i64,
+    now: Timestamp,
+) -> Result<Option<Vec<StoredRow>>> {
+    let records: Vec<RecordJson> = prepared
+        .iter()
+        .map(|p| RecordJson {
+            id: &p.record.id,
+            creator_id: &p.record.creator_id,
+            channel_id: &p.record.channel_id,
+            video_id: p.record.video_id.as_deref(),
+            period: p.record.period.to_string(),
+            statement_period: p.statement_period.to_string(),
+            gross_cents: p.record.gross_cents,
+            currency: p.record.currency.to_ascii_lowercase(),
+            views: p.record.views,
+            api_calls: p.record.api_calls,
+            matches: p.record.matches,
+            share_bps: p.share_bps,
+            platform_cents: p.platform_cents,
+            creator_cents: p.creator_cents,
+        })
+        .collect();
+    let lines: Vec<LineJson> = prepared
+        .iter()
+        .flat_map(|p| {
+            p.lines.iter().map(|l| LineJson {
+                record_id: &p.record.id,
+                creator_id: &l.creator_id,
+                share_bps: l.share_bps,
+                cents: l.cents,
+                statement_period: p.statement_period.to_string(),
+            })
+        })
+        .collect();
+    let records = json(&records)?;
+    let now = now.unix();
+    let mut statements = Vec::new();
+    // Records of a pool land only with their pool, so of two identical pools sent at once one
+    // allocates and the other finds it allocated.
+    let pool_guard = match pool {
+        Some(p) => {
+            statements.push(db.statement(
+                &format!(
+                    "INSERT INTO revenue_pools (id, batch_id, period, gross_cents, basis, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE {VERSION} = ?7 ON CONFLICT (id) DO NOTHING"
+                ),
+                &args![p.id, batch_id, p.period.to_string(), p.gross_cents, p.basis.as_str(), now, version],
+            )?);
+            "EXISTS (SELECT 1 FROM revenue_pools WHERE id = ?5 AND batch_id = ?2)"
+        }
+        None => "?5 IS NULL",
+    };
+    statements.push(db.statement(
+        &format!(
+            "INSERT INTO revenue_records (id, batch_id, creator_id, channel_id, video_id, period, statement_period, gross_cents,
+                 currency, views, api_calls, matches, share_bps, platform_cents, creator_cents, pool_id, received_at)
+             SELECT r.value ->> 'id', ?2, r.value ->> 'creator_id', r.value ->> 'channel_id', r.value ->> 'video_id',
+                 r.value ->> 'period', r.value ->> 'statement_period', r.value ->> 'gross_cents', r.value ->> 'currency',
+                 r.value ->> 'views', r.value ->> 'api_calls', r.value ->> 'matches', r.value ->> 'share_bps',
+                 r.value ->> 'platform_cents', r.value ->> 'creator_cents', ?5, ?3
+             FROM json_each(?1) AS r WHERE {VERSION} = ?4 AND {pool_guard}
+             ON CONFLICT (id) DO NOTHING"
+        ),
+        &args![&records, batch_id, now, version, pool.map(|p| p.id)],
+    )?);
+    statements.push(db.statement(
+        "INSERT INTO revenue_lines (record_id, creator_id, share_bps, cents, statement_period, received_at)
+         SELECT l.value ->> 'record_id', l.value ->> 'creator_id', l.value ->> 'share_bps', l.value ->> 'cents',
+             l.value ->> 'statement_period', ?3
+         FROM json_each(?1) AS l
+         WHERE EXISTS (SELECT 1 FROM revenue_records r WHERE r.id = l.value ->> 'record_id' AND r.batch_id = ?2)",
+        &args![json(&lines)?, batch_id, now],
+    )?);
+    statements.push(db.statement(&format!("SELECT {VERSION} AS version"), &[])?);
+    statements.push(db.statement(
+        "SELECT batch_id, id, creator_id, channel_id, video_id, period, statement_period, gross_cents, currency, views,
+             api_calls, matches
+         FROM revenue_records WHERE id IN (SELECT value ->> 'id' FROM json_each(?1))",
+        &args![&records],
+    )?);
+    let n = statements.len();
+    let results = db.batch(statements).await?;
+    let now_version = rows::<VersionRow>(&results, n - 2)?.first().map(|r| r.version);
+    if now_version != Some(version) {
+        return Ok(None);
+    }
+    Ok(Some(rows(&results, n - 1)?))
+}
+
+/// A stored pool with its allocations (how many, their sum, and how many landed in a later
+/// statement).
+#[derive(Deserialize)]
+struct PoolRow {
+    period: String,
+    gross_cents: i64,
+    basis: String,
+    records: i64,
+    allocated_cents: i64,
+    adjustments: i64,
+}
+
+pub struct StoredPool {
+    pub period: Month,
+    pub gross_cents: i64,
+    pub basis: Basis,
+    pub records: i64,
+    pub allocated_cents: i64,
+    pub adjustments: i64,
+}
+
+pub async fn find_pool(db: &Db, id: &str) -> Result<Option<StoredPool>> {
+    let sql = "SELECT p.period, p.gross_cents, p.basis, COUNT(r.id) AS records, COALESCE(SUM(r.gross_cents), 0) AS allocated_cents,
+                   COALESCE(SUM(r.statement_period <> r.period), 0) AS adjustments
+               FROM revenue_pools p LEFT JOIN revenue_records r ON r.pool_id = p.id WHERE p.id = ?1 GROUP BY p.id";
+    let Some(r) = db.first::<PoolRow>(sql, &args![id]).await? else { return Ok(None) };
+    let basis = Basis::parse(&r.basis).ok_or_else(|| Error::corrupt("revenue_pools", id, "basis", &r.basis))?;
+    Ok(Some(StoredPool {
+        period: month("revenue_pools", id, "period", &r.period)?,
+        gross_cents: r.gross_cents,
+        basis,
+        records: r.records,
+        allocated_cents: r.allocated_cents,
+        adjustments: r.adjustments,
+    }))
+}
+
+#[derive(Deserialize)]
+struct UsageRow {
+    creator_id: String,
+    channel_id: String,
+    video_id: Option<String>,
+    weight: i64,
+}
+
+/// Every channel and video's reported usage of `period` by `basis` (pools' own records carry
+/// none), in the order ties are broken by; at most one more than a pool may hold.
+pub async fn usage(db: &Db, period: Month, basis: Basis) -> Result<Vec<Usage>> {
+    // The column is one of the basis' fixed names.
+    let sql = format!(
+        "SELECT creator_id, channel_id, video_id, SUM({column}) AS weight FROM revenue_records
+         WHERE period = ?1 AND pool_id IS NULL
+         GROUP BY creator_id, channel_id, video_id HAVING SUM({column}) > 0
+         ORDER BY creator_id, channel_id, video_id IS NOT NULL, video_id LIMIT ?2",
+        column = basis.as_str()
+    );
+    let rows = db.all::<UsageRow>(&sql, &args![period.to_string(), (MAX_POOL_GROUPS + 1) as u32]).await?;
+    rows.into_iter()
+        .map(|r| {
+            let weight = u64::try_from(r.weight).map_err(|_| Error::corrupt("revenue_records", &r.channel_id, "usage", &r.weight.to_string()))?;
+            Ok(Usage { creator_id: r.creator_id, channel_id: r.channel_id, video_id: r.video_id, weight })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct LatestRow {
+    period: Option<String>,
+}
+
+/// The latest usage month of the creator's records.
+pub async fn latest_record_month(db: &Db, creator_id: &str) -> Result<Option<Month>> {
+    let row = db.first::<LatestRow>("SELECT MAX(period) AS period FROM revenue_records WHERE creator_id = ?1", &args![creator_id]).await?;
+    match row.and_then(|r| r.period) {
+        Some(text) => Ok(Some(month("revenue_records", creator_id, "period", &text)?)),
+        None => Ok(None),
+    }
+}
+
+/// Sets the creator's terms from `terms.effective_from` on, unless records of that month or later
+/// arrived meanwhile (`false`: nothing changed). Returns the creator's terms after it, earliest
+/// first.
+pub async fn set_terms(db: &Db, creator_id: &str, terms: Terms, set_by: &str, now: Timestamp) -> Result<(bool, Vec<Terms>)> {
+    let from = terms.effective_from.to_string();
+    let statements = vec![
+        db.statement(
+            "INSERT INTO creator_terms (creator_id, effective_from, share_bps, set_by, created_at)
+             SELECT ?1, ?2, ?3, ?4, ?5
+             WHERE NOT EXISTS (SELECT 1 FROM revenue_records WHERE creator_id = ?1 AND period >= ?2)
+             ON CONFLICT (creator_id, effective_from) DO UPDATE SET share_bps = excluded.share_bps, set_by = excluded.set_by,
+                 created_at = excluded.created_at",
+            &args![creator_id, &from, terms.share_bps, set_by, now.unix()],
+        )?,
+        db.statement(BUMP, &[])?,
+        db.statement(
+            "SELECT creator_id, effective_from, share_bps FROM creator_terms WHERE creator_id = ?1 ORDER BY effective_from",
+            &args![creator_id],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let set = results.first().map_or(0, changes) > 0;
+    let schedule = rows::<TermsRow>(&results, 2)?.into_iter().map(|r| Ok(r.read()?.1)).collect::<Result<_>>()?;
+    Ok((set, schedule))
+}
+
+/// Replaces the channel's owners (none: the reporting creator keeps the creator part).
+pub async fn set_owners(db: &Db, channel_id: &str, owners: &[Owner], now: Timestamp) -> Result<()> {
+    let statements = vec![
+        db.statement("DELETE FROM channel_owners WHERE channel_id = ?1", &args![channel_id])?,
+        db.statement(
+            "INSERT INTO channel_owners (channel_id, creator_id, share_bps, updated_at)
+             SELECT ?1, o.value ->> 'creator_id', o.value ->> 'share_bps', ?3 FROM json_each(?2) AS o",
+            &args![channel_id, json(owners)?, now.unix()],
+        )?,
+        db.statement(BUMP, &[])?,
+    ];
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// One of a creator's lines with its record, as the creator sees it.
+#[derive(Debug, Deserialize)]
+pub struct MyLine {
+    pub record_id: String,
+    pub channel_id: String,
+    pub video_id: Option<String>,
+    pub period: String,
+    pub statement_period: String,
+    pub gross_cents: i64,
+    pub currency: String,
+    pub views: i64,
+    pub api_calls: i64,
+    pub matches: i64,
+    pub share_bps: i64,
+    pub platform_cents: i64,
+    pub creator_cents: i64,
+    pub owner_share_bps: i64,
+    pub cents: i64,
+    pub pool_id: Option<String>,
+    pub received_at: i64,
+    /// 1 once its statement is closed.
+    pub closed: i64,
+}
+
+/// Filters of a creator's records.
+#[derive(Default)]
+pub struct LineFilter<'a> {
+    pub channel_id: Option<&'a str>,
+    pub video_id: Option<&'a str>,
+    pub period: Option<Month>,
+}
+
+/// A creator's lines, newest first, before the cursor `(received_at, record_id)`.
+pub async fn my_lines(db: &Db, creator_id: &str, filter: &LineFilter<'_>, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<MyLine>> {
+    let sql = "SELECT l.record_id, r.channel_id, r.video_id, r.period, l.statement_period, r.gross_cents, r.currency, r.views,
+                   r.api_calls, r.matches, r.share_bps, r.platform_cents, r.creator_cents, l.share_bps AS owner_share_bps, l.cents,
+                   r.pool_id, l.received_at,
+                   COALESCE(l.statement_period <= (SELECT MAX(period) FROM revenue_periods), 0) AS closed
+               FROM revenue_lines l JOIN revenue_records r ON r.id = l.record_id
+               WHERE l.creator_id = ?1 AND (?2 IS NULL OR r.channel_id = ?2) AND (?3 IS NULL OR r.video_id = ?3)
+                 AND (?4 IS NULL OR r.period = ?4) AND (?5 IS NULL OR (l.received_at, l.record_id) < (?5, ?6))
+               ORDER BY l.received_at DESC, l.record_id DESC LIMIT ?7";
+    let args = args![
+        creator_id,
+        filter.channel_id,
+        filter.video_id,
+        filter.period.map(|p| p.to_string()),
+        before.map(|b| b.0),
+        before.map(|b| &b.1),
+        limit
+    ];
+    db.all(sql, &args).await
+}
