@@ -84,11 +84,17 @@ CREATE TABLE revenue_lines (
 CREATE INDEX revenue_lines_by_creator ON revenue_lines (creator_id, received_at, record_id);
 CREATE INDEX revenue_lines_by_statement ON revenue_lines (statement_period, creator_id);
 
--- Closed periods: a statement once closed is never rewritten.
+-- Closed periods: a statement once closed is never rewritten. `batch_id` names the closing
+-- request, whose other statements (earnings, activity) apply only with this row.
+-- `payouts_seq` is the last payouts rowid when it closed (rowids grow with every insert and
+-- payouts are never deleted): a statement's payouts are those inserted between the previous
+-- close and its own, in the order D1 applied them, which seconds cannot tell.
 CREATE TABLE revenue_periods (
-  period    TEXT PRIMARY KEY,
-  closed_at INTEGER NOT NULL,
-  closed_by TEXT NOT NULL
+  period      TEXT PRIMARY KEY,
+  batch_id    TEXT NOT NULL UNIQUE,
+  closed_at   INTEGER NOT NULL,
+  closed_by   TEXT NOT NULL,
+  payouts_seq INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
 -- A creator's part of a closed statement becomes one earnings row, named by its source

@@ -102,6 +102,8 @@ FROM referral_bonuses b JOIN activity_events e ON e.id = 'soundhash:referral:' |
 WHERE b.status <> 'granted'
 )
 UNION ALL
+-- Revenue (nested: D1 allows 5 terms per compound SELECT).
+SELECT * FROM (
 SELECT * FROM (
 -- Revenue: the creators' lines of a record sum to its creator part (platform + creator = gross
 -- is a CHECK of the table).
@@ -123,4 +125,20 @@ UNION ALL
 SELECT 'revenue_after_close', r.id, 'received at ' || r.received_at || ', statement ' || r.statement_period || ' closed at ' || p.closed_at
 FROM revenue_records r JOIN revenue_periods p ON p.period = r.statement_period
 WHERE r.received_at > p.closed_at
+)
+UNION ALL
+SELECT * FROM (
+-- Closed statements: each creator's earnings row equals their lines in it (no row for a net of 0).
+SELECT 'statement_earning', p.period || '/' || n.creator_id, 'lines ' || n.cents || ' <> earning ' || COALESCE(e.amount_cents, 0)
+FROM revenue_periods p
+JOIN (SELECT statement_period, creator_id, SUM(cents) AS cents FROM revenue_lines GROUP BY statement_period, creator_id) n
+  ON n.statement_period = p.period
+LEFT JOIN earnings e ON e.program = 'creator' AND e.payee_id = n.creator_id AND e.source = 'statement:' || p.period
+WHERE n.cents <> COALESCE(e.amount_cents, 0)
+UNION ALL
+-- Every creator earning comes from a closed statement.
+SELECT 'creator_earning_without_statement', e.id, 'source ' || COALESCE(e.source, 'none')
+FROM earnings e
+WHERE e.program = 'creator' AND NOT EXISTS (SELECT 1 FROM revenue_periods p WHERE e.source = 'statement:' || p.period)
+)
 );

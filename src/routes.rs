@@ -82,7 +82,12 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/admin/revenue/pools", Admin, revenue::admin_pool),
     route!(Put "/api/v1/monetization/admin/creators/{id}/terms", Admin, revenue::admin_terms),
     route!(Put "/api/v1/monetization/admin/channels/{id}/owners", Admin, revenue::admin_owners),
+    route!(Post "/api/v1/monetization/admin/revenue/periods/{period}/close", Admin, revenue::admin_close),
+    route!(Get "/api/v1/monetization/revenue/creator", User, revenue::summary),
     route!(Get "/api/v1/monetization/revenue/creator/records", User, revenue::my_records),
+    route!(Get "/api/v1/monetization/revenue/creator/statements/{period}", User, revenue::statement),
+    route!(Post "/api/v1/monetization/revenue/creator/payouts", User, revenue::request_payout),
+    route!(Get "/api/v1/monetization/revenue/creator/payouts", User, revenue::list_payouts),
 ];
 
 /// The table with its path matcher, built once per isolate.

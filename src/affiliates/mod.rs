@@ -4,16 +4,14 @@ use crate::domain::affiliates::{self as rules, Affiliate, AffiliateStatus};
 use crate::domain::earnings::{self, Balances};
 use crate::domain::links::affiliate_link;
 use crate::domain::time::{Period, Timestamp};
-use crate::domain::{codes, payouts as payout_rules};
+use crate::domain::codes;
 use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::objects::link_clicks;
-use crate::payouts::PayoutView;
 use crate::store::affiliates::{self as store, Inserted};
 use crate::store::earnings::{self as ledger, AFFILIATE};
 use crate::ids::{new_code, new_id};
-use crate::store::payouts as payout_store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -216,21 +214,7 @@ pub async fn request_payout(ctx: &Ctx) -> ApiResult {
         if affiliate.status != AffiliateStatus::Active {
             return Err(ApiError::conflict("affiliate_not_active", "Only active affiliates can request payouts."));
         }
-        let cfg = ctx.config()?;
-        let db = ctx.db()?;
-        // The amount is read, checked against the minimum, then moved only if it still is what
-        // was read: two concurrent requests cannot both take the same rows.
-        for _ in 0..3 {
-            let available = ledger::payable_cents(&db, AFFILIATE, &affiliate.id, ctx.now).await?;
-            payout_rules::check_amount(available, cfg.min_payout_cents)?;
-            let id = new_id();
-            if let Some(payout) =
-                ledger::gather_payout(&db, &id, AFFILIATE, &affiliate.id, &affiliate.user_id, available, ctx.now).await?
-            {
-                return Reply::created(&PayoutView::from(payout));
-            }
-        }
-        Err(ApiError::contention("concurrent_update", "Your balance changed meanwhile; retry."))
+        crate::payouts::request(ctx, AFFILIATE, &affiliate.id).await
     })
     .await
 }
@@ -238,9 +222,7 @@ pub async fn request_payout(ctx: &Ctx) -> ApiResult {
 /// `GET /affiliates/payouts`
 pub async fn list_payouts(ctx: &Ctx) -> ApiResult {
     let affiliate = mine(ctx).await?;
-    let page = ctx.page::<(i64, String)>()?;
-    let rows = payout_store::list(&ctx.db()?, Some((AFFILIATE, &affiliate.id)), None, page.after.as_ref(), page.fetch_limit()).await?;
-    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())).map(PayoutView::from))
+    crate::payouts::list_of(ctx, AFFILIATE, &affiliate.id).await
 }
 
 #[cfg(test)]

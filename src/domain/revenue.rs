@@ -6,9 +6,11 @@
 //! zero) and every division through `money::allocate` (largest remainder), so the parts of a
 //! record always sum to its gross, to the cent.
 
+use super::earnings::{available_at, EarningKind};
 use super::keys::{client_key, plain_id, INTERNAL_PREFIX};
 use super::money::{allocate, split, FULL_BPS, MAX_CENTS};
-use super::time::Month;
+use super::rewards::{Event, Metric};
+use super::time::{Month, Timestamp};
 use super::{status_enum, Rejection};
 use serde::{Deserialize, Serialize};
 
@@ -269,6 +271,183 @@ pub fn check_close(period: Month, now: Month, last_closed: Option<Month>, earlie
     Ok(())
 }
 
+/// The earnings row a closed statement gives a creator, from its net (the sum of their lines in
+/// it): a positive net is held for `hold_days` like a commission; a negative one is a debt,
+/// netted at once against what is available (and paid down by later statements). Nothing for 0.
+pub fn statement_earning(net: i64, closed_at: Timestamp, hold_days: i64) -> Option<(EarningKind, Timestamp)> {
+    match net {
+        0 => None,
+        n if n > 0 => Some((EarningKind::Commission, available_at(closed_at, hold_days))),
+        _ => Some((EarningKind::Adjustment, closed_at)),
+    }
+}
+
+/// The source of a statement's earnings row (one per creator and statement).
+pub fn statement_source(period: Month) -> String {
+    format!("statement:{period}")
+}
+
+/// The `revenue_cents` activity of a closed statement: the creator's positive net, counted once
+/// (the id names the statement and the creator), so revenue badges and the revenue ladder follow.
+pub fn revenue_event(period: Month, creator_id: &str, net: i64, closed_at: Timestamp) -> Option<Event> {
+    (net > 0).then(|| Event {
+        id: format!("{INTERNAL_PREFIX}revenue:{period}:{creator_id}"),
+        user_id: creator_id.to_owned(),
+        metric: Metric::RevenueCents,
+        amount: net,
+        occurred_at: closed_at,
+    })
+}
+
+// --- statements ---------------------------------------------------------------------------
+
+status_enum!(LineKind { Revenue = "revenue", Adjustment = "adjustment", Clawback = "clawback" });
+
+/// One of a creator's lines in a statement, with its record (as stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementInput {
+    pub record_id: String,
+    pub channel_id: String,
+    pub video_id: Option<String>,
+    pub period: Month,
+    pub gross_cents: i64,
+    pub platform_cents: i64,
+    pub creator_cents: i64,
+    pub cents: i64,
+    pub views: i64,
+    pub api_calls: i64,
+    pub matches: i64,
+}
+
+/// A line of a statement: the revenue of one channel and video in the statement's month, or one
+/// record of its own: a late record of an earlier month (an adjustment) or a chargeback (a
+/// clawback).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatementLine {
+    pub kind: LineKind,
+    pub channel_id: String,
+    pub video_id: Option<String>,
+    /// The usage month.
+    pub period: Month,
+    /// The record of an adjustment or clawback line.
+    pub record_id: Option<String>,
+    pub records: i64,
+    pub gross_cents: i64,
+    pub platform_cents: i64,
+    pub creator_cents: i64,
+    /// The creator's own cents.
+    pub cents: i64,
+    pub views: i64,
+    pub api_calls: i64,
+    pub matches: i64,
+}
+
+impl LineKind {
+    /// A record's kind in the statement of `period`.
+    pub fn of(input: &StatementInput, period: Month) -> LineKind {
+        if input.period < period {
+            LineKind::Adjustment
+        } else if input.gross_cents < 0 {
+            LineKind::Clawback
+        } else {
+            LineKind::Revenue
+        }
+    }
+}
+
+/// The lines of a creator's statement of `period`: revenue summed per channel and video,
+/// adjustments and clawbacks one per record; revenue first, then adjustments, then clawbacks,
+/// each in channel, video, month and record order. The lines' cents sum to the inputs' cents.
+pub fn statement_lines(period: Month, inputs: &[StatementInput]) -> Vec<StatementLine> {
+    let mut lines: Vec<StatementLine> = Vec::new();
+    let mut sorted: Vec<&StatementInput> = inputs.iter().collect();
+    let key = |i: &StatementInput| (LineKind::of(i, period) as u8, i.channel_id.clone(), i.video_id.clone(), i.period, i.record_id.clone());
+    sorted.sort_by_key(|i| key(i));
+    for input in sorted {
+        let kind = LineKind::of(input, period);
+        if kind == LineKind::Revenue {
+            if let Some(last) = lines.last_mut().filter(|l| l.kind == kind && l.channel_id == input.channel_id && l.video_id == input.video_id) {
+                last.records += 1;
+                last.gross_cents += input.gross_cents;
+                last.platform_cents += input.platform_cents;
+                last.creator_cents += input.creator_cents;
+                last.cents += input.cents;
+                last.views += input.views;
+                last.api_calls += input.api_calls;
+                last.matches += input.matches;
+                continue;
+            }
+        }
+        lines.push(StatementLine {
+            kind,
+            channel_id: input.channel_id.clone(),
+            video_id: input.video_id.clone(),
+            period: input.period,
+            record_id: (kind != LineKind::Revenue).then(|| input.record_id.clone()),
+            records: 1,
+            gross_cents: input.gross_cents,
+            platform_cents: input.platform_cents,
+            creator_cents: input.creator_cents,
+            cents: input.cents,
+            views: input.views,
+            api_calls: input.api_calls,
+            matches: input.matches,
+        });
+    }
+    lines
+}
+
+/// A statement's balance: what was owed to the creator when the previous statement closed
+/// (earnings of earlier statements less payouts requested by then), this statement's net, the
+/// payouts requested since, and what is owed after it. Failed payouts count as never made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StatementBalance {
+    pub opening_balance_cents: i64,
+    pub net_cents: i64,
+    pub payouts_cents: i64,
+    pub closing_balance_cents: i64,
+}
+
+pub fn statement_balance(earned_before: i64, paid_before: i64, net: i64, paid_during: i64) -> StatementBalance {
+    let opening = earned_before - paid_before;
+    StatementBalance { opening_balance_cents: opening, net_cents: net, payouts_cents: paid_during, closing_balance_cents: opening + net - paid_during }
+}
+
+/// The statement's lines as CSV (RFC 4180, a header row): a text field holding a comma, a quote
+/// or a line break is quoted, and one a spreadsheet would read as a formula (`=`, `+`, `-`, `@`,
+/// a tab or carriage return first) is prefixed with `'` (OWASP's CSV injection rule).
+pub fn statement_csv(lines: &[StatementLine]) -> String {
+    fn text(field: &str) -> String {
+        let guarded = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{field}") } else { field.to_owned() };
+        if guarded.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", guarded.replace('"', "\"\""))
+        } else {
+            guarded
+        }
+    }
+    let mut csv = String::from("kind,channel_id,video_id,period,record_id,records,gross_cents,platform_cents,creator_cents,cents,views,api_calls,matches\r\n");
+    for l in lines {
+        let row = [
+            l.kind.as_str().to_owned(),
+            text(&l.channel_id),
+            text(l.video_id.as_deref().unwrap_or("")),
+            l.period.to_string(),
+            text(l.record_id.as_deref().unwrap_or("")),
+            l.records.to_string(),
+            l.gross_cents.to_string(),
+            l.platform_cents.to_string(),
+            l.creator_cents.to_string(),
+            l.cents.to_string(),
+            l.views.to_string(),
+            l.api_calls.to_string(),
+            l.matches.to_string(),
+        ];
+        csv += &row.join(",");
+        csv += "\r\n";
+    }
+    csv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +588,88 @@ mod tests {
         assert_eq!(check_close(dec, dec, Some(nov), None).unwrap_err().code, "period_not_ended");
         assert_eq!(check_close(oct, dec, Some(oct), None).unwrap_err().code, "period_closed");
         assert_eq!(check_close(nov, dec, None, Some(oct)).unwrap_err().code, "earlier_period_open");
+    }
+
+    #[test]
+    fn a_closed_statement_earns_its_net() {
+        let t = Timestamp::from_unix(1_800_000_000);
+        assert_eq!(statement_earning(7_000, t, 30), Some((EarningKind::Commission, t.plus_seconds(30 * 86_400))));
+        assert_eq!(statement_earning(-699, t, 30), Some((EarningKind::Adjustment, t)), "a debt counts at once");
+        assert_eq!(statement_earning(0, t, 30), None);
+        assert_eq!(statement_source(month("2026-11")), "statement:2026-11");
+        let event = revenue_event(month("2026-11"), "c1", 7_000, t).unwrap();
+        assert_eq!((event.id.as_str(), event.amount, event.metric), ("soundhash:revenue:2026-11:c1", 7_000, Metric::RevenueCents));
+        assert_eq!(revenue_event(month("2026-11"), "c1", -5, t), None);
+    }
+
+    fn input(id: &str, channel: &str, video: Option<&str>, period: &str, gross: i64) -> StatementInput {
+        let s = split_record(gross, 7_000, "c", &[]);
+        StatementInput {
+            record_id: id.into(),
+            channel_id: channel.into(),
+            video_id: video.map(Into::into),
+            period: month(period),
+            gross_cents: gross,
+            platform_cents: s.platform_cents,
+            creator_cents: s.creator_cents,
+            cents: s.creator_cents,
+            views: 1,
+            api_calls: 2,
+            matches: 3,
+        }
+    }
+
+    #[test]
+    fn statements_sum_revenue_per_channel_and_video_and_show_the_rest_per_record() {
+        let nov = month("2026-11");
+        let inputs = [
+            input("r3", "chB", None, "2026-11", 100),
+            input("r1", "chA", Some("v1"), "2026-11", 1_000),
+            input("r2", "chA", Some("v1"), "2026-11", 2_000),
+            input("late", "chA", None, "2026-09", 500),
+            input("back", "chA", Some("v1"), "2026-11", -1_000),
+            input("r4", "chA", Some("v2"), "2026-11", 10),
+        ];
+        let lines = statement_lines(nov, &inputs);
+        let shape: Vec<(LineKind, &str, Option<&str>, i64, i64)> =
+            lines.iter().map(|l| (l.kind, l.channel_id.as_str(), l.video_id.as_deref(), l.records, l.gross_cents)).collect();
+        assert_eq!(
+            shape,
+            vec![
+                (LineKind::Revenue, "chA", Some("v1"), 2, 3_000),
+                (LineKind::Revenue, "chA", Some("v2"), 1, 10),
+                (LineKind::Revenue, "chB", None, 1, 100),
+                (LineKind::Adjustment, "chA", None, 1, 500),
+                (LineKind::Clawback, "chA", Some("v1"), 1, -1_000),
+            ]
+        );
+        assert_eq!(lines[3].record_id.as_deref(), Some("late"));
+        assert_eq!(lines[3].period, month("2026-09"), "an adjustment keeps its usage month");
+        assert_eq!(lines[0].matches, 6);
+        assert_eq!(lines.iter().map(|l| l.cents).sum::<i64>(), inputs.iter().map(|i| i.cents).sum::<i64>());
+        assert!(statement_lines(nov, &[]).is_empty());
+    }
+
+    #[test]
+    fn statement_balances_carry_over() {
+        let b = statement_balance(10_000, 6_000, 2_500, 4_000);
+        assert_eq!(b, StatementBalance { opening_balance_cents: 4_000, net_cents: 2_500, payouts_cents: 4_000, closing_balance_cents: 2_500 });
+        // A clawback after a payout leaves a debt, carried as a negative balance.
+        assert_eq!(statement_balance(7_000, 7_000, -699, 0).closing_balance_cents, -699);
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut line = statement_lines(month("2026-11"), &[input("r1", "=HYPERLINK(\"x\")", Some("a,b"), "2026-11", 100)]).remove(0);
+        let csv = statement_csv(std::slice::from_ref(&line));
+        let rows: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(rows[0], "kind,channel_id,video_id,period,record_id,records,gross_cents,platform_cents,creator_cents,cents,views,api_calls,matches");
+        assert_eq!(rows[1], "revenue,\"'=HYPERLINK(\"\"x\"\")\",\"a,b\",2026-11,,1,100,30,70,70,1,2,3");
+        assert_eq!(rows[2], "");
+        line.gross_cents = -5;
+        line.channel_id = "-1".into();
+        let csv = statement_csv(&[line]);
+        assert!(csv.contains("\r\nrevenue,'-1,\"a,b\",2026-11,,1,-5,"), "numbers stay numbers: {csv}");
     }
 
     fn owners_strategy() -> impl Strategy<Value = Vec<Owner>> {

@@ -5,6 +5,8 @@ use crate::domain::payouts::{self as rules, Payout, PayoutStatus};
 use crate::domain::time::Timestamp;
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
+use crate::ids::new_id;
+use crate::store::earnings as ledger;
 use crate::store::payouts as store;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,30 @@ impl From<Payout> for PayoutView {
             updated_at: p.updated_at,
         }
     }
+}
+
+/// A payee's request for a payout of everything available (at least `MIN_PAYOUT_CENTS`, net of
+/// adjustments): 201 with the payout. The amount is read, checked against the minimum, then
+/// moved only if it still is what was read, so two concurrent requests never take the same rows.
+pub async fn request(ctx: &Ctx, program: &str, payee_id: &str) -> ApiResult {
+    let minimum = ctx.config()?.min_payout_cents;
+    let db = ctx.db()?;
+    let user_id = &ctx.user()?.id;
+    for _ in 0..3 {
+        let available = ledger::payable_cents(&db, program, payee_id, ctx.now).await?;
+        rules::check_amount(available, minimum)?;
+        if let Some(payout) = ledger::gather_payout(&db, &new_id(), program, payee_id, user_id, available, ctx.now).await? {
+            return Reply::created(&PayoutView::from(payout));
+        }
+    }
+    Err(ApiError::contention("concurrent_update", "Your balance changed meanwhile; retry."))
+}
+
+/// A payee's payouts, newest first (`?limit=&cursor=`).
+pub async fn list_of(ctx: &Ctx, program: &str, payee_id: &str) -> ApiResult {
+    let page = ctx.page::<(i64, String)>()?;
+    let rows = store::list(&ctx.db()?, Some((program, payee_id)), None, page.after.as_ref(), page.fetch_limit()).await?;
+    Reply::ok(&Page::from_rows(rows, page.limit, |p| (p.created_at.unix(), p.id.clone())).map(PayoutView::from))
 }
 
 /// `GET /admin/payouts?status=&limit=&cursor=`, newest first.

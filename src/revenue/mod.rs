@@ -4,12 +4,15 @@
 //!
 //! The rules are `domain::revenue`; the SQL is `store::revenue`.
 
+use crate::domain::earnings::Balances;
 use crate::domain::revenue::{self as rules, Owner, Pool, Record, Terms};
-use crate::domain::time::{Month, Timestamp};
+use crate::domain::time::{Month, Period, Timestamp, MONTH_FORMAT};
+use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
-use crate::store::revenue::{self as store, Inputs, NewPool, Prepared, StoredRow};
+use crate::store::earnings::{self as ledger, CREATOR};
+use crate::store::revenue::{self as store, GroupBy, Inputs, NewPool, Prepared, StatementEarning, StoredRow};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -308,7 +311,7 @@ impl From<store::MyLine> for LineView {
 /// lines (their part of each record they share in), newest first.
 pub async fn my_records(ctx: &Ctx) -> ApiResult {
     let period = match ctx.query("period") {
-        Some(text) => Some(Month::parse(text).ok_or_else(|| ApiError::validation("period", format!("period {}", crate::domain::time::MONTH_FORMAT)))?),
+        Some(text) => Some(month_param("period", text)?),
         None => None,
     };
     let id = |name: &'static str| match ctx.query(name) {
@@ -319,4 +322,181 @@ pub async fn my_records(ctx: &Ctx) -> ApiResult {
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::my_lines(&ctx.db()?, &ctx.user()?.id, &filter, page.after.as_ref(), page.fetch_limit()).await?;
     Reply::ok(&Page::from_rows(rows, page.limit, |l| (l.received_at, l.record_id.clone())).map(LineView::from))
+}
+
+/// A month from the query or the path (422 naming it when malformed).
+fn month_param(name: &'static str, text: &str) -> ApiResult<Month> {
+    Month::parse(text).ok_or_else(|| ApiError::validation(name, format!("{name} {MONTH_FORMAT}")))
+}
+
+/// What closing a period did.
+#[derive(Serialize)]
+struct ClosedView {
+    period: Month,
+    closed_at: Timestamp,
+    /// Creators whose net in the statement was not zero: one earnings row each.
+    earnings: usize,
+    /// The sum of those nets.
+    creator_cents: i64,
+}
+
+/// `POST /admin/revenue/periods/{period}/close`: closes the month's statement, once it has
+/// ended and every earlier statement with records is closed. Each creator's net in it becomes
+/// one earnings row (`program = 'creator'`): positive ones held for `COMMISSION_HOLD_DAYS`, a
+/// negative one a debt at once; positive nets count as `revenue_cents` activity. Records of the
+/// month that arrive later land in the next open statement.
+pub async fn admin_close(ctx: &Ctx) -> ApiResult {
+    let period = month_param("period", ctx.param("period")?)?;
+    let hold_days = ctx.config()?.commission_hold_days;
+    let db = ctx.db()?;
+    let batch = new_id();
+    for _ in 0..3 {
+        let state = store::closing_state(&db, period).await?;
+        rules::check_close(period, Month::of(ctx.now), state.last_closed, state.earliest_open)?;
+        let earnings: Vec<StatementEarning> = state
+            .nets
+            .iter()
+            .filter_map(|(creator, net)| {
+                let (kind, available_at) = rules::statement_earning(*net, ctx.now, hold_days)?;
+                Some(StatementEarning { creator_id: creator, kind, cents: *net, available_at })
+            })
+            .collect();
+        let events: Vec<_> = state.nets.iter().filter_map(|(creator, net)| rules::revenue_event(period, creator, *net, ctx.now)).collect();
+        let closing = store::Closing { period, batch_id: &batch, closed_by: &ctx.user()?.id, now: ctx.now };
+        if store::close(&db, &closing, &state, &earnings, &events).await? {
+            if !events.is_empty() {
+                crate::rewards::publish_batch_later(ctx, batch)?;
+            }
+            return Reply::ok(&ClosedView {
+                period,
+                closed_at: ctx.now,
+                earnings: earnings.len(),
+                creator_cents: earnings.iter().map(|e| e.cents).sum(),
+            });
+        }
+    }
+    Err(ApiError::contention("concurrent_update", "Records of the period arrived meanwhile; retry."))
+}
+
+/// A creator's balances: the estimate of open statements and the earnings ledger's buckets; a
+/// negative available balance is shown as debt (later statements pay it down).
+#[derive(Serialize)]
+struct BalancesView {
+    estimated_cents: i64,
+    pending_cents: i64,
+    available_cents: i64,
+    in_payout_cents: i64,
+    paid_cents: i64,
+    debt_cents: i64,
+}
+
+impl BalancesView {
+    fn new(estimated_cents: i64, b: Balances) -> Self {
+        BalancesView {
+            estimated_cents,
+            pending_cents: b.pending_cents,
+            available_cents: b.available_cents.max(0),
+            in_payout_cents: b.in_payout_cents,
+            paid_cents: b.paid_cents,
+            debt_cents: (-b.available_cents).max(0),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct GroupView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_id: Option<String>,
+    /// With `group_by=video` (null: the channel's records without a video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video_id: Option<Option<String>>,
+    records: i64,
+    gross_cents: i64,
+    platform_cents: i64,
+    creator_cents: i64,
+    /// The caller's part of `creator_cents`.
+    cents: i64,
+    views: i64,
+    api_calls: i64,
+    matches: i64,
+}
+
+/// `GET /revenue/creator?from=YYYY-MM&to=YYYY-MM&group_by=period|channel|video`: the caller's
+/// revenue of the usage months `from..=to` (default: all) in groups, and their balances.
+pub async fn summary(ctx: &Ctx) -> ApiResult {
+    let from = ctx.query("from").map(|t| month_param("from", t)).transpose()?.unwrap_or(Month::FIRST);
+    let to = ctx.query("to").map(|t| month_param("to", t)).transpose()?.unwrap_or(Month::LAST);
+    let by = match ctx.query("group_by") {
+        None | Some("period") => GroupBy::Period,
+        Some("channel") => GroupBy::Channel,
+        Some("video") => GroupBy::Video,
+        Some(_) => return Err(ApiError::validation("group_by", "group_by must be period, channel or video")),
+    };
+    let me = &ctx.user()?.id;
+    let db = ctx.db()?;
+    let (groups, estimated) = store::summary(&db, me, from, to, by).await?;
+    let ledger = ledger::groups(&db, CREATOR, me, ctx.now, Period::ALL.from, Period::ALL.to).await?;
+    let groups: Vec<GroupView> = groups
+        .into_iter()
+        .map(|g| GroupView {
+            period: g.period,
+            video_id: (by == GroupBy::Video).then_some(g.video_id),
+            channel_id: g.channel_id,
+            records: g.records,
+            gross_cents: g.gross_cents,
+            platform_cents: g.platform_cents,
+            creator_cents: g.creator_cents,
+            cents: g.cents,
+            views: g.views,
+            api_calls: g.api_calls,
+            matches: g.matches,
+        })
+        .collect();
+    Reply::ok(&serde_json::json!({
+        "from": from,
+        "to": to,
+        "group_by": match by { GroupBy::Period => "period", GroupBy::Channel => "channel", GroupBy::Video => "video" },
+        "groups": groups,
+        "balances": BalancesView::new(estimated, Balances::from_groups(&ledger)),
+    }))
+}
+
+/// `POST /revenue/creator/payouts`: a payout of the caller's available creator earnings (net of
+/// debts), through the payout engine every program shares.
+pub async fn request_payout(ctx: &Ctx) -> ApiResult {
+    let me = &ctx.user()?.id;
+    idempotency::run(ctx, KeyPolicy::Optional, || crate::payouts::request(ctx, CREATOR, me)).await
+}
+
+/// `GET /revenue/creator/payouts`
+pub async fn list_payouts(ctx: &Ctx) -> ApiResult {
+    crate::payouts::list_of(ctx, CREATOR, &ctx.user()?.id).await
+}
+
+/// `GET /revenue/creator/statements/{period}`: the caller's statement of a month (JSON, or CSV of
+/// its lines with `Accept: text/csv`). An open month's statement is an estimate.
+pub async fn statement(ctx: &Ctx) -> ApiResult {
+    let period = month_param("period", ctx.param("period")?)?;
+    let data = store::statement(&ctx.db()?, &ctx.user()?.id, period).await?;
+    let lines = rules::statement_lines(period, &data.inputs);
+    if ctx.header("Accept").is_some_and(|a| a.to_ascii_lowercase().contains("text/csv")) {
+        return Ok(Reply::text("text/csv; charset=utf-8", &rules::statement_csv(&lines)));
+    }
+    let net = lines.iter().map(|l| l.cents).sum();
+    let balance = rules::statement_balance(data.earned_before, data.paid_before, net, data.paid_during);
+    Reply::ok(&serde_json::json!({
+        "period": period,
+        "status": if data.closed_at.is_some() { "closed" } else { "open" },
+        "closed_at": data.closed_at,
+        "lines": lines,
+        "totals": {
+            "gross_cents": lines.iter().map(|l| l.gross_cents).sum::<i64>(),
+            "platform_cents": lines.iter().map(|l| l.platform_cents).sum::<i64>(),
+            "creator_cents": lines.iter().map(|l| l.creator_cents).sum::<i64>(),
+            "cents": net,
+        },
+        "balance": balance,
+    }))
 }

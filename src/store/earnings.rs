@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 /// The programs whose payees earn (the `program` column).
 pub const AFFILIATE: &str = "affiliate";
+/// Creators (payee: the creator's user id).
+pub const CREATOR: &str = "creator";
 
 #[derive(Clone, Debug)]
 pub struct Earning {

@@ -6,7 +6,9 @@
 //! and the caller reads again): no record is ever split by inputs that changed in between.
 
 use super::{args, changes, rows, Db, Error, Result};
-use crate::domain::revenue::{Basis, Line, Owner, Record, Terms, Usage, MAX_POOL_GROUPS};
+use crate::domain::earnings::EarningKind;
+use crate::domain::revenue::{Basis, Line, Owner, Record, StatementInput, Terms, Usage, MAX_POOL_GROUPS};
+use crate::domain::rewards::Event;
 use crate::domain::time::{Month, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -444,4 +446,287 @@ pub async fn my_lines(db: &Db, creator_id: &str, filter: &LineFilter<'_>, before
         limit
     ];
     db.all(sql, &args).await
+}
+
+// --- closing a period -------------------------------------------------------------------------
+
+/// What closing a period depends on, read in one round trip.
+#[derive(Debug)]
+pub struct ClosingState {
+    pub version: i64,
+    pub last_closed: Option<Month>,
+    /// The earliest statement with records that is still open.
+    pub earliest_open: Option<Month>,
+    /// Lines in the period's statement (lines are only ever added: an unchanged count is an
+    /// unchanged statement).
+    pub lines: i64,
+    /// Each creator's net in the statement, in creator id order.
+    pub nets: Vec<(String, i64)>,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: i64,
+}
+
+#[derive(Deserialize)]
+struct NetRow {
+    creator_id: String,
+    cents: i64,
+}
+
+fn optional_month(table: &'static str, text: Option<String>) -> Result<Option<Month>> {
+    text.map(|t| month(table, "MAX", "period", &t)).transpose()
+}
+
+pub async fn closing_state(db: &Db, period: Month) -> Result<ClosingState> {
+    let p = period.to_string();
+    let statements = vec![
+        db.statement(&format!("SELECT {VERSION} AS version"), &[])?,
+        db.statement("SELECT MAX(period) AS period FROM revenue_periods", &[])?,
+        db.statement(
+            "SELECT MIN(statement_period) AS period FROM revenue_records
+             WHERE statement_period > COALESCE((SELECT MAX(period) FROM revenue_periods), '')",
+            &[],
+        )?,
+        db.statement("SELECT COUNT(*) AS n FROM revenue_lines WHERE statement_period = ?1", &args![&p])?,
+        db.statement(
+            "SELECT creator_id, SUM(cents) AS cents FROM revenue_lines WHERE statement_period = ?1 GROUP BY creator_id ORDER BY creator_id",
+            &args![&p],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let version = rows::<VersionRow>(&results, 0)?.first().map(|r| r.version).ok_or_else(|| Error::D1("revenue_state has no row".into()))?;
+    let last_closed = optional_month("revenue_periods", rows::<PeriodRow>(&results, 1)?.into_iter().next().and_then(|r| r.period))?;
+    let earliest_open = optional_month("revenue_records", rows::<PeriodRow>(&results, 2)?.into_iter().next().and_then(|r| r.period))?;
+    let lines = rows::<CountRow>(&results, 3)?.first().map_or(0, |r| r.n);
+    let nets = rows::<NetRow>(&results, 4)?.into_iter().map(|r| (r.creator_id, r.cents)).collect();
+    Ok(ClosingState { version, last_closed, earliest_open, lines, nets })
+}
+
+/// A creator's earnings row of a closed statement.
+pub struct StatementEarning<'a> {
+    pub creator_id: &'a str,
+    pub kind: EarningKind,
+    pub cents: i64,
+    pub available_at: Timestamp,
+}
+
+#[derive(Serialize)]
+struct EarningJson<'a> {
+    id: String,
+    payee_id: &'a str,
+    kind: &'static str,
+    amount_cents: i64,
+    available_at: i64,
+}
+
+/// Who closes which period, as which batch, when.
+pub struct Closing<'a> {
+    pub period: Month,
+    pub batch_id: &'a str,
+    pub closed_by: &'a str,
+    pub now: Timestamp,
+}
+
+/// Closes the period with the creators' earnings and their activity events, if nothing it was
+/// decided on changed (`state`: the version and the statement's lines); `false` when something
+/// did (nothing was written).
+pub async fn close(db: &Db, c: &Closing<'_>, state: &ClosingState, earnings: &[StatementEarning<'_>], events: &[Event]) -> Result<bool> {
+    let Closing { period, batch_id, closed_by, now } = *c;
+    let p = period.to_string();
+    let source = crate::domain::revenue::statement_source(period);
+    let rows_json: Vec<EarningJson> = earnings
+        .iter()
+        .map(|e| EarningJson {
+            id: format!("{source}:{}", e.creator_id),
+            payee_id: e.creator_id,
+            kind: e.kind.as_str(),
+            amount_cents: e.cents,
+            available_at: e.available_at.unix(),
+        })
+        .collect();
+    let closed = "EXISTS (SELECT 1 FROM revenue_periods WHERE batch_id = ?2)";
+    let mut statements = vec![
+        db.statement(
+            &format!(
+                "INSERT INTO revenue_periods (period, batch_id, closed_at, closed_by, payouts_seq)
+                 SELECT ?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(rowid), 0) FROM payouts)
+                 WHERE {VERSION} = ?5 AND (SELECT COUNT(*) FROM revenue_lines WHERE statement_period = ?1) = ?6"
+            ),
+            &args![&p, batch_id, now.unix(), closed_by, state.version, state.lines],
+        )?,
+        db.statement(&format!("{BUMP} AND {closed}"), &args![&p, batch_id])?,
+        db.statement(
+            &format!(
+                "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, status, available_at, source, created_at, updated_at)
+                 SELECT e.value ->> 'id', ?3, e.value ->> 'payee_id', e.value ->> 'kind', e.value ->> 'amount_cents', 'open',
+                     e.value ->> 'available_at', ?4, ?5, ?5
+                 FROM json_each(?1) AS e WHERE {closed}"
+            ),
+            &args![json(&rows_json)?, batch_id, super::earnings::CREATOR, &source, now.unix()],
+        )?,
+    ];
+    let guard = "EXISTS (SELECT 1 FROM revenue_periods WHERE batch_id = ?4)";
+    statements.extend(super::rewards::count_if(db, batch_id, events, now, Some((guard, batch_id)))?);
+    statements.push(db.statement("SELECT COUNT(*) AS n FROM revenue_periods WHERE batch_id = ?1", &args![batch_id])?);
+    let n = statements.len();
+    let results = db.batch(statements).await?;
+    Ok(rows::<CountRow>(&results, n - 1)?.first().is_some_and(|r| r.n == 1))
+}
+
+// --- what a creator reads ----------------------------------------------------------------------
+
+/// How a creator's lines are grouped in the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    Period,
+    Channel,
+    Video,
+}
+
+/// One group of a creator's lines: the records' totals and the creator's own cents.
+#[derive(Debug, Deserialize)]
+pub struct GroupRow {
+    pub period: Option<String>,
+    pub channel_id: Option<String>,
+    pub video_id: Option<String>,
+    pub records: i64,
+    pub gross_cents: i64,
+    pub platform_cents: i64,
+    pub creator_cents: i64,
+    pub cents: i64,
+    pub views: i64,
+    pub api_calls: i64,
+    pub matches: i64,
+}
+
+/// Groups this many at most.
+pub const MAX_GROUPS: u32 = 1_000;
+
+/// The creator's lines of usage months `from..=to`, grouped; and their cents in open statements
+/// (the estimate).
+pub async fn summary(db: &Db, creator_id: &str, from: Month, to: Month, by: GroupBy) -> Result<(Vec<GroupRow>, i64)> {
+    let (select, group) = match by {
+        GroupBy::Period => ("r.period AS period, NULL AS channel_id, NULL AS video_id", "r.period"),
+        GroupBy::Channel => ("NULL AS period, r.channel_id AS channel_id, NULL AS video_id", "r.channel_id"),
+        GroupBy::Video => ("NULL AS period, r.channel_id AS channel_id, r.video_id AS video_id", "r.channel_id, r.video_id"),
+    };
+    let sql = format!(
+        "SELECT {select}, COUNT(*) AS records, SUM(r.gross_cents) AS gross_cents, SUM(r.platform_cents) AS platform_cents,
+             SUM(r.creator_cents) AS creator_cents, SUM(l.cents) AS cents, SUM(r.views) AS views, SUM(r.api_calls) AS api_calls,
+             SUM(r.matches) AS matches
+         FROM revenue_lines l JOIN revenue_records r ON r.id = l.record_id
+         WHERE l.creator_id = ?1 AND r.period BETWEEN ?2 AND ?3
+         GROUP BY {group} ORDER BY {group} LIMIT ?4"
+    );
+    #[derive(Deserialize)]
+    struct Estimate {
+        cents: i64,
+    }
+    let statements = vec![
+        db.statement(&sql, &args![creator_id, from.to_string(), to.to_string(), MAX_GROUPS])?,
+        db.statement(
+            "SELECT COALESCE(SUM(cents), 0) AS cents FROM revenue_lines
+             WHERE creator_id = ?1 AND statement_period > COALESCE((SELECT MAX(period) FROM revenue_periods), '')",
+            &args![creator_id],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let estimated = rows::<Estimate>(&results, 1)?.first().map_or(0, |e| e.cents);
+    Ok((rows(&results, 0)?, estimated))
+}
+
+#[derive(Deserialize)]
+struct StatementRow {
+    record_id: String,
+    channel_id: String,
+    video_id: Option<String>,
+    period: String,
+    gross_cents: i64,
+    platform_cents: i64,
+    creator_cents: i64,
+    cents: i64,
+    views: i64,
+    api_calls: i64,
+    matches: i64,
+}
+
+/// What a creator's statement of a month is made of.
+#[derive(Debug)]
+pub struct StatementData {
+    /// When the statement closed (`None`: it is open, its figures estimates).
+    pub closed_at: Option<Timestamp>,
+    pub inputs: Vec<StatementInput>,
+    /// The creator's earnings of earlier statements.
+    pub earned_before: i64,
+    /// Their payouts (not failed) made before the previous statement closed, and since then
+    /// until this one closed (in the order D1 applied them: `revenue_periods.payouts_seq`).
+    pub paid_before: i64,
+    pub paid_during: i64,
+}
+
+#[derive(Deserialize)]
+struct BalanceRow {
+    closed_at: Option<i64>,
+    earned_before: i64,
+    paid_before: i64,
+    paid_during: i64,
+}
+
+pub async fn statement(db: &Db, creator_id: &str, period: Month) -> Result<StatementData> {
+    let p = period.to_string();
+    let statements = vec![
+        db.statement(
+            "SELECT l.record_id, r.channel_id, r.video_id, r.period, r.gross_cents, r.platform_cents, r.creator_cents, l.cents,
+                 r.views, r.api_calls, r.matches
+             FROM revenue_lines l JOIN revenue_records r ON r.id = l.record_id
+             WHERE l.creator_id = ?1 AND l.statement_period = ?2",
+            &args![creator_id, &p],
+        )?,
+        db.statement(
+            "WITH bounds AS (
+                 SELECT (SELECT closed_at FROM revenue_periods WHERE period = ?2) AS closed_at,
+                        (SELECT payouts_seq FROM revenue_periods WHERE period = ?2) AS seq,
+                        COALESCE((SELECT MAX(payouts_seq) FROM revenue_periods WHERE period < ?2), 0) AS previous
+             )
+             SELECT b.closed_at,
+                 (SELECT COALESCE(SUM(amount_cents), 0) FROM earnings
+                  WHERE program = ?3 AND payee_id = ?1 AND source LIKE 'statement:%' AND source < 'statement:' || ?2) AS earned_before,
+                 (SELECT COALESCE(SUM(amount_cents), 0) FROM payouts
+                  WHERE program = ?3 AND payee_id = ?1 AND status <> 'failed' AND rowid <= b.previous) AS paid_before,
+                 (SELECT COALESCE(SUM(amount_cents), 0) FROM payouts
+                  WHERE program = ?3 AND payee_id = ?1 AND status <> 'failed' AND rowid > b.previous
+                    AND (b.seq IS NULL OR rowid <= b.seq)) AS paid_during
+             FROM bounds b",
+            &args![creator_id, &p, super::earnings::CREATOR],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let inputs = rows::<StatementRow>(&results, 0)?
+        .into_iter()
+        .map(|r| {
+            Ok(StatementInput {
+                period: month("revenue_records", &r.record_id, "period", &r.period)?,
+                record_id: r.record_id,
+                channel_id: r.channel_id,
+                video_id: r.video_id,
+                gross_cents: r.gross_cents,
+                platform_cents: r.platform_cents,
+                creator_cents: r.creator_cents,
+                cents: r.cents,
+                views: r.views,
+                api_calls: r.api_calls,
+                matches: r.matches,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let b = rows::<BalanceRow>(&results, 1)?.into_iter().next().ok_or_else(|| Error::D1("statement balance has no row".into()))?;
+    Ok(StatementData {
+        closed_at: b.closed_at.map(Timestamp::from_unix),
+        inputs,
+        earned_before: b.earned_before,
+        paid_before: b.paid_before,
+        paid_during: b.paid_during,
+    })
 }

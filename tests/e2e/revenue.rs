@@ -6,7 +6,8 @@
 //! Pools allocate over every channel of a month, whoever reported it: each test that allocates
 //! one uses a month of its own (`month_of`), no other test's.
 
-use crate::support::{parallel, shared, unique, Resp, Server, API};
+use crate::support::{parallel, shared, unique, wait_for, Resp, Server, API};
+use std::time::Duration;
 use crate::trials;
 use serde_json::{json, Value};
 
@@ -21,6 +22,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_pool_is_allocated_by_usage_to_the_cent,
         the_same_thousand_records_sent_five_times_at_once_have_one_effect,
         only_admins_write_revenue,
+        a_month_closes_into_earnings_payouts_statements_and_debt,
+        closings_racing_each_other_and_records_count_everything_once,
     )
 }
 
@@ -333,4 +336,154 @@ fn only_admins_write_revenue() {
     put(s, "/admin/channels/c/owners", &token, &json!([{"creator_id": creator, "share_bps": 10000}])).expect_error(403, "forbidden");
     s.post(&format!("{API}/admin/revenue/pools")).token(&token).json(&json!({"id": "p", "period": "2026-01", "gross_cents": 1, "basis": "views"})).send().expect_error(403, "forbidden");
     assert!(lines(s, &token, "").is_empty());
+}
+
+fn close(s: &Server, period: &str) -> Resp {
+    s.post(&format!("{API}/admin/revenue/periods/{period}/close")).token(s.admin()).send()
+}
+
+fn summary(s: &Server, token: &str, query: &str) -> Value {
+    let r = s.get(&format!("{API}/revenue/creator{query}")).token(token).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn statement(s: &Server, token: &str, period: &str) -> Value {
+    let r = s.get(&format!("{API}/revenue/creator/statements/{period}")).token(token).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn pay_out(s: &Server, token: &str) -> Resp {
+    s.post(&format!("{API}/revenue/creator/payouts")).token(token).json(&json!({})).send()
+}
+
+fn settle(s: &Server, payout: &str) {
+    for status in ["approved", "processing", "paid"] {
+        let r = s.patch(&format!("{API}/admin/payouts/{payout}")).token(s.admin()).json(&json!({"status": status})).send();
+        assert_eq!(r.status, 200, "{status}: {}", r.body);
+    }
+}
+
+/// The whole story of a creator over three months, on an instance of its own (closing a month
+/// is global): estimates, closing in order, earnings, the statement as JSON and CSV, a late
+/// record as an adjustment, a payout, a chargeback after it carried as debt and paid down.
+fn a_month_closes_into_earnings_payouts_statements_and_debt() {
+    let s = &Server::start(&[("COMMISSION_HOLD_DAYS", "0")]);
+    let (creator, token) = s.user();
+    let channel = unique("chan");
+    let mut with_video = record("r2", &creator, &channel, "2026-08", 5_000);
+    with_video["video_id"] = json!("v1");
+    reported(s, &[record("r1", &creator, &channel, "2026-08", 10_000), with_video, record("r3", &creator, &channel, "2026-09", 20_000)]);
+    let open = summary(s, &token, "");
+    assert_eq!(open["balances"], json!({"estimated_cents": 24_500, "pending_cents": 0, "available_cents": 0, "in_payout_cents": 0, "paid_cents": 0, "debt_cents": 0}));
+    let by_period: Vec<(Value, Value)> = open["groups"].as_array().unwrap().iter().map(|g| (g["period"].clone(), g["cents"].clone())).collect();
+    assert_eq!(by_period, vec![(json!("2026-08"), json!(10_500)), (json!("2026-09"), json!(14_000))]);
+    let by_video = summary(s, &token, "?group_by=video&from=2026-08&to=2026-08");
+    assert_eq!(by_video["groups"].as_array().unwrap().len(), 2, "{by_video}");
+
+    // Statements close in order, once each, and only once their month has ended.
+    close(s, "2026-09").expect_error(409, "earlier_period_open");
+    close(s, "2999-01").expect_error(409, "period_not_ended");
+    close(s, "2026-13").expect_error(422, "validation_failed");
+    let closed = close(s, "2026-08");
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    assert_eq!((closed.json()["earnings"].clone(), closed.json()["creator_cents"].clone()), (json!(1), json!(10_500)));
+    close(s, "2026-08").expect_error(409, "period_closed");
+    let after = summary(s, &token, "")["balances"].clone();
+    assert_eq!((after["estimated_cents"].clone(), after["available_cents"].clone()), (json!(14_000), json!(10_500)));
+
+    let august = statement(s, &token, "2026-08");
+    assert_eq!((august["status"].clone(), august["lines"].as_array().unwrap().len()), (json!("closed"), 2), "{august}");
+    assert_eq!(august["totals"], json!({"gross_cents": 15_000, "platform_cents": 4_500, "creator_cents": 10_500, "cents": 10_500}));
+    assert_eq!(august["balance"], json!({"opening_balance_cents": 0, "net_cents": 10_500, "payouts_cents": 0, "closing_balance_cents": 10_500}));
+    // The CSV has the same lines: its cents column sums to the JSON total.
+    let csv = s.get(&format!("{API}/revenue/creator/statements/2026-08")).token(&token).header("Accept", "text/csv").send();
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap_or_default().starts_with("text/csv"), "{:?}", csv.headers);
+    let rows: Vec<Vec<&str>> = csv.body.lines().map(|l| l.split(',').collect()).collect();
+    let cents_col = rows[0].iter().position(|h| *h == "cents").expect("a cents column");
+    assert_eq!(rows.len(), 3, "{}", csv.body);
+    assert_eq!(rows[1..].iter().map(|r| r[cents_col].parse::<i64>().unwrap()).sum::<i64>(), 10_500);
+
+    // A late record of August lands in September's statement as an adjustment.
+    let late = reported(s, &[record("r4", &creator, &channel, "2026-08", 1_000)]);
+    assert_eq!(late["adjustments"], 1, "{late}");
+    let r4 = lines(s, &token, "").into_iter().find(|l| l["record_id"] == "r4").unwrap();
+    assert_eq!((r4["statement_period"].clone(), r4["adjustment"].clone(), r4["period"].clone()), (json!("2026-09"), json!(true), json!("2026-08")));
+    assert_eq!(statement(s, &token, "2026-08")["totals"]["cents"], 10_500, "a closed statement is never rewritten");
+
+    // Paid out, then a chargeback in September: the statement nets it, the balance carries debt.
+    let payout = pay_out(s, &token);
+    assert_eq!(payout.status, 201, "{}", payout.body);
+    assert_eq!(payout.json()["amount_cents"], 10_500);
+    pay_out(s, &token).expect_error(409, "below_minimum");
+    settle(s, payout.json()["id"].as_str().unwrap());
+    reported(s, &[record("r5", &creator, &channel, "2026-09", -30_000)]);
+    let september = statement(s, &token, "2026-09");
+    let kinds: Vec<(Value, Value)> = september["lines"].as_array().unwrap().iter().map(|l| (l["kind"].clone(), l["cents"].clone())).collect();
+    assert_eq!(kinds, vec![(json!("revenue"), json!(14_000)), (json!("adjustment"), json!(700)), (json!("clawback"), json!(-21_000))]);
+    assert_eq!(september["status"], "open");
+    assert_eq!(close(s, "2026-09").status, 200);
+    let owed = summary(s, &token, "")["balances"].clone();
+    assert_eq!(owed, json!({"estimated_cents": 0, "pending_cents": 0, "available_cents": 0, "in_payout_cents": 0, "paid_cents": 10_500, "debt_cents": 6_300}));
+    assert_eq!(statement(s, &token, "2026-09")["balance"], json!({"opening_balance_cents": 10_500, "net_cents": -6_300, "payouts_cents": 10_500, "closing_balance_cents": -6_300}));
+    pay_out(s, &token).expect_error(409, "below_minimum");
+    // October pays the debt down first.
+    reported(s, &[record("r6", &creator, &channel, "2026-10", 20_000)]);
+    assert_eq!(close(s, "2026-10").status, 200);
+    let payout = pay_out(s, &token);
+    assert_eq!(payout.json()["amount_cents"], 14_000 - 6_300, "{}", payout.body);
+    let listed = s.get(&format!("{API}/revenue/creator/payouts")).token(&token).send().json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    s.assert_ledgers_consistent();
+
+    // Positive nets count towards the revenue ladder and its badges (after the response).
+    let board = wait_for(Duration::from_secs(15), || {
+        let b = s.get(&format!("{API}/rewards/leaderboard?category=revenue&period=all_time")).token(&token).send().json();
+        (b["me"]["score"] == 10_500 + 14_000).then_some(b)
+    });
+    assert!(board.is_some(), "the revenue ladder counts each closed statement's positive net once");
+    let badges = s.get(&format!("{API}/rewards/badges")).token(&token).send().json().to_string();
+    assert!(badges.contains("first_dollar") && badges.contains("rising_earner"), "{badges}");
+}
+
+/// Closings of one month sent at once close it once; records of that month sent meanwhile land
+/// either in it (before it closed) or in the next statement, never in a closed one, and every
+/// creator cent is either an earning of the closed month or an estimate of the next.
+fn closings_racing_each_other_and_records_count_everything_once() {
+    let s = &Server::start(&[("COMMISSION_HOLD_DAYS", "0")]);
+    let creators: Vec<(String, String)> = (0..4).map(|_| s.user()).collect();
+    let first: Vec<Value> = creators.iter().map(|(c, _)| record(&unique("rev"), c, "chan", "2026-09", 10_000)).collect();
+    reported(s, &first);
+    let outcome = |r: Resp| (r.status, if r.status < 300 { "ok".to_owned() } else { r.code() });
+    let outcomes = parallel(8, |i| {
+        if i < 3 {
+            outcome(close(s, "2026-09"))
+        } else {
+            let batch: Vec<Value> = creators.iter().map(|(c, _)| record(&unique("rev"), c, "chan", "2026-09", 1_000)).collect();
+            outcome(report(s, &batch))
+        }
+    });
+    let closes: Vec<&(u16, String)> = outcomes[..3].iter().collect();
+    assert_eq!(closes.iter().filter(|o| o.0 == 200).count(), 1, "{outcomes:?}");
+    assert!(closes.iter().all(|o| o.0 == 200 || (o.0 == 409 && (o.1 == "period_closed" || o.1 == "concurrent_update"))), "{outcomes:?}");
+    assert!(outcomes[3..].iter().all(|o| o.0 == 200), "{outcomes:?}");
+    for (_, token) in &creators {
+        let b = summary(s, token, "")["balances"].clone();
+        let total = b["available_cents"].as_i64().unwrap() + b["estimated_cents"].as_i64().unwrap();
+        assert_eq!(total, 7_000 + 5 * 700, "earned or estimated, each record once: {b}");
+        assert!(b["available_cents"].as_i64().unwrap() >= 7_000, "{b}");
+    }
+    // Payout requests of one creator sent at once make one payout of everything available.
+    let (_, token) = &creators[0];
+    let available = summary(s, token, "")["balances"]["available_cents"].as_i64().unwrap();
+    let requests = parallel(5, |_| pay_out(s, token));
+    let made: Vec<&Resp> = requests.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(made.len(), 1, "{:?}", requests.iter().map(|r| (r.status, r.body.clone())).collect::<Vec<_>>());
+    assert_eq!(made[0].json()["amount_cents"], available);
+    assert!(requests.iter().all(|r| r.status == 201 || r.status == 409), "{requests:?}");
+    let b = summary(s, token, "")["balances"].clone();
+    assert_eq!((b["available_cents"].clone(), b["in_payout_cents"].clone()), (json!(0), json!(available)));
+    s.assert_ledgers_consistent();
 }
