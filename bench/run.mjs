@@ -8,12 +8,13 @@
 //   reads        GET /me and GET /referrals/balance against the baseline with the same D1 round trips;
 //                the round trips checked in Server-Timing (bench/reads.mjs)
 //   leaderboard  100,000-member leaderboards: updates, top 10, ranks, accounting (bench/leaderboard.mjs)
+//   revenue      POST /admin/revenue, 1,000 records per request, against POST /admin/activity (bench/revenue.mjs)
 //   size         upload size and startup time, as npm run deploy:check measures them (bench/size.mjs)
 // Exits non-zero when an accounting or round-trip check fails; a target or budget not met is
 // reported in BENCHMARKS.md, not a failure.
 //
 // Options (environment):
-//   BENCH_ONLY         links | reads | leaderboard | size: run one section; the others of BENCHMARKS.md are kept
+//   BENCH_ONLY         links | reads | leaderboard | revenue | size: run one section; the others of BENCHMARKS.md are kept
 //   BENCH_THREADS      wrk threads (2)
 //   BENCH_CONNECTIONS  wrk connections (32)
 //   BENCH_ROUNDS       measured rounds per target (3); the tables show medians
@@ -23,6 +24,8 @@
 //   BENCH_READS        leaderboard: read requests per connection, target and round (100)
 //   BENCH_WRITES       leaderboard: update requests per connection and round (10)
 //   BENCH_EVENTS_PER_WRITE  leaderboard: events per update request (100)
+//   BENCH_WRITERS      revenue: concurrent clients (4)
+//   BENCH_INGEST_REQUESTS  revenue: requests per client, target and round (5)
 //   STARTUP_RUNS       size: runs of wrangler check startup (3; scripts/deploy-check.mjs)
 // The Workers' output goes to target/bench/*.log, their state to target/bench/*-state.
 import { randomBytes } from "node:crypto";
@@ -32,6 +35,7 @@ import { join } from "node:path";
 import { benchLeaderboard } from "./leaderboard.mjs";
 import { benchLinks } from "./links.mjs";
 import { benchReads } from "./reads.mjs";
+import { benchRevenue } from "./revenue.mjs";
 import { benchSize } from "./size.mjs";
 import { ensureWrk, log, root, startBaseline, startFloor, stopAll, work } from "./lib.mjs";
 
@@ -41,6 +45,7 @@ const benches = {
   links: { bench: benchLinks, title: "## Links" },
   reads: { bench: benchReads, title: "## Reads" },
   leaderboard: { bench: benchLeaderboard, title: "## Leaderboards" },
+  revenue: { bench: benchRevenue, title: "## Revenue ingest" },
   size: { bench: benchSize, title: "## Size and startup" },
 };
 

@@ -43,8 +43,10 @@ CREATE TABLE revenue_pools (
 
 -- One row per record id, never rewritten. `statement_period` is the statement it lands in: its
 -- usage month while that is open, else the month after the last closed one (an adjustment).
+-- `seq` (the rowid, kept by VACUUM as an INTEGER PRIMARY KEY) orders records as D1 stored them.
 CREATE TABLE revenue_records (
-  id               TEXT PRIMARY KEY,
+  seq              INTEGER PRIMARY KEY,
+  id               TEXT NOT NULL UNIQUE,
   batch_id         TEXT NOT NULL,
   creator_id       TEXT NOT NULL,
   channel_id       TEXT NOT NULL,
@@ -86,16 +88,22 @@ CREATE INDEX revenue_lines_by_statement ON revenue_lines (statement_period, crea
 
 -- Closed periods: a statement once closed is never rewritten. `batch_id` names the closing
 -- request, whose other statements (earnings, activity) apply only with this row.
--- `payouts_seq` is the last payouts rowid when it closed (rowids grow with every insert and
--- payouts are never deleted): a statement's payouts are those inserted between the previous
--- close and its own, in the order D1 applied them, which seconds cannot tell.
+-- `records_seq` and `payouts_seq` are the last records' and payouts' `seq` when it closed: what
+-- came before and after a close, in the order D1 applied it (seconds cannot tell).
 CREATE TABLE revenue_periods (
   period      TEXT PRIMARY KEY,
   batch_id    TEXT NOT NULL UNIQUE,
   closed_at   INTEGER NOT NULL,
   closed_by   TEXT NOT NULL,
+  records_seq INTEGER NOT NULL,
   payouts_seq INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- Payouts get an explicit order: `seq`, one more than the largest so far (store::earnings::
+-- gather_payout); existing payouts are numbered in the order they were inserted.
+ALTER TABLE payouts ADD COLUMN seq INTEGER;
+UPDATE payouts SET seq = rowid;
+CREATE UNIQUE INDEX payouts_by_seq ON payouts (seq);
 
 -- A creator's part of a closed statement becomes one earnings row, named by its source
 -- ('statement:YYYY-MM'): at most one per payee and statement.

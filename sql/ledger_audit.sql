@@ -121,10 +121,16 @@ SELECT 'pool_allocation_sum', p.id, 'pool ' || p.gross_cents || ' <> allocated '
 FROM revenue_pools p LEFT JOIN revenue_records r ON r.pool_id = p.id
 GROUP BY p.id HAVING p.gross_cents <> COALESCE(SUM(r.gross_cents), 0)
 UNION ALL
--- A closed statement is never rewritten: no record landed in it after it closed.
-SELECT 'revenue_after_close', r.id, 'received at ' || r.received_at || ', statement ' || r.statement_period || ' closed at ' || p.closed_at
+-- A closed statement is never rewritten: no record landed in it after it closed (in D1's order).
+SELECT 'revenue_after_close', r.id, 'record #' || r.seq || ' in statement ' || r.statement_period || ', closed after #' || p.records_seq
 FROM revenue_records r JOIN revenue_periods p ON p.period = r.statement_period
-WHERE r.received_at > p.closed_at
+WHERE r.seq > p.records_seq
+UNION ALL
+-- No record is in a statement passed over by a closing (its cents would never be earned).
+SELECT 'revenue_statement_passed_over', r.id, 'statement ' || r.statement_period || ' was never closed, a later one was'
+FROM revenue_records r
+WHERE r.statement_period <= (SELECT MAX(period) FROM revenue_periods)
+  AND NOT EXISTS (SELECT 1 FROM revenue_periods p WHERE p.period = r.statement_period)
 )
 UNION ALL
 SELECT * FROM (

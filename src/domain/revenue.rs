@@ -20,8 +20,9 @@ pub const MAX_RECORDS: usize = 1_000;
 pub const MAX_COUNT: i64 = 1_000_000_000_000;
 /// Owners of one channel.
 pub const MAX_OWNERS: usize = 20;
-/// Channels and videos one pool is allocated over (each becomes a record).
-pub const MAX_POOL_GROUPS: usize = 5_000;
+/// Channels and videos one pool is allocated over (each becomes a record; their JSON, bound as one
+/// D1 value, stays well within its 2 MB).
+pub const MAX_POOL_GROUPS: usize = 2_000;
 
 status_enum!(Basis { Matches = "matches", Views = "views", ApiCalls = "api_calls" });
 
@@ -222,7 +223,7 @@ pub struct Usage {
 /// order (creator, channel, video), by which ties are broken. Allocations of 0 cents are left out.
 pub fn allocate_pool(pool: &Pool, usage: &[Usage], currency: &str) -> Result<Vec<Record>, Rejection> {
     if usage.len() > MAX_POOL_GROUPS {
-        return Err(Rejection::unprocessable("pool_too_wide", "A pool can be allocated over at most 5000 channels and videos."));
+        return Err(Rejection::unprocessable("pool_too_wide", "A pool can be allocated over at most 2000 channels and videos."));
     }
     let weights: Vec<u64> = usage.iter().map(|u| u.weight).collect();
     let cents = allocate(pool.gross_cents, &weights)
@@ -320,8 +321,8 @@ pub struct StatementInput {
 }
 
 /// A line of a statement: the revenue of one channel and video in the statement's month, or one
-/// record of its own: a late record of an earlier month (an adjustment) or a chargeback (a
-/// clawback).
+/// record of its own: a chargeback (negative gross: a clawback, of whichever month) or a late
+/// record of an earlier month (an adjustment).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatementLine {
     pub kind: LineKind,
@@ -345,10 +346,10 @@ pub struct StatementLine {
 impl LineKind {
     /// A record's kind in the statement of `period`.
     pub fn of(input: &StatementInput, period: Month) -> LineKind {
-        if input.period < period {
-            LineKind::Adjustment
-        } else if input.gross_cents < 0 {
+        if input.gross_cents < 0 {
             LineKind::Clawback
+        } else if input.period < period {
+            LineKind::Adjustment
         } else {
             LineKind::Revenue
         }
@@ -356,7 +357,7 @@ impl LineKind {
 }
 
 /// The lines of a creator's statement of `period`: revenue summed per channel and video,
-/// adjustments and clawbacks one per record; revenue first, then adjustments, then clawbacks,
+/// clawbacks and adjustments one per record; revenue first, then adjustments, then clawbacks,
 /// each in channel, video, month and record order. The lines' cents sum to the inputs' cents.
 pub fn statement_lines(period: Month, inputs: &[StatementInput]) -> Vec<StatementLine> {
     let mut lines: Vec<StatementLine> = Vec::new();
@@ -413,10 +414,22 @@ pub fn statement_balance(earned_before: i64, paid_before: i64, net: i64, paid_du
     StatementBalance { opening_balance_cents: opening, net_cents: net, payouts_cents: paid_during, closing_balance_cents: opening + net - paid_during }
 }
 
-/// The statement's lines as CSV (RFC 4180, a header row): a text field holding a comma, a quote
-/// or a line break is quoted, and one a spreadsheet would read as a formula (`=`, `+`, `-`, `@`,
-/// a tab or carriage return first) is prefixed with `'` (OWASP's CSV injection rule).
-pub fn statement_csv(lines: &[StatementLine]) -> String {
+/// A closed statement's creator nets are at most this much either way: the earnings row of a
+/// larger one could not be stored exactly (a correction record brings it back in range).
+pub fn check_net(net: i64) -> Result<(), Rejection> {
+    if net.unsigned_abs() <= MAX_CENTS.unsigned_abs() {
+        Ok(())
+    } else {
+        Err(Rejection::conflict("statement_out_of_range", "A creator's net in this statement is beyond 10^12 cents; correct its records first."))
+    }
+}
+
+/// The statement as CSV (RFC 4180, a header row): its lines, then a `total` row and the balance
+/// (`opening_balance`, `payouts`, `closing_balance`, in the `cents` column). A text field holding
+/// a comma, a quote or a line break is quoted, and one a spreadsheet would read as a formula
+/// (`=`, `+`, `-`, `@`, a tab or carriage return first) is prefixed with `'` (OWASP's CSV
+/// injection rule).
+pub fn statement_csv(lines: &[StatementLine], balance: &StatementBalance) -> String {
     fn text(field: &str) -> String {
         let guarded = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{field}") } else { field.to_owned() };
         if guarded.contains([',', '"', '\n', '\r']) {
@@ -444,6 +457,31 @@ pub fn statement_csv(lines: &[StatementLine]) -> String {
         ];
         csv += &row.join(",");
         csv += "\r\n";
+    }
+    let sum = |f: fn(&StatementLine) -> i64| lines.iter().map(f).sum::<i64>().to_string();
+    let total = [
+        "total".to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        sum(|l| l.records),
+        sum(|l| l.gross_cents),
+        sum(|l| l.platform_cents),
+        sum(|l| l.creator_cents),
+        sum(|l| l.cents),
+        sum(|l| l.views),
+        sum(|l| l.api_calls),
+        sum(|l| l.matches),
+    ];
+    csv += &total.join(",");
+    csv += "\r\n";
+    for (kind, cents) in [
+        ("opening_balance", balance.opening_balance_cents),
+        ("payouts", balance.payouts_cents),
+        ("closing_balance", balance.closing_balance_cents),
+    ] {
+        csv += &format!("{kind},,,,,,,,,{cents},,,\r\n");
     }
     csv
 }
@@ -643,6 +681,9 @@ mod tests {
                 (LineKind::Clawback, "chA", Some("v1"), 1, -1_000),
             ]
         );
+        // A chargeback of an earlier month is a clawback too.
+        let late_back = input("lb", "chA", None, "2026-09", -200);
+        assert_eq!(LineKind::of(&late_back, nov), LineKind::Clawback);
         assert_eq!(lines[3].record_id.as_deref(), Some("late"));
         assert_eq!(lines[3].period, month("2026-09"), "an adjustment keeps its usage month");
         assert_eq!(lines[0].matches, 6);
@@ -661,15 +702,24 @@ mod tests {
     #[test]
     fn csv_quotes_and_defuses_formulas() {
         let mut line = statement_lines(month("2026-11"), &[input("r1", "=HYPERLINK(\"x\")", Some("a,b"), "2026-11", 100)]).remove(0);
-        let csv = statement_csv(std::slice::from_ref(&line));
+        let balance = statement_balance(500, 100, 70, 0);
+        let csv = statement_csv(std::slice::from_ref(&line), &balance);
         let rows: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(rows[0], "kind,channel_id,video_id,period,record_id,records,gross_cents,platform_cents,creator_cents,cents,views,api_calls,matches");
         assert_eq!(rows[1], "revenue,\"'=HYPERLINK(\"\"x\"\")\",\"a,b\",2026-11,,1,100,30,70,70,1,2,3");
-        assert_eq!(rows[2], "");
+        assert_eq!(rows[2], "total,,,,,1,100,30,70,70,1,2,3");
+        assert_eq!(rows[3..], ["opening_balance,,,,,,,,,400,,,", "payouts,,,,,,,,,0,,,", "closing_balance,,,,,,,,,470,,,", ""]);
         line.gross_cents = -5;
         line.channel_id = "-1".into();
-        let csv = statement_csv(&[line]);
+        let csv = statement_csv(&[line], &balance);
         assert!(csv.contains("\r\nrevenue,'-1,\"a,b\",2026-11,,1,-5,"), "numbers stay numbers: {csv}");
+    }
+
+    #[test]
+    fn nets_beyond_what_is_stored_exactly_are_refused() {
+        assert!(check_net(MAX_CENTS).is_ok() && check_net(-MAX_CENTS).is_ok());
+        assert_eq!(check_net(MAX_CENTS + 1).unwrap_err().code, "statement_out_of_range");
+        assert_eq!(check_net(i64::MIN).unwrap_err().code, "statement_out_of_range");
     }
 
     fn owners_strategy() -> impl Strategy<Value = Vec<Owner>> {

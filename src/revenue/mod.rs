@@ -72,8 +72,12 @@ async fn write(ctx: &Ctx, records: &[Record], pool: Option<&NewPool<'_>>) -> Api
     for _ in 0..3 {
         let inputs = store::inputs(&db, &creators, &channels).await?;
         let prepared: Vec<Prepared> = firsts.iter().map(|r| prepare(r, &inputs, default_share)).collect();
-        if let Some(stored) = store::write(&db, &batch, &prepared, pool, inputs.version, ctx.now).await? {
-            return outcome(records, &stored, &batch);
+        if let Some(written) = store::write(&db, &batch, &prepared, pool, inputs.version, ctx.now).await? {
+            if pool.is_some() && !written.pool_stored {
+                // Another request stored the pool meanwhile, with allocations of its own.
+                return Ok(Outcome::default());
+            }
+            return outcome(records, &written.rows, &batch);
         }
     }
     Err(ApiError::contention("concurrent_update", "Terms, owners or periods changed meanwhile; retry."))
@@ -140,7 +144,7 @@ pub async fn admin_pool(ctx: &Ctx) -> ApiResult {
     let new = NewPool { id: &pool.id, period: pool.period, gross_cents: pool.gross_cents, basis: pool.basis };
     let outcome = write(ctx, &records, Some(&new)).await?;
     if outcome.accepted == 0 {
-        // Another request stored a pool of this id meanwhile (its allocations are never empty).
+        // Another request stored a pool of this id meanwhile.
         let view = stored_pool(&db, &pool).await?.ok_or_else(|| ApiError::internal("revenue pool neither stored nor found"))?;
         return Reply::ok(&view);
     }
@@ -350,9 +354,14 @@ pub async fn admin_close(ctx: &Ctx) -> ApiResult {
     let hold_days = ctx.config()?.commission_hold_days;
     let db = ctx.db()?;
     let batch = new_id();
-    for _ in 0..3 {
+    // Each retry follows records that landed in the statement meanwhile; a steady stream of them
+    // is answered 409 with Retry-After.
+    for _ in 0..5 {
         let state = store::closing_state(&db, period).await?;
         rules::check_close(period, Month::of(ctx.now), state.last_closed, state.earliest_open)?;
+        for (_, net) in &state.nets {
+            rules::check_net(*net)?;
+        }
         let earnings: Vec<StatementEarning> = state
             .nets
             .iter()
@@ -481,14 +490,14 @@ pub async fn statement(ctx: &Ctx) -> ApiResult {
     let period = month_param("period", ctx.param("period")?)?;
     let data = store::statement(&ctx.db()?, &ctx.user()?.id, period).await?;
     let lines = rules::statement_lines(period, &data.inputs);
-    if ctx.header("Accept").is_some_and(|a| a.to_ascii_lowercase().contains("text/csv")) {
-        return Ok(Reply::text("text/csv; charset=utf-8", &rules::statement_csv(&lines)));
-    }
     let net = lines.iter().map(|l| l.cents).sum();
     let balance = rules::statement_balance(data.earned_before, data.paid_before, net, data.paid_during);
+    if ctx.header("Accept").is_some_and(|a| a.to_ascii_lowercase().contains("text/csv")) {
+        return Ok(Reply::text("text/csv; charset=utf-8", &rules::statement_csv(&lines, &balance)));
+    }
     Reply::ok(&serde_json::json!({
         "period": period,
-        "status": if data.closed_at.is_some() { "closed" } else { "open" },
+        "status": if data.closed { "closed" } else { "open" },
         "closed_at": data.closed_at,
         "lines": lines,
         "totals": {

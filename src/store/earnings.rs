@@ -129,8 +129,8 @@ pub async fn gather_payout(
     now: Timestamp,
 ) -> Result<Option<Payout>> {
     let insert = format!(
-        "INSERT INTO payouts (id, program, payee_id, user_id, amount_cents, status, created_at, updated_at)
-         SELECT ?4, ?1, ?2, ?5, s.cents, 'pending', ?3, ?3
+        "INSERT INTO payouts (id, program, payee_id, user_id, amount_cents, status, created_at, updated_at, seq)
+         SELECT ?4, ?1, ?2, ?5, s.cents, 'pending', ?3, ?3, (SELECT COALESCE(MAX(seq), 0) + 1 FROM payouts)
          FROM (SELECT SUM(amount_cents) AS cents FROM earnings WHERE {PAYABLE}) s
          WHERE s.cents = ?6
          RETURNING {}",

@@ -205,6 +205,14 @@ impl Db {
     }
 }
 
+/// A sum read as SQL text (`CAST(COALESCE(SUM(x), 0) AS TEXT)`): SQLite adds exactly in 64 bits,
+/// but a sum beyond ±2^53 would reach the worker as an inexact JavaScript number and be refused.
+/// For `#[serde(deserialize_with = "exact")]`.
+pub fn exact<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
 /// The rows a write changed.
 pub fn changes(result: &D1Result) -> usize {
     result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)

@@ -177,9 +177,16 @@ pub struct NewPool<'a> {
     pub basis: Basis,
 }
 
+/// What a write stored: the stored rows of every id asked for, and whether the pool (if any)
+/// is this write's.
+pub struct Written {
+    pub rows: Vec<StoredRow>,
+    pub pool_stored: bool,
+}
+
 /// Stores records (skipping ids stored before) with their lines, and a pool with them when its
 /// allocations are these records, as batch `batch_id`, if the inputs are still at `version`.
-/// `None` when they changed (nothing was written); else the stored rows of every id asked for.
+/// `None` when they changed (nothing was written).
 pub async fn write(
     db: &Db,
     batch_id: &str,
@@ -187,7 +194,7 @@ pub async fn write(
     pool: Option<&NewPool<'_>>,
     version: i64,
     now: Timestamp,
-) -> Result<Option<Vec<StoredRow>>> {
+) -> Result<Option<Written>> {
     let records: Vec<RecordJson> = prepared
         .iter()
         .map(|p| RecordJson {
@@ -258,6 +265,7 @@ pub async fn write(
          WHERE EXISTS (SELECT 1 FROM revenue_records r WHERE r.id = l.value ->> 'record_id' AND r.batch_id = ?2)",
         &args![json(&lines)?, batch_id, now],
     )?);
+    statements.push(db.statement("SELECT COUNT(*) AS n FROM revenue_pools WHERE batch_id = ?1", &args![batch_id])?);
     statements.push(db.statement(&format!("SELECT {VERSION} AS version"), &[])?);
     statements.push(db.statement(
         "SELECT batch_id, id, creator_id, channel_id, video_id, period, statement_period, gross_cents, currency, views,
@@ -271,7 +279,8 @@ pub async fn write(
     if now_version != Some(version) {
         return Ok(None);
     }
-    Ok(Some(rows(&results, n - 1)?))
+    let pool_stored = rows::<CountRow>(&results, n - 3)?.first().is_some_and(|r| r.n == 1);
+    Ok(Some(Written { rows: rows(&results, n - 1)?, pool_stored }))
 }
 
 /// A stored pool with its allocations (how many, their sum, and how many landed in a later
@@ -316,6 +325,7 @@ struct UsageRow {
     creator_id: String,
     channel_id: String,
     video_id: Option<String>,
+    #[serde(deserialize_with = "super::exact")]
     weight: i64,
 }
 
@@ -324,7 +334,7 @@ struct UsageRow {
 pub async fn usage(db: &Db, period: Month, basis: Basis) -> Result<Vec<Usage>> {
     // The column is one of the basis' fixed names.
     let sql = format!(
-        "SELECT creator_id, channel_id, video_id, SUM({column}) AS weight FROM revenue_records
+        "SELECT creator_id, channel_id, video_id, CAST(SUM({column}) AS TEXT) AS weight FROM revenue_records
          WHERE period = ?1 AND pool_id IS NULL
          GROUP BY creator_id, channel_id, video_id HAVING SUM({column}) > 0
          ORDER BY creator_id, channel_id, video_id IS NOT NULL, video_id LIMIT ?2",
@@ -472,6 +482,7 @@ struct CountRow {
 #[derive(Deserialize)]
 struct NetRow {
     creator_id: String,
+    #[serde(deserialize_with = "super::exact")]
     cents: i64,
 }
 
@@ -491,7 +502,8 @@ pub async fn closing_state(db: &Db, period: Month) -> Result<ClosingState> {
         )?,
         db.statement("SELECT COUNT(*) AS n FROM revenue_lines WHERE statement_period = ?1", &args![&p])?,
         db.statement(
-            "SELECT creator_id, SUM(cents) AS cents FROM revenue_lines WHERE statement_period = ?1 GROUP BY creator_id ORDER BY creator_id",
+            "SELECT creator_id, CAST(SUM(cents) AS TEXT) AS cents FROM revenue_lines WHERE statement_period = ?1
+             GROUP BY creator_id ORDER BY creator_id",
             &args![&p],
         )?,
     ];
@@ -521,6 +533,18 @@ struct EarningJson<'a> {
     available_at: i64,
 }
 
+/// The closing row of period ?1 (batch ?2, at ?3, by ?4), written only if the version is still
+/// ?5, the statement still has ?6 lines, and no earlier statement with records is open.
+fn close_period_sql() -> String {
+    format!(
+        "INSERT INTO revenue_periods (period, batch_id, closed_at, closed_by, records_seq, payouts_seq)
+         SELECT ?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) FROM revenue_records), (SELECT COALESCE(MAX(seq), 0) FROM payouts)
+         WHERE {VERSION} = ?5 AND (SELECT COUNT(*) FROM revenue_lines WHERE statement_period = ?1) = ?6
+           AND NOT EXISTS (SELECT 1 FROM revenue_records WHERE statement_period < ?1
+                           AND statement_period > COALESCE((SELECT MAX(period) FROM revenue_periods), ''))"
+    )
+}
+
 /// Who closes which period, as which batch, when.
 pub struct Closing<'a> {
     pub period: Month,
@@ -530,8 +554,9 @@ pub struct Closing<'a> {
 }
 
 /// Closes the period with the creators' earnings and their activity events, if nothing it was
-/// decided on changed (`state`: the version and the statement's lines); `false` when something
-/// did (nothing was written).
+/// decided on changed (`state`: the version and the statement's lines, and still no earlier
+/// statement with records open: a record of an earlier month may have landed since the read);
+/// `false` when something did (nothing was written).
 pub async fn close(db: &Db, c: &Closing<'_>, state: &ClosingState, earnings: &[StatementEarning<'_>], events: &[Event]) -> Result<bool> {
     let Closing { period, batch_id, closed_by, now } = *c;
     let p = period.to_string();
@@ -548,14 +573,7 @@ pub async fn close(db: &Db, c: &Closing<'_>, state: &ClosingState, earnings: &[S
         .collect();
     let closed = "EXISTS (SELECT 1 FROM revenue_periods WHERE batch_id = ?2)";
     let mut statements = vec![
-        db.statement(
-            &format!(
-                "INSERT INTO revenue_periods (period, batch_id, closed_at, closed_by, payouts_seq)
-                 SELECT ?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(rowid), 0) FROM payouts)
-                 WHERE {VERSION} = ?5 AND (SELECT COUNT(*) FROM revenue_lines WHERE statement_period = ?1) = ?6"
-            ),
-            &args![&p, batch_id, now.unix(), closed_by, state.version, state.lines],
-        )?,
+        db.statement(&close_period_sql(), &args![&p, batch_id, now.unix(), closed_by, state.version, state.lines])?,
         db.statement(&format!("{BUMP} AND {closed}"), &args![&p, batch_id])?,
         db.statement(
             &format!(
@@ -592,12 +610,19 @@ pub struct GroupRow {
     pub channel_id: Option<String>,
     pub video_id: Option<String>,
     pub records: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub gross_cents: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub platform_cents: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub creator_cents: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub cents: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub views: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub api_calls: i64,
+    #[serde(deserialize_with = "super::exact")]
     pub matches: i64,
 }
 
@@ -613,21 +638,23 @@ pub async fn summary(db: &Db, creator_id: &str, from: Month, to: Month, by: Grou
         GroupBy::Video => ("NULL AS period, r.channel_id AS channel_id, r.video_id AS video_id", "r.channel_id, r.video_id"),
     };
     let sql = format!(
-        "SELECT {select}, COUNT(*) AS records, SUM(r.gross_cents) AS gross_cents, SUM(r.platform_cents) AS platform_cents,
-             SUM(r.creator_cents) AS creator_cents, SUM(l.cents) AS cents, SUM(r.views) AS views, SUM(r.api_calls) AS api_calls,
-             SUM(r.matches) AS matches
+        "SELECT {select}, COUNT(*) AS records, CAST(SUM(r.gross_cents) AS TEXT) AS gross_cents,
+             CAST(SUM(r.platform_cents) AS TEXT) AS platform_cents, CAST(SUM(r.creator_cents) AS TEXT) AS creator_cents,
+             CAST(SUM(l.cents) AS TEXT) AS cents, CAST(SUM(r.views) AS TEXT) AS views, CAST(SUM(r.api_calls) AS TEXT) AS api_calls,
+             CAST(SUM(r.matches) AS TEXT) AS matches
          FROM revenue_lines l JOIN revenue_records r ON r.id = l.record_id
          WHERE l.creator_id = ?1 AND r.period BETWEEN ?2 AND ?3
          GROUP BY {group} ORDER BY {group} LIMIT ?4"
     );
     #[derive(Deserialize)]
     struct Estimate {
+        #[serde(deserialize_with = "super::exact")]
         cents: i64,
     }
     let statements = vec![
         db.statement(&sql, &args![creator_id, from.to_string(), to.to_string(), MAX_GROUPS])?,
         db.statement(
-            "SELECT COALESCE(SUM(cents), 0) AS cents FROM revenue_lines
+            "SELECT CAST(COALESCE(SUM(cents), 0) AS TEXT) AS cents FROM revenue_lines
              WHERE creator_id = ?1 AND statement_period > COALESCE((SELECT MAX(period) FROM revenue_periods), '')",
             &args![creator_id],
         )?,
@@ -655,22 +682,29 @@ struct StatementRow {
 /// What a creator's statement of a month is made of.
 #[derive(Debug)]
 pub struct StatementData {
-    /// When the statement closed (`None`: it is open, its figures estimates).
+    /// Whether it is closed (a month at or before the last closed one; one without records may
+    /// have been passed over), and when it was closed.
+    pub closed: bool,
     pub closed_at: Option<Timestamp>,
     pub inputs: Vec<StatementInput>,
     /// The creator's earnings of earlier statements.
     pub earned_before: i64,
     /// Their payouts (not failed) made before the previous statement closed, and since then
-    /// until this one closed (in the order D1 applied them: `revenue_periods.payouts_seq`).
+    /// until this one closed (in the order D1 applied them: `payouts.seq` against
+    /// `revenue_periods.payouts_seq`); for an open statement, until now.
     pub paid_before: i64,
     pub paid_during: i64,
 }
 
 #[derive(Deserialize)]
 struct BalanceRow {
+    closed: i64,
     closed_at: Option<i64>,
+    #[serde(deserialize_with = "super::exact")]
     earned_before: i64,
+    #[serde(deserialize_with = "super::exact")]
     paid_before: i64,
+    #[serde(deserialize_with = "super::exact")]
     paid_during: i64,
 }
 
@@ -687,17 +721,18 @@ pub async fn statement(db: &Db, creator_id: &str, period: Month) -> Result<State
         db.statement(
             "WITH bounds AS (
                  SELECT (SELECT closed_at FROM revenue_periods WHERE period = ?2) AS closed_at,
-                        (SELECT payouts_seq FROM revenue_periods WHERE period = ?2) AS seq,
-                        COALESCE((SELECT MAX(payouts_seq) FROM revenue_periods WHERE period < ?2), 0) AS previous
+                        ?2 <= COALESCE((SELECT MAX(period) FROM revenue_periods), '') AS closed,
+                        COALESCE((SELECT MAX(payouts_seq) FROM revenue_periods WHERE period < ?2), 0) AS previous,
+                        COALESCE((SELECT MAX(payouts_seq) FROM revenue_periods WHERE period <= ?2), 0) AS until
              )
-             SELECT b.closed_at,
-                 (SELECT COALESCE(SUM(amount_cents), 0) FROM earnings
+             SELECT b.closed, b.closed_at,
+                 (SELECT CAST(COALESCE(SUM(amount_cents), 0) AS TEXT) FROM earnings
                   WHERE program = ?3 AND payee_id = ?1 AND source LIKE 'statement:%' AND source < 'statement:' || ?2) AS earned_before,
-                 (SELECT COALESCE(SUM(amount_cents), 0) FROM payouts
-                  WHERE program = ?3 AND payee_id = ?1 AND status <> 'failed' AND rowid <= b.previous) AS paid_before,
-                 (SELECT COALESCE(SUM(amount_cents), 0) FROM payouts
-                  WHERE program = ?3 AND payee_id = ?1 AND status <> 'failed' AND rowid > b.previous
-                    AND (b.seq IS NULL OR rowid <= b.seq)) AS paid_during
+                 (SELECT CAST(COALESCE(SUM(amount_cents), 0) AS TEXT) FROM payouts
+                  WHERE program = ?3 AND payee_id = ?1 AND status <> 'failed' AND seq <= b.previous) AS paid_before,
+                 (SELECT CAST(COALESCE(SUM(amount_cents), 0) AS TEXT) FROM payouts
+                  WHERE program = ?3 AND payee_id = ?1 AND status <> 'failed' AND seq > b.previous
+                    AND (NOT b.closed OR seq <= b.until)) AS paid_during
              FROM bounds b",
             &args![creator_id, &p, super::earnings::CREATOR],
         )?,
@@ -723,10 +758,71 @@ pub async fn statement(db: &Db, creator_id: &str, period: Month) -> Result<State
         .collect::<Result<_>>()?;
     let b = rows::<BalanceRow>(&results, 1)?.into_iter().next().ok_or_else(|| Error::D1("statement balance has no row".into()))?;
     Ok(StatementData {
+        closed: b.closed != 0,
         closed_at: b.closed_at.map(Timestamp::from_unix),
         inputs,
         earned_before: b.earned_before,
         paid_before: b.paid_before,
         paid_during: b.paid_during,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Runs the closing row's SQL in SQLite (python3's sqlite3, the engine D1 runs) on the
+    /// migrated schema, in the states a closing can meet when it writes: how many rows it writes.
+    fn closing_writes(setup: &str, version: i64, lines: i64) -> i64 {
+        let migrations: Vec<String> = {
+            let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                .expect("migrations")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            files.sort();
+            files.iter().map(|f| std::fs::read_to_string(f).expect("migration")).collect()
+        };
+        let script = r#"
+import json, sqlite3, sys
+data = json.load(sys.stdin)
+con = sqlite3.connect(":memory:")
+for m in data["migrations"]:
+    con.executescript(m)
+con.executescript(data["setup"])
+cur = con.execute(data["sql"], ["2026-11", "batch", 1, "admin", data["version"], data["lines"]])
+print(cur.rowcount)
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 (its sqlite3 module runs the SQL)");
+        let input = serde_json::json!({"migrations": migrations, "setup": setup, "sql": close_period_sql(), "version": version, "lines": lines});
+        child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a row count")
+    }
+
+    const RECORD: &str = "INSERT INTO revenue_records (id, batch_id, creator_id, channel_id, period, statement_period, gross_cents,
+        currency, views, api_calls, matches, share_bps, platform_cents, creator_cents, received_at)
+        VALUES ('r', 'b', 'c', 'ch', 'PERIOD', 'PERIOD', 100, 'usd', 0, 0, 0, 7000, 30, 70, 1);
+        INSERT INTO revenue_lines (record_id, creator_id, share_bps, cents, statement_period, received_at)
+        VALUES ('r', 'c', 10000, 70, 'PERIOD', 1);";
+
+    #[test]
+    fn a_closing_writes_only_in_the_state_it_was_decided_on() {
+        assert_eq!(closing_writes("", 0, 0), 1, "an empty month closes");
+        assert_eq!(closing_writes(&RECORD.replace("PERIOD", "2026-11"), 0, 1), 1, "its own records, as counted");
+        assert_eq!(closing_writes(&RECORD.replace("PERIOD", "2026-11"), 0, 0), 0, "a record of the month landed since the read");
+        assert_eq!(closing_writes("UPDATE revenue_state SET version = 1", 0, 0), 0, "terms, owners or a closing changed since");
+        // A record of an earlier month that landed since the read: closing now would pass its
+        // statement over, and its cents would never be earned.
+        assert_eq!(closing_writes(&RECORD.replace("PERIOD", "2026-10"), 0, 0), 0);
+        let earlier_closed = format!("{} INSERT INTO revenue_periods VALUES ('2026-10', 'b0', 1, 'admin', 1, 0);", RECORD.replace("PERIOD", "2026-10"));
+        assert_eq!(closing_writes(&earlier_closed, 0, 0), 1, "an earlier statement already closed is no obstacle");
+    }
 }
