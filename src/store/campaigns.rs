@@ -316,8 +316,6 @@ pub async fn redemptions_by_day(db: &Db, code: &str) -> Result<Vec<DayCount>> {
 mod tests {
     use super::*;
     use crate::domain::campaigns::{State, DUE, OVER};
-    use std::io::Write;
-    use std::process::{Command, Stdio};
 
     #[test]
     fn rules_render_as_plain_sql() {
@@ -363,17 +361,8 @@ con.executemany("INSERT INTO campaigns (id, status, starts_at, ends_at, uses, ma
 print(json.dumps([[r[0] for r in con.execute("SELECT id FROM campaigns c WHERE " + q + " ORDER BY id", (data["now"],))]
                   for q in data["queries"]]))
 "#;
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 (its sqlite3 module runs the SQL)");
         let input = serde_json::json!({"rows": rows, "queries": queries, "now": now.unix()});
-        child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        let selected: Vec<Vec<usize>> = serde_json::from_slice(&out.stdout).unwrap();
+        let selected: Vec<Vec<usize>> = serde_json::from_slice(&crate::store::run_in_sqlite(script, &input)).unwrap();
         for ((rule, sql), selected) in rules.iter().zip(&queries).zip(selected) {
             let holds: Vec<usize> = (0..states.len()).filter(|&i| rule.holds(&states[i], now)).collect();
             assert!(!holds.is_empty() && holds.len() < states.len(), "{sql}: a rule that tells nothing apart");

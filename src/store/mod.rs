@@ -264,6 +264,24 @@ fn db_error(sql: &str, e: worker::Error) -> Error {
     Error::D1(format!("D1 error: {e}; sql: {sql}"))
 }
 
+/// Runs a python3 script with `input` as JSON on its stdin and returns its stdout: the SQL of the
+/// store tested natively in SQLite (python3's sqlite3 module, the engine D1 runs).
+#[cfg(test)]
+pub(crate) fn run_in_sqlite(script: &str, input: &serde_json::Value) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 (its sqlite3 module runs the SQL)");
+    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("python3 output");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    out.stdout
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

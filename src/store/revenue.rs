@@ -770,8 +770,6 @@ pub async fn statement(db: &Db, creator_id: &str, period: Month) -> Result<State
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::process::{Command, Stdio};
 
     /// Runs the closing row's SQL in SQLite (python3's sqlite3, the engine D1 runs) on the
     /// migrated schema, in the states a closing can meet when it writes: how many rows it writes.
@@ -794,17 +792,8 @@ con.executescript(data["setup"])
 cur = con.execute(data["sql"], ["2026-11", "batch", 1, "admin", data["version"], data["lines"]])
 print(cur.rowcount)
 "#;
-        let mut child = Command::new("python3")
-            .args(["-c", script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 (its sqlite3 module runs the SQL)");
         let input = serde_json::json!({"migrations": migrations, "setup": setup, "sql": close_period_sql(), "version": version, "lines": lines});
-        child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        String::from_utf8_lossy(&out.stdout).trim().parse().expect("a row count")
+        String::from_utf8_lossy(&crate::store::run_in_sqlite(script, &input)).trim().parse().expect("a row count")
     }
 
     const RECORD: &str = "INSERT INTO revenue_records (id, batch_id, creator_id, channel_id, period, statement_period, gross_cents,
