@@ -47,6 +47,11 @@ FROM earnings e LEFT JOIN payouts p ON p.id = e.payout_id
 WHERE (e.status = 'in_payout' AND COALESCE(p.status, '') NOT IN ('pending', 'approved', 'processing'))
    OR (e.status = 'paid' AND COALESCE(p.status, '') <> 'paid')
    OR (e.status IN ('open', 'reversed') AND e.payout_id IS NOT NULL)
+UNION ALL
+-- Every payout has its place in the order statements read balances by (migration 0007 added the
+-- column nullable; store::earnings::gather_payout sets it).
+SELECT 'payout_without_seq', p.id, 'seq is null'
+FROM payouts p WHERE p.seq IS NULL
 )
 UNION ALL
 SELECT * FROM (

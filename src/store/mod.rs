@@ -213,6 +213,38 @@ pub fn exact<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64,
     text.parse().map_err(serde::de::Error::custom)
 }
 
+/// The most bytes bound as one JSON value. D1 refuses any string over 2,000,000 bytes (local
+/// SQLite does not), so a list bound for `json_each` is cut into arrays of at most this size,
+/// one statement each, run in the same batch.
+pub const JSON_CHUNK_BYTES: usize = 1_000_000;
+
+/// `items` as JSON arrays of at most `JSON_CHUNK_BYTES` each, in order; one `[]` when empty.
+pub fn json_chunks<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> Result<Vec<String>> {
+    json_chunks_of(items, JSON_CHUNK_BYTES)
+}
+
+fn json_chunks_of<T: serde::Serialize>(items: impl IntoIterator<Item = T>, max: usize) -> Result<Vec<String>> {
+    let mut chunks = Vec::new();
+    let mut chunk = String::from("[");
+    for item in items {
+        let json = serde_json::to_string(&item).map_err(|e| Error::D1(e.to_string()))?;
+        if json.len() + 2 > max {
+            return Err(Error::D1(format!("a value of {} bytes cannot be bound (at most {max})", json.len())));
+        }
+        if chunk.len() + json.len() + 2 > max {
+            chunk.push(']');
+            chunks.push(std::mem::replace(&mut chunk, String::from("[")));
+        }
+        if chunk.len() > 1 {
+            chunk.push(',');
+        }
+        chunk.push_str(&json);
+    }
+    chunk.push(']');
+    chunks.push(chunk);
+    Ok(chunks)
+}
+
 /// The rows a write changed.
 pub fn changes(result: &D1Result) -> usize {
     result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
@@ -301,5 +333,21 @@ mod tests {
         );
         assert!(matches!(Violation::parse("FOREIGN KEY constraint failed"), Some(Violation::Other(_))));
         assert_eq!(Violation::parse("D1_ERROR: no such table: users"), None);
+    }
+
+    #[test]
+    fn json_is_bound_in_arrays_under_the_limit_that_hold_every_item_in_order() {
+        assert_eq!(json_chunks_of(Vec::<u32>::new(), 10).unwrap(), vec!["[]"]);
+        // "[1000,1001]" is 11 bytes: over 10, so one item per array at 10, two at 11.
+        assert_eq!(json_chunks_of([1000, 1001, 1002], 10).unwrap(), vec!["[1000]", "[1001]", "[1002]"]);
+        assert_eq!(json_chunks_of([1000, 1001, 1002], 11).unwrap(), vec!["[1000,1001]", "[1002]"]);
+        assert!(json_chunks_of(["too long for six"], 6).is_err());
+        for max in [60, 100, 1_000, 10_000] {
+            let items: Vec<String> = (0..500).map(|i| "x\"".repeat(i % 17) + &i.to_string()).collect();
+            let chunks = json_chunks_of(&items, max).unwrap();
+            assert!(chunks.iter().all(|c| c.len() <= max), "{max}");
+            let back: Vec<String> = chunks.iter().flat_map(|c| serde_json::from_str::<Vec<String>>(c).unwrap()).collect();
+            assert_eq!(back, items);
+        }
     }
 }

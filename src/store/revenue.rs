@@ -5,7 +5,7 @@
 //! write of records lands only if the version is still the one it read (else it changes nothing
 //! and the caller reads again): no record is ever split by inputs that changed in between.
 
-use super::{args, changes, rows, Db, Error, Result};
+use super::{args, changes, json_chunks, rows, Db, Error, Result};
 use crate::domain::earnings::EarningKind;
 use crate::domain::revenue::{Basis, Line, Owner, Record, StatementInput, Terms, Usage, MAX_POOL_GROUPS};
 use crate::domain::rewards::Event;
@@ -226,7 +226,9 @@ pub async fn write(
             })
         })
         .collect();
-    let records = json(&records)?;
+    // Each id once, to read back every record asked for (at most 2,000 ids of 128 bytes: one
+    // value); records and lines are bound in chunks (20 owners × 1,000 records exceed D1's limit).
+    let ids = json(&records.iter().map(|r| r.id).collect::<Vec<_>>())?;
     let now = now.unix();
     let mut statements = Vec::new();
     // Records of a pool land only with their pool, so of two identical pools sent at once one
@@ -244,8 +246,7 @@ pub async fn write(
         }
         None => "?5 IS NULL",
     };
-    statements.push(db.statement(
-        &format!(
+    let insert_records = format!(
             "INSERT INTO revenue_records (id, batch_id, creator_id, channel_id, video_id, period, statement_period, gross_cents,
                  currency, views, api_calls, matches, share_bps, platform_cents, creator_cents, pool_id, received_at)
              SELECT r.value ->> 'id', ?2, r.value ->> 'creator_id', r.value ->> 'channel_id', r.value ->> 'video_id',
@@ -254,24 +255,27 @@ pub async fn write(
                  r.value ->> 'platform_cents', r.value ->> 'creator_cents', ?5, ?3
              FROM json_each(?1) AS r WHERE {VERSION} = ?4 AND {pool_guard}
              ON CONFLICT (id) DO NOTHING"
-        ),
-        &args![&records, batch_id, now, version, pool.map(|p| p.id)],
-    )?);
-    statements.push(db.statement(
-        "INSERT INTO revenue_lines (record_id, creator_id, share_bps, cents, statement_period, received_at)
-         SELECT l.value ->> 'record_id', l.value ->> 'creator_id', l.value ->> 'share_bps', l.value ->> 'cents',
-             l.value ->> 'statement_period', ?3
-         FROM json_each(?1) AS l
-         WHERE EXISTS (SELECT 1 FROM revenue_records r WHERE r.id = l.value ->> 'record_id' AND r.batch_id = ?2)",
-        &args![json(&lines)?, batch_id, now],
-    )?);
+    );
+    for chunk in json_chunks(&records)? {
+        statements.push(db.statement(&insert_records, &args![chunk, batch_id, now, version, pool.map(|p| p.id)])?);
+    }
+    for chunk in json_chunks(&lines)? {
+        statements.push(db.statement(
+            "INSERT INTO revenue_lines (record_id, creator_id, share_bps, cents, statement_period, received_at)
+             SELECT l.value ->> 'record_id', l.value ->> 'creator_id', l.value ->> 'share_bps', l.value ->> 'cents',
+                 l.value ->> 'statement_period', ?3
+             FROM json_each(?1) AS l
+             WHERE EXISTS (SELECT 1 FROM revenue_records r WHERE r.id = l.value ->> 'record_id' AND r.batch_id = ?2)",
+            &args![chunk, batch_id, now],
+        )?);
+    }
     statements.push(db.statement("SELECT COUNT(*) AS n FROM revenue_pools WHERE batch_id = ?1", &args![batch_id])?);
     statements.push(db.statement(&format!("SELECT {VERSION} AS version"), &[])?);
     statements.push(db.statement(
         "SELECT batch_id, id, creator_id, channel_id, video_id, period, statement_period, gross_cents, currency, views,
              api_calls, matches
-         FROM revenue_records WHERE id IN (SELECT value ->> 'id' FROM json_each(?1))",
-        &args![&records],
+         FROM revenue_records WHERE id IN (SELECT value FROM json_each(?1))",
+        &args![&ids],
     )?);
     let n = statements.len();
     let results = db.batch(statements).await?;
@@ -575,16 +579,16 @@ pub async fn close(db: &Db, c: &Closing<'_>, state: &ClosingState, earnings: &[S
     let mut statements = vec![
         db.statement(&close_period_sql(), &args![&p, batch_id, now.unix(), closed_by, state.version, state.lines])?,
         db.statement(&format!("{BUMP} AND {closed}"), &args![&p, batch_id])?,
-        db.statement(
-            &format!(
-                "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, status, available_at, source, created_at, updated_at)
-                 SELECT e.value ->> 'id', ?3, e.value ->> 'payee_id', e.value ->> 'kind', e.value ->> 'amount_cents', 'open',
-                     e.value ->> 'available_at', ?4, ?5, ?5
-                 FROM json_each(?1) AS e WHERE {closed}"
-            ),
-            &args![json(&rows_json)?, batch_id, super::earnings::CREATOR, &source, now.unix()],
-        )?,
     ];
+    let insert_earnings = format!(
+        "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, status, available_at, source, created_at, updated_at)
+         SELECT e.value ->> 'id', ?3, e.value ->> 'payee_id', e.value ->> 'kind', e.value ->> 'amount_cents', 'open',
+             e.value ->> 'available_at', ?4, ?5, ?5
+         FROM json_each(?1) AS e WHERE {closed}"
+    );
+    for chunk in json_chunks(&rows_json)? {
+        statements.push(db.statement(&insert_earnings, &args![chunk, batch_id, super::earnings::CREATOR, &source, now.unix()])?);
+    }
     let guard = "EXISTS (SELECT 1 FROM revenue_periods WHERE batch_id = ?4)";
     statements.extend(super::rewards::count_if(db, batch_id, events, now, Some((guard, batch_id)))?);
     statements.push(db.statement("SELECT COUNT(*) AS n FROM revenue_periods WHERE batch_id = ?1", &args![batch_id])?);

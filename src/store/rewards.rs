@@ -1,6 +1,6 @@
 //! SQL of activity events, metric totals, badges and the leaderboard outbox (`activity_batches`).
 
-use super::{args, changes, rows, Arg, Db, Error, Result};
+use super::{args, changes, json_chunks, rows, Arg, Db, Error, Result};
 use crate::domain::rewards::{Event, Metric, BADGES};
 use crate::domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -49,11 +49,12 @@ fn badge_rules() -> &'static str {
 }
 
 /// The statements that count `events` as batch `batch_id`, atomically when run in one D1 batch:
-/// 0. insert the events, skipping ids counted before (also within the batch);
-/// 1. open the batch in the outbox if it counted anything;
-/// 2. add the counted amounts to the users' totals;
-/// 3. award every badge a total of this batch's users has reached (a held badge is skipped);
-/// 4. read back what was counted.
+/// - insert the events, skipping ids counted before (also within the batch), in one statement
+///   per chunk of JSON (`json_chunks`);
+/// - open the batch in the outbox if it counted anything;
+/// - add the counted amounts to the users' totals;
+/// - award every badge a total of this batch's users has reached (a held badge is skipped);
+/// - read back what was counted (the last statement).
 pub fn count(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Vec<D1PreparedStatement>> {
     count_if(db, batch_id, events, now, None)
 }
@@ -78,21 +79,21 @@ pub fn count_if(
             occurred_at: e.occurred_at.unix(),
         })
         .collect();
-    let json = serde_json::to_string(&json).map_err(|e| Error::D1(e.to_string()))?;
     let now = now.unix();
-    let mut insert_args = args![json, batch_id, now].to_vec();
-    insert_args.extend(guard.map(|(_, arg)| Arg::from(arg)));
-    Ok(vec![
-        db.statement(
-            &format!(
-                "INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
-                 SELECT e.value ->> 'id', ?2, e.value ->> 'user_id', e.value ->> 'metric', e.value ->> 'amount', e.value ->> 'occurred_at', ?3
-                 FROM json_each(?1) AS e WHERE {}
-                 ON CONFLICT (id) DO NOTHING",
-                guard.map_or("true", |(condition, _)| condition)
-            ),
-            &insert_args,
-        )?,
+    let insert = format!(
+        "INSERT INTO activity_events (id, batch_id, user_id, metric, amount, occurred_at, received_at)
+         SELECT e.value ->> 'id', ?2, e.value ->> 'user_id', e.value ->> 'metric', e.value ->> 'amount', e.value ->> 'occurred_at', ?3
+         FROM json_each(?1) AS e WHERE {}
+         ON CONFLICT (id) DO NOTHING",
+        guard.map_or("true", |(condition, _)| condition)
+    );
+    let mut statements = Vec::new();
+    for chunk in json_chunks(&json)? {
+        let mut insert_args = args![chunk, batch_id, now].to_vec();
+        insert_args.extend(guard.map(|(_, arg)| Arg::from(arg)));
+        statements.push(db.statement(&insert, &insert_args)?);
+    }
+    statements.extend([
         db.statement(
             "INSERT INTO activity_batches (id, created_at)
              SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM activity_events WHERE batch_id = ?1)",
@@ -115,13 +116,14 @@ pub fn count_if(
             &args![batch_id, now],
         )?,
         db.statement(BATCH_EVENTS, &args![batch_id])?,
-    ])
+    ]);
+    Ok(statements)
 }
 
-/// Index of the read-back statement within `count`'s statements.
-const COUNTED: usize = 4;
-/// Index of the badge statement within `count`'s statements.
-const AWARDED: usize = 3;
+/// Position of the read-back statement from the end of `count`'s statements.
+const COUNTED: usize = 1;
+/// Position of the badge statement from the end of `count`'s statements.
+const AWARDED: usize = 2;
 
 pub struct Ingested {
     pub counted: Vec<Counted>,
@@ -131,8 +133,9 @@ pub struct Ingested {
 /// Counts a batch of events (see `count`).
 pub async fn ingest(db: &Db, batch_id: &str, events: &[Event], now: Timestamp) -> Result<Ingested> {
     let results = db.batch(count(db, batch_id, events, now)?).await?;
-    let badges_awarded = results.get(AWARDED).map_or(0, changes);
-    Ok(Ingested { counted: rows(&results, COUNTED)?, badges_awarded })
+    let n = results.len();
+    let badges_awarded = results.get(n.wrapping_sub(AWARDED)).map_or(0, changes);
+    Ok(Ingested { counted: rows(&results, n.wrapping_sub(COUNTED))?, badges_awarded })
 }
 
 /// The events a batch counted.
