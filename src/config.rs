@@ -28,6 +28,8 @@ pub mod defaults {
     pub const WEEKLY_BOARD_RETENTION_WEEKS: i64 = 104;
     pub const USER_CACHE_SECONDS: i64 = 10;
     pub const CREATOR_SHARE_BPS: i64 = 7_000;
+    pub const MARKETPLACE_FEE_BPS: i64 = 1_500;
+    pub const MARKETPLACE_MAX_FILE_BYTES: i64 = 100 * 1024 * 1024;
 }
 
 /// Which requests get the one-line structured access log (var `REQUEST_LOG`).
@@ -103,6 +105,12 @@ pub struct Config {
     pub user_cache_seconds: i64,
     /// The creator's share of revenue where no terms of theirs are in force (`CREATOR_SHARE_BPS`).
     pub creator_share_bps: u32,
+    /// The platform's fee on a marketplace sale where an admin set no rate for the item
+    /// (`MARKETPLACE_FEE_BPS`).
+    pub marketplace_fee_bps: u32,
+    /// The largest file a seller may upload (`MARKETPLACE_MAX_FILE_BYTES`; R2 takes up to 5 GiB
+    /// in one upload, the Workers request body limit is 100 MB on the free and pro plans).
+    pub marketplace_max_file_bytes: u64,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -200,6 +208,12 @@ impl Config {
                 int("CREATOR_SHARE_BPS", d::CREATOR_SHARE_BPS, 0, EXACT)?,
                 crate::domain::revenue::share_bps,
             )?,
+            marketplace_fee_bps: rule(
+                "MARKETPLACE_FEE_BPS",
+                int("MARKETPLACE_FEE_BPS", d::MARKETPLACE_FEE_BPS, 0, EXACT)?,
+                crate::domain::marketplace::fee_rate,
+            )?,
+            marketplace_max_file_bytes: int("MARKETPLACE_MAX_FILE_BYTES", d::MARKETPLACE_MAX_FILE_BYTES, 1, 5 * 1024 * 1024 * 1024)? as u64,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,

@@ -6,9 +6,9 @@
 //! |---|---|---|
 //! | 6 | `lib` (and this test) | anything |
 //! | 5 | `routes` (the composition root), `jobs` (cron) | programs and below |
-//! | 4 | programs: affiliates, attributions, campaigns, conversions, links, payouts, referrals, revenue, rewards, users | `http` and below; other programs while the program graph has no cycle |
+//! | 4 | programs: affiliates, attributions, campaigns, conversions, links, marketplace, payouts, referrals, revenue, rewards, users | `http` and below; other programs while the program graph has no cycle |
 //! | 3 | `http` (the platform) | `store`, `objects` and below — never a program |
-//! | 2 | `store` (D1), `objects` (Durable Objects) | rank 1 and `domain`; not each other |
+//! | 2 | `store` (D1), `objects` (Durable Objects), `blobs` (R2) | rank 1 and `domain`; not each other |
 //! | 1 | `config`, `log`, `ids`, `timing` | `domain` |
 //! | 0 | `domain` (pure rules and records: no `worker`, no JS) | nothing |
 //!
@@ -27,12 +27,14 @@ const RANKS: &[(&str, u8)] = &[
     ("timing", 1),
     ("store", 2),
     ("objects", 2),
+    ("blobs", 2),
     ("http", 3),
     ("affiliates", PROGRAM),
     ("attributions", PROGRAM),
     ("campaigns", PROGRAM),
     ("conversions", PROGRAM),
     ("links", PROGRAM),
+    ("marketplace", PROGRAM),
     ("payouts", PROGRAM),
     ("referrals", PROGRAM),
     ("revenue", PROGRAM),

@@ -8,6 +8,7 @@
 
 pub mod affiliates;
 pub mod attributions;
+pub mod blobs;
 pub mod campaigns;
 pub mod config;
 pub mod conversions;
@@ -19,6 +20,7 @@ pub mod jobs;
 mod layers;
 pub mod links;
 pub mod log;
+pub mod marketplace;
 pub mod objects;
 pub mod payouts;
 pub mod referrals;

@@ -5,12 +5,12 @@
 use crate::http::meta;
 use crate::http::router::{Access, Route, Router};
 use crate::http::MAX_BODY_BYTES;
-use crate::{affiliates, attributions, campaigns, conversions, links, payouts, referrals, revenue, rewards, users};
+use crate::{affiliates, attributions, campaigns, conversions, links, marketplace, payouts, referrals, revenue, rewards, users};
 use std::sync::OnceLock;
 use worker::Method;
 
-/// `route!(Method "path", Access, handler)`, optionally followed by `throttled: false` or
-/// `max_body: bytes`.
+/// `route!(Method "path", Access, handler)`, optionally followed by `throttled: false`,
+/// `max_body: bytes` or `streamed: true`.
 macro_rules! route {
     ($method:ident $path:literal, $access:ident, $handler:path $(, $option:ident: $value:expr)*) => {{
         #[allow(unused_mut)]
@@ -20,6 +20,7 @@ macro_rules! route {
             access: Access::$access,
             throttled: true,
             max_body: MAX_BODY_BYTES,
+            streamed: false,
             handler: |ctx| Box::pin($handler(ctx)),
         };
         $(route.$option = $value;)*
@@ -88,6 +89,16 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/api/v1/monetization/revenue/creator/statements/{period}", User, revenue::statement),
     route!(Post "/api/v1/monetization/revenue/creator/payouts", User, revenue::request_payout),
     route!(Get "/api/v1/monetization/revenue/creator/payouts", User, revenue::list_payouts),
+    // Marketplace. Browsing needs no token (throttled per IP).
+    route!(Get "/api/v1/monetization/marketplace/items", Public, marketplace::search),
+    route!(Post "/api/v1/monetization/marketplace/items", User, marketplace::create),
+    route!(Get "/api/v1/monetization/marketplace/items/{id}", Public, marketplace::get),
+    route!(Patch "/api/v1/monetization/marketplace/items/{id}", User, marketplace::update),
+    route!(Get "/api/v1/monetization/marketplace/items/{id}/versions", Public, marketplace::list_versions),
+    route!(Post "/api/v1/monetization/marketplace/items/{id}/versions", User, marketplace::add_version),
+    route!(Put "/api/v1/monetization/marketplace/items/{id}/file", User, marketplace::upload, streamed: true),
+    route!(Get "/api/v1/monetization/marketplace/seller/items", User, marketplace::seller_items),
+    route!(Patch "/api/v1/monetization/admin/marketplace/items/{id}", Admin, marketplace::admin_update),
 ];
 
 /// The table with its path matcher, built once per isolate.

@@ -8,6 +8,7 @@ pub mod codes;
 pub mod conversions;
 pub mod earnings;
 pub mod keys;
+pub mod marketplace;
 pub mod money;
 pub mod payouts;
 pub mod referrals;

@@ -80,6 +80,8 @@ pub struct Ctx {
     /// Path parameters of the matched route, percent-decoded.
     pub params: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The unread body of a `streamed` route, until `body_stream` takes it.
+    stream: std::cell::Cell<Option<web_sys::ReadableStream>>,
     pub request_id: String,
     pub now: Timestamp,
     /// The authenticated, active user; set before any `User` or `Admin` handler runs.
@@ -95,6 +97,11 @@ pub struct Ctx {
 impl Ctx {
     pub fn user(&self) -> ApiResult<&Principal> {
         self.user.as_ref().ok_or_else(|| ApiError::internal("handler needs a user but route is public"))
+    }
+
+    /// The body of a `streamed` route, unread (once; `None` after, or when there is none).
+    pub fn body_stream(&self) -> Option<web_sys::ReadableStream> {
+        self.stream.take()
     }
 
     pub fn param(&self, name: &str) -> ApiResult<&str> {
@@ -289,7 +296,7 @@ async fn handle(
         None => path.clone(),
     };
     let query = crate::domain::links::query_pairs(url);
-    let body = read_body(&req, &headers, route.max_body).await?;
+    let (body, stream) = if route.streamed { (Vec::new(), req.body()) } else { (read_body(&req, &headers, route.max_body).await?, None) };
     let mut ctx = Ctx {
         env,
         // (Known: `resolve` answers 405 to a method it does not know.)
@@ -300,6 +307,7 @@ async fn handle(
         headers,
         params,
         body,
+        stream: std::cell::Cell::new(stream),
         request_id: request_id.to_owned(),
         now: Timestamp::from_unix_millis(Date::now().as_millis()),
         user: None,

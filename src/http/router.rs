@@ -25,6 +25,9 @@ pub struct Route {
     pub throttled: bool,
     /// Largest request body accepted (413 above).
     pub max_body: usize,
+    /// The handler reads the body itself, as a stream (`Ctx::body_stream`), and bounds it;
+    /// `max_body` does not apply.
+    pub streamed: bool,
     pub handler: Handler,
 }
 

@@ -10,6 +10,7 @@ pub mod conversions;
 pub mod credits;
 pub mod earnings;
 pub mod idempotency;
+pub mod marketplace;
 pub mod payouts;
 pub mod referrals;
 pub mod revenue;

@@ -62,6 +62,7 @@ struct TestData {
     affiliate_ids: Vec<String>,
     user_ids: Vec<String>,
     payout_ids: Vec<String>,
+    item_ids: Vec<String>,
 }
 
 impl TestData {
@@ -78,7 +79,14 @@ impl TestData {
         let payout = s.post(&format!("{API}/affiliates/payouts")).token(&affiliate_token).json(&json!({})).send();
         assert_eq!(payout.status, 201, "{}", payout.body);
         let (victim, _) = s.user();
+        // A published item of the fuzzing user's (edits, versions and uploads reach it).
+        let item = crate::marketplace::published_item(
+            s,
+            &user_token,
+            &json!({"title": "Fuzzed item", "category": "other", "price_cents": 100, "tags": ["fuzz"]}),
+        );
         TestData {
+            item_ids: vec![item],
             user_token,
             campaign_codes: vec![campaign_code],
             affiliate_codes: vec![affiliate_code],
@@ -107,6 +115,7 @@ impl TestData {
             ("affiliate_ids", &self.affiliate_ids),
             ("user_ids", &self.user_ids),
             ("payout_ids", &self.payout_ids),
+            ("item_ids", &self.item_ids),
         ] {
             config += &format!("[dictionaries.{name}]\nvalues = {}\n\n", list(values));
         }
@@ -120,6 +129,9 @@ impl TestData {
         config += &bind(&format!("{API}/admin/affiliates/{{id}}"), "id", "affiliate_ids");
         config += &bind(&format!("{API}/admin/users/{{id}}"), "id", "user_ids");
         config += &bind(&format!("{API}/admin/payouts/{{id}}"), "id", "payout_ids");
+        for path in ["marketplace/items/{id}", "marketplace/items/{id}/versions", "marketplace/items/{id}/file", "admin/marketplace/items/{id}"] {
+            config += &bind(&format!("{API}/{path}"), "id", "item_ids");
+        }
         config += &format!(
             "[[operations]]\ninclude-path = \"{API}/attributions\"\nparameters = {{ \"body.affiliate_code\" = {{ dictionary = \"affiliate_codes\", probability = 0.8 }}, \"body.referral_code\" = {{ dictionary = \"referral_codes\", probability = 0.8 }} }}\n\n"
         );
@@ -145,6 +157,14 @@ impl TestData {
         ] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{path}\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 401, 403, 404, 409, 422, 429]\n\n"
+            );
+        }
+        // Listings: the billing currency, status changes by the state machine, versions above
+        // the highest, a file only once per version, a search's depth, and an If-Match naming
+        // another version of the item (412).
+        for path in ["marketplace/items", "marketplace/items/{id}", "marketplace/items/{id}/versions", "marketplace/items/{id}/file", "admin/marketplace/items/{id}"] {
+            config += &format!(
+                "[[operations]]\ninclude-path = \"{API}/{path}\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 401, 403, 404, 409, 412, 422, 429]\n\n"
             );
         }
         config += &format!(

@@ -10,6 +10,7 @@ mod campaigns;
 mod conversions;
 mod fuzz;
 mod idempotency;
+mod marketplace;
 mod payouts;
 mod platform;
 mod ratelimit;
@@ -51,6 +52,7 @@ fn main() {
         campaigns::tests(),
         rewards::tests(),
         revenue::tests(),
+        marketplace::tests(),
     ]
         .into_iter()
         .flatten()

@@ -1,0 +1,209 @@
+//! Marketplace listings: a draft, its file streamed to R2 (SHA-256 recorded), published, found
+//! by full-text search without a token; versions; edits guarded against lost updates and
+//! private to the seller; uploads bounded, typed, and never replacing a version's file.
+
+use crate::support::{parallel, shared, unique, Resp, Server, API};
+use crate::trials;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    trials!(marketplace:
+        a_listing_is_uploaded_published_and_found_without_a_token,
+        edits_are_private_to_the_seller_and_never_lost,
+        uploads_are_bounded_typed_and_never_replace_a_file,
+    )
+}
+
+pub fn create_item(s: &Server, token: &str, body: &Value) -> Value {
+    let r = s.post(&format!("{API}/marketplace/items")).token(token).json(body).send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()
+}
+
+pub fn upload(s: &Server, token: &str, item: &str, query: &str, content_type: &str, bytes: Vec<u8>) -> Resp {
+    s.request("PUT", &format!("{API}/marketplace/items/{item}/file{query}"))
+        .token(token)
+        .header("Content-Type", content_type)
+        .body(bytes)
+        .send()
+}
+
+fn patch(s: &Server, token: &str, item: &str, body: &Value) -> Resp {
+    s.patch(&format!("{API}/marketplace/items/{item}")).token(token).json(body).send()
+}
+
+/// Bytes that differ from one call to the next (not compressible into a shortcut).
+fn file_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A published item of `token`'s with one uploaded file: its id.
+pub fn published_item(s: &Server, token: &str, body: &Value) -> String {
+    let item = create_item(s, token, body);
+    let id = item["id"].as_str().unwrap().to_owned();
+    let r = upload(s, token, &id, "", "application/zip", file_bytes(1024, 7));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = patch(s, token, &id, &json!({"status": "published"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    id
+}
+
+fn search(s: &Server, query: &str) -> Vec<String> {
+    let r = s.get(&format!("{API}/marketplace/items?limit=100{query}")).send();
+    assert_eq!(r.status, 200, "{query}: {}", r.body);
+    r.json()["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn a_listing_is_uploaded_published_and_found_without_a_token() {
+    let s = shared();
+    let (seller, token) = s.user();
+    let word = unique("zq").replace(['-', '_'], "");
+    let item = create_item(
+        s,
+        &token,
+        &json!({"title": format!("Jazz café {word} fingerprints"), "description": "Smooth recordings", "category": "fingerprint_database",
+                "tags": ["Jazz Piano", "live"], "price_cents": 1999, "currency": "USD", "activation_limit": 3}),
+    );
+    let id = item["id"].as_str().unwrap().to_owned();
+    assert_eq!((item["status"].as_str(), item["seller_id"].as_str()), (Some("draft"), Some(seller.as_str())));
+    assert_eq!(item["tags"], json!(["jazz-piano", "live"]));
+    assert_eq!(item["seller"]["fee_bps"], 1500);
+    // A draft is its seller's only, and is published only with a file.
+    s.get(&format!("{API}/marketplace/items/{id}")).send().expect_error(404, "not_found");
+    patch(s, &token, &id, &json!({"status": "published"})).expect_error(409, "file_required");
+    // A multi-MiB file, streamed; the SHA-256 recorded is the file's.
+    let bytes = file_bytes(3 * 1024 * 1024 + 17, 1);
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let r = upload(s, &token, &id, "", "application/zip", bytes);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let v1 = r.json();
+    assert_eq!((v1["version_number"].as_str(), v1["is_latest"].as_bool()), (Some("1.0.0"), Some(true)));
+    assert_eq!((v1["file"]["sha256"].as_str(), v1["file"]["size"].as_i64()), (Some(sha.as_str()), Some(3 * 1024 * 1024 + 17)));
+    let r = patch(s, &token, &id, &json!({"status": "published"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Found without a token: by words (the last as a prefix, accents folded), tag, category and price.
+    assert_eq!(search(s, &format!("&q={word}")), vec![id.clone()]);
+    assert_eq!(search(s, &format!("&q=cafe%20{}", &word[..word.len() - 2])), vec![id.clone()]);
+    assert_eq!(search(s, &format!("&q={word}%20piano")), vec![id.clone()], "tags are searched");
+    assert!(search(s, &format!("&q={word}%20rock")).is_empty(), "every word is required");
+    assert!(search(s, "&tag=Jazz_piano&category=fingerprint_database&min_price=1999&max_price=1999&sort=newest").contains(&id));
+    assert!(!search(s, "&tag=jazz-piano&max_price=1998").contains(&id));
+    s.get(&format!("{API}/marketplace/items?q={}", "x".repeat(201))).send().expect_error(422, "validation_failed");
+    s.get(&format!("{API}/marketplace/items?sort=cheapest")).send().expect_error(422, "validation_failed");
+    // A second version becomes the latest once its file is there.
+    let r = s.post(&format!("{API}/marketplace/items/{id}/versions")).token(&token).json(&json!({"version_number": "1.1.0", "release_notes": "More tracks"})).send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["file"], Value::Null);
+    s.post(&format!("{API}/marketplace/items/{id}/versions")).token(&token).json(&json!({"version_number": "1.0.5"})).send().expect_error(422, "validation_failed");
+    let public = s.get(&format!("{API}/marketplace/items/{id}")).send().json();
+    assert_eq!(public["latest_version"]["version_number"], "1.0.0", "1.1.0 has no file yet");
+    assert!(public.get("seller").is_none(), "the public view has no seller fields: {public}");
+    let r = upload(s, &token, &id, "?version=1.1.0", "application/octet-stream", file_bytes(2048, 2));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let versions = s.get(&format!("{API}/marketplace/items/{id}/versions")).send().json();
+    let listed: Vec<(&str, bool)> = versions["items"].as_array().unwrap().iter().map(|v| (v["version_number"].as_str().unwrap(), v["is_latest"].as_bool().unwrap())).collect();
+    assert_eq!(listed, vec![("1.1.0", true), ("1.0.0", false)]);
+    // Archived: out of the search, still readable (past buyers' links).
+    assert_eq!(patch(s, &token, &id, &json!({"status": "archived"})).status, 200);
+    assert!(search(s, &format!("&q={word}")).is_empty());
+    assert_eq!(s.get(&format!("{API}/marketplace/items/{id}")).send().json()["status"], "archived");
+}
+
+fn edits_are_private_to_the_seller_and_never_lost() {
+    let s = shared();
+    let (_, token) = s.user();
+    let (_, other) = s.user();
+    let item = create_item(s, &token, &json!({"title": "Dataset", "category": "audio_dataset", "price_cents": 500}));
+    let id = item["id"].as_str().unwrap().to_owned();
+    patch(s, &other, &id, &json!({"price_cents": 1})).expect_error(404, "not_found");
+    patch(s, &token, &id, &json!({"fee_bps": 0})).expect_error(422, "validation_failed");
+    patch(s, &token, &id, &json!({"tags": ["a/b"]})).expect_error(422, "validation_failed");
+    // Ten edits of different fields at once: each lands, none undoes another.
+    let results = parallel(10, |i| patch(s, &token, &id, &json!({"description": format!("d{i}"), "price_cents": 1000 + i as i64})));
+    assert!(results.iter().all(|r| r.status == 200), "{:?}", results.iter().map(|r| r.body.clone()).collect::<Vec<_>>());
+    let versions: Vec<i64> = results.iter().map(|r| r.json()["seller"]["version"].as_i64().unwrap()).collect();
+    let mut sorted = versions.clone();
+    sorted.sort();
+    assert_eq!(sorted, (2..=11).collect::<Vec<i64>>(), "one version per edit");
+    // With If-Match, an edit based on a stale read is refused (412), a fresh one applies.
+    let fresh = patch(s, &token, &id, &json!({"title": "Dataset v2"}));
+    let etag = fresh.header("ETag").unwrap().to_owned();
+    assert_eq!(etag, "\"12\"");
+    let stale = s.patch(&format!("{API}/marketplace/items/{id}")).token(&token).header("If-Match", "\"11\"").json(&json!({"title": "lost"})).send();
+    stale.expect_error(412, "precondition_failed");
+    let ok = s.patch(&format!("{API}/marketplace/items/{id}")).token(&token).header("If-Match", &etag).json(&json!({"title": "kept"})).send();
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    // The seller's list shows the draft; an admin sets the item's fee (and only an admin).
+    let mine = s.get(&format!("{API}/marketplace/seller/items")).token(&token).send().json();
+    assert_eq!(mine["items"][0]["id"], id.as_str());
+    assert_eq!(mine["items"][0]["title"], "kept");
+    let r = s.patch(&format!("{API}/admin/marketplace/items/{id}")).token(&other).json(&json!({"fee_bps": 500})).send();
+    r.expect_error(403, "forbidden");
+    let r = s.patch(&format!("{API}/admin/marketplace/items/{id}")).token(s.admin()).json(&json!({"fee_bps": 500})).send();
+    assert_eq!((r.status, r.json()["seller"]["fee_bps"].as_i64()), (200, Some(500)), "{}", r.body);
+    let r = s.patch(&format!("{API}/admin/marketplace/items/{id}")).token(s.admin()).json(&json!({"default_fee": true})).send();
+    assert_eq!(r.json()["seller"]["fee_bps"], 1500, "{}", r.body);
+}
+
+fn uploads_are_bounded_typed_and_never_replace_a_file() {
+    // (A small bound: a body over it is refused before it is read, so it must fit in the socket's
+    // buffers for the client to see the 413.)
+    let s = &Server::start(&[("MARKETPLACE_MAX_FILE_BYTES", "1000")]);
+    let (_, token) = s.user();
+    let (_, other) = s.user();
+    let id = create_item(s, &token, &json!({"title": "Plugin", "category": "plugin", "price_cents": 0}))["id"].as_str().unwrap().to_owned();
+    upload(s, &token, &id, "", "text/html", vec![1; 10]).expect_error(415, "unsupported_media_type");
+    upload(s, &token, &id, "", "application/zip", vec![1; 1001]).expect_error(413, "payload_too_large");
+    upload(s, &other, &id, "", "application/zip", vec![1; 10]).expect_error(404, "not_found");
+    let chunked = s.request("PUT", &format!("{API}/marketplace/items/{id}/file")).token(&token).header("Content-Type", "application/zip").body(vec![1; 10]).send_chunked();
+    chunked.expect_error(411, "length_required");
+    upload(s, &token, &id, "?version=9.9.9", "application/zip", vec![1; 10]).expect_error(404, "not_found");
+    assert!(s.get(&format!("{API}/marketplace/items/{id}/versions")).send().status == 404, "a draft's versions are private");
+    // Five uploads of the same version at once: one file lands, the others are refused.
+    let r = s.post(&format!("{API}/marketplace/items/{id}/versions")).token(&token).json(&json!({"version_number": "2.0.0-rc.1"})).send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let results = parallel(5, |i| upload(s, &token, &id, "?version=2.0.0-rc.1", "application/zip", file_bytes(900, 10 + i as u64)));
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|&&st| st == 201).count(), 1, "{statuses:?}");
+    assert!(results.iter().all(|r| r.status == 201 || r.code() == "version_has_file"), "{statuses:?}");
+    let winner = results.iter().find(|r| r.status == 201).unwrap().json();
+    // Without a version named, an upload makes the next one (the release of the pre-release).
+    let r = upload(s, &token, &id, "", "application/zip", vec![2; 100]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["version_number"], "2.0.0");
+    assert_eq!(patch(s, &token, &id, &json!({"status": "published"})).status, 200);
+    let versions = s.get(&format!("{API}/marketplace/items/{id}/versions")).send().json();
+    let rc = versions["items"].as_array().unwrap().iter().find(|v| v["version_number"] == "2.0.0-rc.1").unwrap().clone();
+    assert_eq!(rc["file"]["sha256"], winner["file"]["sha256"], "the file recorded is the winner's");
+    // Only the winner's object is left in R2 for that version.
+    let objects = r2_objects(s, &format!("items/{id}/{}/", rc["id"].as_str().unwrap()));
+    assert_eq!(objects, 1, "the losers' objects were removed");
+}
+
+/// How many objects local R2 holds under `prefix` (its metadata database).
+fn r2_objects(s: &Server, prefix: &str) -> usize {
+    let dir = s.dir.join("v3").join("r2").join("miniflare-R2BucketObject");
+    let db = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "sqlite"))
+        .expect("local R2 metadata database");
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('SELECT COUNT(*) FROM _mf_objects WHERE key LIKE ?', (sys.argv[2] + '%',)).fetchone()[0])"])
+        .arg(&db)
+        .arg(prefix)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a count")
+}
