@@ -4,11 +4,13 @@
 //! stream ends short or fails.
 
 use crate::timing::Meter;
-use futures_util::StreamExt;
+use futures_util::Stream;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::rc::Rc;
-use worker::{web_sys, ByteStream, Env, FixedLengthStream, HttpMetadata};
+use std::task::{Context, Poll};
+use worker::{web_sys, ByteStream, Env, FixedLengthStream, HttpMetadata, Range, ResponseBody};
 
 pub const BINDING: &str = "FILES";
 
@@ -36,29 +38,56 @@ pub struct Stored {
     pub sha256: String,
 }
 
-/// Streams `body` (exactly `length` bytes) to R2 under `key` with `content_type`.
+/// What a body stream has delivered so far.
+#[derive(Default)]
+struct Seen {
+    sha256: Sha256,
+    bytes: u64,
+    /// The client's body ended (or broke off: `ByteStream` reads an abort as the end).
+    ended: bool,
+    failed: bool,
+}
+
+/// A request body that hashes and counts what passes through it.
+struct Hashing {
+    inner: ByteStream,
+    seen: Rc<RefCell<Seen>>,
+}
+
+impl Stream for Hashing {
+    type Item = worker::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        let mut seen = self.seen.borrow_mut();
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                seen.sha256.update(chunk);
+                seen.bytes += chunk.len() as u64;
+            }
+            Poll::Ready(Some(Err(_))) => seen.failed = true,
+            Poll::Ready(None) => seen.ended = true,
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+/// Streams `body` (exactly `length` bytes) to R2 under `key` with `content_type`. A body that
+/// ends short or breaks off is `Incomplete` (nothing is stored); R2 failing is `R2`.
 pub async fn put(env: &Env, meter: &Meter, key: &str, body: web_sys::ReadableStream, length: u64, content_type: &str) -> Result<Stored, Error> {
     let bucket = env.bucket(BINDING).map_err(|e| Error::R2(e.to_string()))?;
-    let hasher = Rc::new(RefCell::new((Sha256::new(), 0u64)));
-    let seen = hasher.clone();
-    let chunks = ByteStream::from(body).map(move |chunk| {
-        let chunk = chunk?;
-        let mut state = seen.borrow_mut();
-        state.0.update(&chunk);
-        state.1 += chunk.len() as u64;
-        Ok(chunk)
-    });
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let chunks = Hashing { inner: ByteStream::from(body), seen: seen.clone() };
     let metadata = HttpMetadata { content_type: Some(content_type.to_owned()), ..Default::default() };
     let put = bucket.put(key, FixedLengthStream::wrap(chunks, length)).http_metadata(metadata).execute();
     let stored = meter.time(put).await;
-    let (digest, received) = {
-        let state = hasher.borrow();
-        (state.0.clone().finalize(), state.1)
-    };
+    let seen = seen.take();
+    let client_short = seen.failed || (seen.ended && seen.bytes != length);
     match stored {
-        Ok(Some(_)) if received == length => Ok(Stored { size: length, sha256: hex::encode(digest) }),
-        Ok(_) => Err(Error::Incomplete(format!("{received} of {length} bytes"))),
-        Err(e) if received != length => Err(Error::Incomplete(format!("{received} of {length} bytes: {e}"))),
+        Ok(Some(_)) if seen.bytes == length => Ok(Stored { size: length, sha256: hex::encode(seen.sha256.finalize()) }),
+        _ if client_short => Err(Error::Incomplete(format!("{} of {length} bytes", seen.bytes))),
+        Ok(_) => Err(Error::R2(format!("put stored nothing after {} of {length} bytes", seen.bytes))),
         Err(e) => Err(Error::R2(e.to_string())),
     }
 }
@@ -67,4 +96,20 @@ pub async fn put(env: &Env, meter: &Meter, key: &str, body: web_sys::ReadableStr
 pub async fn delete(env: &Env, meter: &Meter, key: &str) -> Result<(), Error> {
     let bucket = env.bucket(BINDING).map_err(|e| Error::R2(e.to_string()))?;
     meter.time(bucket.delete(key)).await.map_err(|e| Error::R2(e.to_string()))
+}
+
+/// The object under `key` as a stream for a response (passed through, never copied into wasm),
+/// whole or bytes `start..=end`; `None` when there is no such object.
+pub async fn get(env: &Env, meter: &Meter, key: &str, part: Option<(u64, u64)>) -> Result<Option<web_sys::ReadableStream>, Error> {
+    let bucket = env.bucket(BINDING).map_err(|e| Error::R2(e.to_string()))?;
+    let mut get = bucket.get(key);
+    if let Some((start, end)) = part {
+        get = get.range(Range::OffsetWithLength { offset: start, length: end - start + 1 });
+    }
+    let Some(object) = meter.time(get.execute()).await.map_err(|e| Error::R2(e.to_string()))? else { return Ok(None) };
+    let Some(body) = object.body() else { return Ok(None) };
+    match body.response_body().map_err(|e| Error::R2(e.to_string()))? {
+        ResponseBody::Stream(stream) => Ok(Some(stream)),
+        _ => Err(Error::R2("R2 object without a stream body".into())),
+    }
 }

@@ -29,6 +29,7 @@ pub mod defaults {
     pub const USER_CACHE_SECONDS: i64 = 10;
     pub const CREATOR_SHARE_BPS: i64 = 7_000;
     pub const MARKETPLACE_FEE_BPS: i64 = 1_500;
+    pub const DOWNLOAD_LINK_DAYS: i64 = 30;
     pub const MARKETPLACE_MAX_FILE_BYTES: i64 = 100 * 1024 * 1024;
 }
 
@@ -109,8 +110,14 @@ pub struct Config {
     /// (`MARKETPLACE_FEE_BPS`).
     pub marketplace_fee_bps: u32,
     /// The largest file a seller may upload (`MARKETPLACE_MAX_FILE_BYTES`; R2 takes up to 5 GiB
-    /// in one upload, the Workers request body limit is 100 MB on the free and pro plans).
+    /// in one upload, the Workers request body limit is 100 MB on the free and pro plans; at
+    /// most 4 GiB − 1 here).
     pub marketplace_max_file_bytes: u64,
+    /// How long a buyer's download link is valid from the purchase (`DOWNLOAD_LINK_DAYS`).
+    pub download_link_days: i64,
+    /// Key of the download tokens' HMAC (secret `DOWNLOAD_SIGNING_SECRET`; derived from
+    /// `API_SECRET_KEY` when unset).
+    pub download_signing_secret: Vec<u8>,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -158,6 +165,10 @@ impl Config {
         let visitor_hash_secret = match non_empty(lookup("VISITOR_HASH_SECRET")) {
             Some(secret) => secret.into_bytes(),
             None => links::derive_key(&api_secret_key, "visitor-hash"),
+        };
+        let download_signing_secret = match non_empty(lookup("DOWNLOAD_SIGNING_SECRET")) {
+            Some(secret) => secret.into_bytes(),
+            None => links::derive_key(&api_secret_key, "download-token"),
         };
         let public_base_url = non_empty(lookup("PUBLIC_BASE_URL")).unwrap_or_else(|| d::PUBLIC_BASE_URL.to_owned());
         links::base_url(&public_base_url).map_err(|e| ConfigError(format!("var PUBLIC_BASE_URL: {e}")))?;
@@ -213,7 +224,10 @@ impl Config {
                 int("MARKETPLACE_FEE_BPS", d::MARKETPLACE_FEE_BPS, 0, EXACT)?,
                 crate::domain::marketplace::fee_rate,
             )?,
-            marketplace_max_file_bytes: int("MARKETPLACE_MAX_FILE_BYTES", d::MARKETPLACE_MAX_FILE_BYTES, 1, 5 * 1024 * 1024 * 1024)? as u64,
+            // (Up to 4 GiB − 1: a size wasm32 counts in a usize.)
+            marketplace_max_file_bytes: int("MARKETPLACE_MAX_FILE_BYTES", d::MARKETPLACE_MAX_FILE_BYTES, 1, u32::MAX.into())? as u64,
+            download_link_days: int("DOWNLOAD_LINK_DAYS", d::DOWNLOAD_LINK_DAYS, 1, MAX_DAYS)?,
+            download_signing_secret,
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,

@@ -206,14 +206,19 @@ pub fn check_new_version(number: &str, existing: &[&str]) -> Result<String, Stri
 }
 
 /// The version an upload without a pending version creates: the next patch of the highest one
-/// (or the release of a pre-release), or 1.0.0.
-pub fn next_version(existing: &[&str]) -> String {
-    match existing.iter().filter_map(|e| semver::Version::parse(e).ok()).max() {
+/// (or the release of a pre-release), or 1.0.0; checked like any new version (the cap, and a
+/// patch number that cannot go higher).
+pub fn next_version(existing: &[&str]) -> Result<String, String> {
+    let next = match existing.iter().filter_map(|e| semver::Version::parse(e).ok()).max() {
         // After a pre-release comes its release (2.0.0-rc.1 → 2.0.0).
-        Some(top) if !top.pre.is_empty() => semver::Version::new(top.major, top.minor, top.patch).to_string(),
-        Some(top) => semver::Version::new(top.major, top.minor, top.patch + 1).to_string(),
-        None => "1.0.0".into(),
-    }
+        Some(top) if !top.pre.is_empty() => semver::Version::new(top.major, top.minor, top.patch),
+        Some(top) => {
+            let patch = top.patch.checked_add(1).ok_or("cannot follow the highest version; name the next one")?;
+            semver::Version::new(top.major, top.minor, patch)
+        }
+        None => semver::Version::new(1, 0, 0),
+    };
+    check_new_version(&next.to_string(), existing)
 }
 
 /// Checks the fields present (the field and why on failure) and returns the tags normalized.
@@ -445,6 +450,98 @@ pub fn may_activate(active: i64, limit: Option<i64>) -> Result<(), Rejection> {
     }
 }
 
+status_enum!(OrderStatus { Pending = "pending", Completed = "completed", Refunded = "refunded" });
+status_enum!(LicenseStatus { Active = "active", Disabled = "disabled", Revoked = "revoked" });
+
+/// An order as stored: the sale snapshotted when it was placed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Order {
+    pub id: String,
+    pub item_id: String,
+    pub buyer_id: String,
+    pub seller_id: String,
+    pub price_cents: i64,
+    pub fee_bps: u32,
+    pub fee_cents: i64,
+    pub seller_cents: i64,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub checkout_url: Option<String>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+    pub refunded_at: Option<Timestamp>,
+}
+
+impl Order {
+    /// A pending order of `buyer` for `item` at the item's price and fee.
+    pub fn place(id: String, item: &Item, buyer: &str, default_fee_bps: u32, now: Timestamp) -> Order {
+        let fee_bps = item.fee_bps_or(default_fee_bps);
+        let sale = sale(item.price_cents, fee_bps);
+        Order {
+            id,
+            item_id: item.id.clone(),
+            buyer_id: buyer.to_owned(),
+            seller_id: item.seller_id.clone(),
+            price_cents: sale.price_cents,
+            fee_bps,
+            fee_cents: sale.fee_cents,
+            seller_cents: sale.seller_cents,
+            currency: item.currency.clone(),
+            status: OrderStatus::Pending,
+            checkout_url: None,
+            created_at: now,
+            completed_at: None,
+            refunded_at: None,
+        }
+    }
+}
+
+/// Whether `buyer` may buy `item` (and at what the sale pays): not their own item (422), a
+/// published one (409).
+pub fn may_buy(item: &Item, buyer: &str) -> Result<(), Rejection> {
+    if item.seller_id == buyer {
+        return Err(Rejection::unprocessable("own_item", "Sellers cannot buy their own items."));
+    }
+    if item.status != ItemStatus::Published {
+        return Err(Rejection::conflict("item_not_available", "This item is not for sale."));
+    }
+    Ok(())
+}
+
+/// A seller turns a license off and on; a revoked license (its order was refunded) stays so.
+pub fn license_transition(from: LicenseStatus, to: LicenseStatus) -> Result<(), Rejection> {
+    use LicenseStatus::*;
+    match (from, to) {
+        (Active, Disabled) | (Disabled, Active) => Ok(()),
+        _ => Err(INVALID_TRANSITION),
+    }
+}
+
+status_enum!(ValidationCode {
+    Valid = "valid",
+    Revoked = "revoked",
+    Disabled = "disabled",
+    WrongItem = "wrong_item",
+    Unknown = "unknown",
+    InstanceNotFound = "instance_not_found",
+});
+
+/// What a license validation says about a key for `item_id` (and an instance, when asked): the
+/// item is always checked, so a key of one item never validates another.
+pub fn validation(license: Option<(&str, LicenseStatus)>, item_id: &str, instance_active: Option<bool>) -> ValidationCode {
+    match license {
+        None => ValidationCode::Unknown,
+        Some((item, _)) if item != item_id => ValidationCode::WrongItem,
+        Some((_, LicenseStatus::Revoked)) => ValidationCode::Revoked,
+        Some((_, LicenseStatus::Disabled)) => ValidationCode::Disabled,
+        Some(_) if instance_active == Some(false) => ValidationCode::InstanceNotFound,
+        Some(_) => ValidationCode::Valid,
+    }
+}
+
+/// Days a download link is valid from the purchase.
+pub const DOWNLOAD_LINK_DAYS: i64 = 30;
+
 // --- download tokens ---------------------------------------------------------------------------
 
 /// A download token: the grant id and the expiry (unix seconds), signed with HMAC-SHA256 under a
@@ -488,6 +585,47 @@ pub fn verify_download_token<'a>(key: &[u8], token: &'a str, now: Timestamp) -> 
         return Err(TokenError::Expired);
     }
     Ok(grant)
+}
+
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// No (usable) range: the whole file, 200. A malformed header or several ranges are
+    /// ignored, as RFC 9110 allows.
+    Whole,
+    /// Bytes `start..=end`, 206.
+    Part { start: u64, end: u64 },
+    /// Nothing of the file is in the range: 416.
+    Unsatisfiable,
+}
+
+/// Reads `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` against a file of `size` bytes.
+pub fn byte_range(header: Option<&str>, size: u64) -> ByteRange {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return ByteRange::Whole };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else { return ByteRange::Whole };
+    let number = |t: &str| (!t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse::<u64>().ok()).flatten();
+    let (start, end) = match (first, last) {
+        ("", suffix) => match number(suffix) {
+            Some(0) => return ByteRange::Unsatisfiable,
+            Some(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+            None => return ByteRange::Whole,
+        },
+        (first, "") => match number(first) {
+            Some(start) => (start, size.saturating_sub(1)),
+            None => return ByteRange::Whole,
+        },
+        (first, last) => match (number(first), number(last)) {
+            (Some(start), Some(end)) if start <= end => (start, end.min(size.saturating_sub(1))),
+            _ => return ByteRange::Whole,
+        },
+    };
+    if size == 0 || start >= size {
+        return ByteRange::Unsatisfiable;
+    }
+    ByteRange::Part { start, end }
 }
 
 /// Types a seller may upload (the file is served back with this type).
@@ -611,9 +749,13 @@ mod tests {
         assert!(check_new_version("1.9.0", &["1.9.0"]).is_err());
         assert!(check_new_version("1.9.0-rc.1", &["1.9.0"]).is_err());
         assert!(check_new_version("2.0.0-rc.1", &["1.9.0"]).is_ok());
-        assert_eq!(next_version(&[]), "1.0.0");
-        assert_eq!(next_version(&["1.9.0", "1.10.2", "2.0.0-rc.1"]), "2.0.0");
-        assert_eq!(next_version(&["1.10.2"]), "1.10.3");
+        assert_eq!(next_version(&[]).unwrap(), "1.0.0");
+        assert_eq!(next_version(&["1.9.0", "1.10.2", "2.0.0-rc.1"]).unwrap(), "2.0.0");
+        assert_eq!(next_version(&["1.10.2"]).unwrap(), "1.10.3");
+        assert!(next_version(&["1.0.18446744073709551615"]).is_err(), "no wrap to 1.0.0");
+        let many: Vec<String> = (0..MAX_VERSIONS).map(|i| format!("1.0.{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(next_version(&many).is_err() && check_new_version("9.0.0", &many).is_err(), "at most {MAX_VERSIONS}");
     }
 
     #[test]
@@ -661,6 +803,38 @@ mod tests {
         assert_eq!(fts_query(&"w ".repeat(50)).unwrap().matches('"').count(), 2 * MAX_QUERY_WORDS);
         assert_eq!(average_rating(14, 3), Some(4.67));
         assert_eq!(average_rating(0, 0), None);
+    }
+
+    #[test]
+    fn validation_checks_the_item_before_anything_else() {
+        use LicenseStatus::*;
+        use ValidationCode as V;
+        assert_eq!(validation(None, "a", None), V::Unknown);
+        assert_eq!(validation(Some(("b", Active)), "a", None), V::WrongItem);
+        assert_eq!(validation(Some(("b", Revoked)), "a", Some(true)), V::WrongItem, "nothing about another item's key");
+        assert_eq!(validation(Some(("a", Revoked)), "a", Some(true)), V::Revoked);
+        assert_eq!(validation(Some(("a", Disabled)), "a", None), V::Disabled);
+        assert_eq!(validation(Some(("a", Active)), "a", Some(false)), V::InstanceNotFound);
+        assert_eq!(validation(Some(("a", Active)), "a", Some(true)), V::Valid);
+        assert_eq!(validation(Some(("a", Active)), "a", None), V::Valid);
+        assert!(license_transition(Active, Disabled).is_ok() && license_transition(Disabled, Active).is_ok());
+        assert!(license_transition(Revoked, Active).is_err() && license_transition(Active, Revoked).is_err());
+    }
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        use ByteRange::*;
+        assert_eq!(byte_range(None, 100), Whole);
+        assert_eq!(byte_range(Some("bytes=0-9"), 100), Part { start: 0, end: 9 });
+        assert_eq!(byte_range(Some("bytes=90-"), 100), Part { start: 90, end: 99 });
+        assert_eq!(byte_range(Some("bytes=-10"), 100), Part { start: 90, end: 99 });
+        assert_eq!(byte_range(Some("bytes=-500"), 100), Part { start: 0, end: 99 });
+        assert_eq!(byte_range(Some("bytes=50-500"), 100), Part { start: 50, end: 99 });
+        assert_eq!(byte_range(Some("bytes=100-"), 100), Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=-0"), 100), Unsatisfiable);
+        for ignored in ["bytes=0-1,5-6", "items=0-1", "bytes=9-1", "bytes=a-b", "bytes=-", "bytes=99999999999999999999-"] {
+            assert_eq!(byte_range(Some(ignored), 100), Whole, "{ignored}");
+        }
     }
 
     #[test]

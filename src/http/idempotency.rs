@@ -99,7 +99,7 @@ fn replay(held: Option<store::Held>, hash: &str) -> ApiResult {
             let mut headers: Vec<(&'static str, String)> =
                 stored.into_iter().filter_map(|(name, value)| Some((replayed_name(&name)?, value))).collect();
             headers.push(("Idempotent-Replayed", "true".into()));
-            Ok(Reply { status, content_type: "application/json", body: body.into_bytes(), headers })
+            Ok(Reply { status, content_type: "application/json", body: body.into_bytes(), headers, stream: None })
         }
         _ => Err(ApiError::contention(
             "idempotency_in_progress",

@@ -42,12 +42,15 @@ pub struct Reply {
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub headers: Vec<(&'static str, String)>,
+    /// A body passed through from elsewhere (an R2 object), in place of `body`; never stored
+    /// for replays.
+    pub stream: Option<web_sys::ReadableStream>,
 }
 
 impl Reply {
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> ApiResult {
         let body = serde_json::to_vec(value).map_err(ApiError::internal)?;
-        Ok(Reply { status, content_type: "application/json", body, headers: Vec::new() })
+        Ok(Reply { status, content_type: "application/json", body, headers: Vec::new(), stream: None })
     }
 
     pub fn ok<T: Serialize + ?Sized>(value: &T) -> ApiResult {
@@ -59,7 +62,13 @@ impl Reply {
     }
 
     pub fn text(content_type: &'static str, body: &str) -> Reply {
-        Reply { status: 200, content_type, body: body.as_bytes().to_vec(), headers: Vec::new() }
+        Reply { status: 200, content_type, body: body.as_bytes().to_vec(), headers: Vec::new(), stream: None }
+    }
+
+    /// A response whose body is `stream` (its `Content-Length` set by the runtime when the
+    /// stream's length is known, as an R2 object's is).
+    pub fn streamed(status: u16, content_type: &'static str, stream: web_sys::ReadableStream) -> Reply {
+        Reply { status, content_type, body: Vec::new(), headers: Vec::new(), stream: Some(stream) }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -212,7 +221,7 @@ pub async fn serve(
                 log("error", &serde_json::json!({"request_id": request_id, "error": detail}));
             }
             let body = serde_json::to_vec(&error.body(&request_id)).unwrap_or_default();
-            let reply = Reply { status: error.status, content_type: "application/json", body, headers: error.headers };
+            let reply = Reply { status: error.status, content_type: "application/json", body, headers: error.headers, stream: None };
             (error.status, reply)
         }
     };
@@ -247,7 +256,7 @@ pub async fn serve(
 fn into_response(reply: Reply, request_id: &str) -> Result<web_sys::Response, wasm_bindgen::JsValue> {
     let headers = Headers::new();
     // Header values here are ours and valid; a failed set only drops that header.
-    if !reply.body.is_empty() {
+    if !reply.body.is_empty() || reply.stream.is_some() {
         let _ = headers.set("Content-Type", reply.content_type);
     }
     let _ = headers.set("X-Request-Id", request_id);
@@ -257,6 +266,9 @@ fn into_response(reply: Reply, request_id: &str) -> Result<web_sys::Response, wa
     let init = web_sys::ResponseInit::new();
     init.set_status(reply.status);
     init.set_headers(&headers.0);
+    if let Some(stream) = reply.stream {
+        return web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init);
+    }
     let mut body = reply.body;
     if body.is_empty() {
         // (A 302 has no body: none rather than zero bytes.)
@@ -320,24 +332,47 @@ async fn handle(
     if let Ok(config) = ctx.config() {
         *request_log = config.request_log;
     }
-    match route.access {
-        Access::Public => {
-            if route.throttled {
-                ratelimit::by_ip(&ctx).await?;
+    let outcome = async {
+        match route.access {
+            Access::Public => {
+                if route.throttled {
+                    ratelimit::by_ip(&ctx).await?;
+                }
+            }
+            Access::User | Access::Admin => {
+                let user = authenticate(&ctx, route.access, user_id).await?;
+                if !user.is_active {
+                    return Err(ApiError::forbidden("This account is deactivated."));
+                }
+                if route.access == Access::Admin && !user.is_admin {
+                    return Err(ApiError::forbidden("Administrator rights are required."));
+                }
+                ctx.user = Some(user);
             }
         }
-        Access::User | Access::Admin => {
-            let user = authenticate(&ctx, route.access, user_id).await?;
-            if !user.is_active {
-                return Err(ApiError::forbidden("This account is deactivated."));
-            }
-            if route.access == Access::Admin && !user.is_admin {
-                return Err(ApiError::forbidden("Administrator rights are required."));
-            }
-            ctx.user = Some(user);
+        (route.handler)(&ctx).await
+    }
+    .await;
+    // A streamed route that failed before reading its body: read what the client is still
+    // sending (up to DRAIN_LIMIT_BYTES), so it sees the error rather than a reset connection.
+    if outcome.is_err() {
+        if let Some(stream) = ctx.stream.take() {
+            drain(stream).await;
         }
     }
-    (route.handler)(&ctx).await
+    outcome
+}
+
+/// Reads and drops a body up to `DRAIN_LIMIT_BYTES`.
+async fn drain(stream: web_sys::ReadableStream) {
+    let mut stream = ByteStream::from(stream);
+    let mut received = 0usize;
+    while let Some(Ok(chunk)) = stream.next().await {
+        received += chunk.len();
+        if received > DRAIN_LIMIT_BYTES {
+            break;
+        }
+    }
 }
 
 /// Verifies the bearer token, throttles per user (per IP when the token is bad), and returns the

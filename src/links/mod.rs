@@ -109,7 +109,13 @@ pub async fn campaign(ctx: &Ctx) -> ApiResult {
 }
 
 pub fn redirect(location: String) -> Reply {
-    Reply { status: 302, content_type: "text/plain", body: Vec::new(), headers: vec![("Location", location), ("Cache-Control", "no-store".into())] }
+    Reply {
+        status: 302,
+        content_type: "text/plain",
+        body: Vec::new(),
+        headers: vec![("Location", location), ("Cache-Control", "no-store".into())],
+        stream: None,
+    }
 }
 
 /// Records the click off the response path, if it is one to count.

@@ -4,6 +4,8 @@
 //!
 //! The rules are `domain::marketplace`; the SQL is `store::marketplace`; files are `blobs`.
 
+pub mod orders;
+
 use crate::blobs;
 use crate::domain::marketplace::{self as rules, Category, File, Item, ItemFields, ItemStatus, Sort, Version};
 use crate::domain::money::MAX_CENTS;
@@ -145,6 +147,10 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     if fee.is_none() && body.status.is_none() {
         return Err(ApiError::validation("body", "Give fee_bps and/or status."));
     }
+    // An admin takes a listing down; publishing or withdrawing it stays the seller's.
+    if body.status.is_some_and(|s| s != ItemStatus::Archived) {
+        return Err(ApiError::validation("status", "status: an admin may only archive an item"));
+    }
     edit(ctx, |item, has_file| {
         if let Some(fee) = fee {
             item.fee_bps = fee;
@@ -171,29 +177,41 @@ async fn edit(ctx: &Ctx, change: impl Fn(&mut Item, bool) -> ApiResult<()>) -> A
         let current = store::find(&db, id).await?.ok_or_else(not_found)?;
         let mut next = current.clone();
         let has_file = has_file(&db, id).await?;
-        change(&mut next, has_file)?;
-        if let Some(expected) = expected {
-            if expected != current.version {
-                return Err(ApiError::new(412, "precondition_failed", "The item changed since it was read (If-Match); read it again."));
+        // (The change first: another seller's item is 404 whatever the If-Match says.)
+        let changed = change(&mut next, has_file);
+        if let Err(e) = &changed {
+            if e.status == 404 {
+                return Err(not_found());
             }
         }
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(precondition_failed());
+        }
+        changed?;
         next.version = current.version + 1;
         next.updated_at = ctx.now;
         if let Some(updated) = store::update(&db, &next).await? {
             return seller_reply(ctx, 200, updated);
         }
         if expected.is_some() {
-            return Err(ApiError::new(412, "precondition_failed", "The item changed since it was read (If-Match); read it again."));
+            return Err(precondition_failed());
         }
     }
     Err(ApiError::contention("concurrent_update", "The item changed meanwhile; retry."))
 }
 
+fn precondition_failed() -> ApiError {
+    ApiError::new(412, "precondition_failed", "The item changed since it was read (If-Match); read it again.")
+}
+
 /// The version an `If-Match` names (`"3"`, `W/"3"` or `3`).
 fn if_match(ctx: &Ctx) -> ApiResult<Option<i64>> {
     let Some(value) = ctx.header("If-Match") else { return Ok(None) };
-    let text = value.strip_prefix("W/").unwrap_or(&value);
-    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    // `"3"`, `W/"3"` or `3` (the pattern the document gives).
+    let text = match value.strip_prefix("W/") {
+        Some(weak) => weak.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(""),
+        None => value.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(&value),
+    };
     if text.is_empty() || text.len() > 15 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::validation("If-Match", "If-Match must be the ETag of the item"));
     }
@@ -214,7 +232,7 @@ pub async fn get(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let item = store::find(&db, ctx.param("id")?).await?.filter(Item::is_public).ok_or_else(not_found)?;
     let versions = store::versions(&db, &item.id).await?;
-    let latest = latest_of(&versions).map(VersionView::from);
+    let latest = latest_of(&versions).map(|v| VersionView { is_latest: true, ..VersionView::from(v) });
     let mut value = serde_json::to_value(view(item, None)).map_err(ApiError::internal)?;
     value["latest_version"] = serde_json::to_value(latest).map_err(ApiError::internal)?;
     Reply::ok(&value)
@@ -229,6 +247,11 @@ pub async fn search(ctx: &Ctx) -> ApiResult {
         return Err(ApiError::validation("q", "q must be at most 200 characters"));
     }
     let fts = rules::fts_query(q);
+    if fts.is_none() && !q.trim().is_empty() {
+        // Nothing searchable in it (only punctuation, say): nothing matches.
+        ctx.page::<i64>()?;
+        return Reply::ok(&Page::<ItemView> { items: Vec::new(), next_cursor: None });
+    }
     let tag = match ctx.query("tag") {
         Some(tag) => Some(
             rules::normalize_tags(&[tag.to_owned()])
@@ -368,7 +391,7 @@ async fn create_version(ctx: &Ctx, db: &Db, item_id: &str, number: Option<&str>,
         let existing: Vec<&str> = versions.iter().map(|v| v.version_number.as_str()).collect();
         let version_number = match number {
             Some(n) => rules::check_new_version(n, &existing).map_err(|why| ApiError::validation("version_number", format!("version_number {why}")))?,
-            None => rules::next_version(&existing),
+            None => rules::next_version(&existing).map_err(|why| ApiError::validation("version", format!("version: the next version {why}")))?,
         };
         let version = Version {
             id: new_id(),
@@ -442,9 +465,14 @@ pub async fn upload(ctx: &Ctx) -> ApiResult {
         content_type: content_type.to_owned(),
         uploaded_at: ctx.now,
     };
-    if !store::set_file(&db, &version.id, &file).await? {
-        // Another upload of this version landed first: ours is not referenced, remove it.
-        blobs::delete(&ctx.env, ctx.object_meter(), &key).await.map_err(ApiError::internal)?;
+    let recorded = store::set_file(&db, &version.id, &file).await;
+    if !matches!(recorded, Ok(true)) {
+        // Not referenced (another upload of this version landed first, or D1 failed): remove
+        // it. A failed removal leaves an orphan object, logged, and changes no answer.
+        if let Err(e) = blobs::delete(&ctx.env, ctx.object_meter(), &key).await {
+            crate::log::log("error", &serde_json::json!({"request_id": ctx.request_id, "orphan_r2_object": key, "error": e.to_string()}));
+        }
+        recorded?;
         return Err(version_has_file());
     }
     let versions = store::versions(&db, &item.id).await?;

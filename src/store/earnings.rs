@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub const AFFILIATE: &str = "affiliate";
 /// Creators (payee: the creator's user id).
 pub const CREATOR: &str = "creator";
+/// Sellers' earnings from marketplace sales (source `order:{id}`).
+pub const MARKETPLACE: &str = "marketplace";
 
 #[derive(Clone, Debug)]
 pub struct Earning {

@@ -2,7 +2,8 @@
 //! triggers of migration 0008) and `marketplace_versions`.
 
 use super::{args, Arg, Db, Error, Result};
-use crate::domain::marketplace::{Category, File, Item, ItemStatus, Sort, Version};
+use crate::domain::marketplace::{Category, File, Item, ItemStatus, LicenseStatus, Order, OrderStatus, Sort, Version};
+use crate::domain::rewards::Event;
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
 
@@ -234,8 +235,10 @@ impl From<VersionRow> for Version {
 
 /// Every version of an item, in the order they were created.
 pub async fn versions(db: &Db, item_id: &str) -> Result<Vec<Version>> {
-    let sql = format!("SELECT {VERSION_COLUMNS} FROM marketplace_versions WHERE item_id = ?1 ORDER BY created_at, rowid");
-    Ok(db.all::<VersionRow>(&sql, &args![item_id]).await?.into_iter().map(Version::from).collect())
+    // (At most MAX_VERSIONS exist: versions are added only through `check_new_version`.)
+    let sql = format!("SELECT {VERSION_COLUMNS} FROM marketplace_versions WHERE item_id = ?1 ORDER BY created_at, rowid LIMIT ?2");
+    let limit = crate::domain::marketplace::MAX_VERSIONS as u32 + 1;
+    Ok(db.all::<VersionRow>(&sql, &args![item_id, limit]).await?.into_iter().map(Version::from).collect())
 }
 
 /// Adds a version, if the item still has exactly `known` versions (so two versions created at
@@ -257,4 +260,357 @@ pub async fn set_file(db: &Db, version_id: &str, file: &File) -> Result<bool> {
                WHERE id = ?1 AND file_key IS NULL";
     let args: [Arg; 6] = args![version_id, &file.key, file.size, &file.sha256, &file.content_type, file.uploaded_at.unix()];
     Ok(db.run(sql, &args).await? == 1)
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: i64,
+}
+
+// --- orders ------------------------------------------------------------------------------------
+
+const ORDER_COLUMNS: &str = "id, item_id, buyer_id, seller_id, price_cents, fee_bps, fee_cents, seller_cents, currency, status,
+    checkout_url, created_at, completed_at, refunded_at";
+
+#[derive(Deserialize)]
+struct OrderRow {
+    id: String,
+    item_id: String,
+    buyer_id: String,
+    seller_id: String,
+    price_cents: i64,
+    fee_bps: u32,
+    fee_cents: i64,
+    seller_cents: i64,
+    currency: String,
+    status: String,
+    checkout_url: Option<String>,
+    created_at: i64,
+    completed_at: Option<i64>,
+    refunded_at: Option<i64>,
+}
+
+impl TryFrom<OrderRow> for Order {
+    type Error = Error;
+    fn try_from(r: OrderRow) -> Result<Self> {
+        Ok(Order {
+            status: OrderStatus::parse(&r.status).ok_or_else(|| Error::corrupt("marketplace_orders", &r.id, "status", &r.status))?,
+            id: r.id,
+            item_id: r.item_id,
+            buyer_id: r.buyer_id,
+            seller_id: r.seller_id,
+            price_cents: r.price_cents,
+            fee_bps: r.fee_bps,
+            fee_cents: r.fee_cents,
+            seller_cents: r.seller_cents,
+            currency: r.currency,
+            checkout_url: r.checkout_url,
+            created_at: Timestamp::from_unix(r.created_at),
+            completed_at: r.completed_at.map(Timestamp::from_unix),
+            refunded_at: r.refunded_at.map(Timestamp::from_unix),
+        })
+    }
+}
+
+/// Places `order`, unless the buyer has a live (pending or completed) order of the item: then
+/// that one (`Err`), which the caller answers with.
+pub async fn place(db: &Db, order: &Order) -> Result<std::result::Result<(), Order>> {
+    let sql = "INSERT INTO marketplace_orders (id, item_id, buyer_id, seller_id, price_cents, fee_bps, fee_cents, seller_cents,
+                   currency, status, created_at, updated_at)
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)
+               ON CONFLICT DO NOTHING";
+    let args = args![
+        &order.id,
+        &order.item_id,
+        &order.buyer_id,
+        &order.seller_id,
+        order.price_cents,
+        order.fee_bps,
+        order.fee_cents,
+        order.seller_cents,
+        &order.currency,
+        order.created_at.unix()
+    ];
+    if db.run(sql, &args).await? == 1 {
+        return Ok(Ok(()));
+    }
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM marketplace_orders WHERE item_id = ?1 AND buyer_id = ?2 AND status <> 'refunded'");
+    match db.first::<OrderRow>(&sql, &args![&order.item_id, &order.buyer_id]).await? {
+        Some(live) => Ok(Err(live.try_into()?)),
+        // The live order was refunded meanwhile: the caller may place again.
+        None => Err(Error::D1("marketplace order neither placed nor found".into())),
+    }
+}
+
+pub async fn find_order(db: &Db, id: &str) -> Result<Option<Order>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM marketplace_orders WHERE id = ?1");
+    db.first::<OrderRow>(&sql, &args![id]).await?.map(Order::try_from).transpose()
+}
+
+/// What completing an order creates, with ids and secrets drawn by the caller.
+pub struct Completion<'a> {
+    pub order: &'a Order,
+    pub license_id: &'a str,
+    pub license_key: &'a str,
+    pub key_hash: &'a str,
+    pub grant_id: &'a str,
+    pub grant_expires: Timestamp,
+    /// When the seller's earning becomes available.
+    pub available_at: Timestamp,
+    pub payment_ref: Option<&'a str>,
+    /// The seller's `revenue_cents` activity (none for a sale that pays the seller nothing).
+    pub event: Option<&'a Event>,
+    pub now: Timestamp,
+}
+
+/// Completes a pending order in one batch: the order, its license (the item's activation limit
+/// at this moment), its download grant, the seller's earning (`program = 'marketplace'`, held),
+/// the item's sales count and the seller's activity. Every write after the first is guarded by
+/// this batch's license, so of parallel completions (a webhook delivered twice at once) exactly
+/// one has an effect. Whether this call completed it.
+pub async fn complete(db: &Db, c: &Completion<'_>) -> Result<bool> {
+    let o = c.order;
+    let now = c.now.unix();
+    let mine = "EXISTS (SELECT 1 FROM marketplace_licenses WHERE id = ?1)";
+    let mut statements = vec![
+        db.statement(
+            "UPDATE marketplace_orders SET status = 'completed', completed_at = ?2, payment_ref = COALESCE(?3, payment_ref), updated_at = ?2
+             WHERE id = ?1 AND status = 'pending'",
+            &args![&o.id, now, c.payment_ref],
+        )?,
+        db.statement(
+            "INSERT INTO marketplace_licenses (id, order_id, item_id, buyer_id, license_key, key_hash, status, activation_limit, created_at, updated_at)
+             SELECT ?1, o.id, o.item_id, o.buyer_id, ?3, ?4, 'active', i.activation_limit, ?5, ?5
+             FROM marketplace_orders o JOIN marketplace_items i ON i.id = o.item_id
+             WHERE o.id = ?2 AND o.status = 'completed'
+             ON CONFLICT DO NOTHING",
+            &args![c.license_id, &o.id, c.license_key, c.key_hash, now],
+        )?,
+        db.statement(
+            &format!(
+                "INSERT INTO marketplace_downloads (id, order_id, item_id, buyer_id, expires_at, created_at)
+                 SELECT ?2, ?3, ?4, ?5, ?6, ?7 WHERE {mine}"
+            ),
+            &args![c.license_id, c.grant_id, &o.id, &o.item_id, &o.buyer_id, c.grant_expires.unix(), now],
+        )?,
+        db.statement(
+            &format!("UPDATE marketplace_items SET sales = sales + 1 WHERE id = ?2 AND {mine}"),
+            &args![c.license_id, &o.item_id],
+        )?,
+    ];
+    if o.seller_cents > 0 {
+        statements.push(db.statement(
+            &format!(
+                "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, rate_bps, status, available_at, source, created_at, updated_at)
+                 SELECT ?2, ?3, ?4, 'commission', ?5, ?6, 'open', ?7, ?8, ?9, ?9 WHERE {mine}"
+            ),
+            &args![
+                c.license_id,
+                crate::ids::new_id(),
+                super::earnings::MARKETPLACE,
+                &o.seller_id,
+                o.seller_cents,
+                10_000 - o.fee_bps,
+                c.available_at.unix(),
+                format!("order:{}", o.id),
+                now
+            ],
+        )?);
+    }
+    if let Some(event) = c.event {
+        let guard = "EXISTS (SELECT 1 FROM marketplace_licenses WHERE id = ?4)";
+        statements.extend(super::rewards::count_if(db, c.license_id, std::slice::from_ref(event), c.now, Some((guard, c.license_id)))?);
+    }
+    statements.push(db.statement("SELECT COUNT(*) AS n FROM marketplace_licenses WHERE id = ?1", &args![c.license_id])?);
+    let n = statements.len();
+    let results = db.batch(statements).await?;
+    Ok(super::rows::<CountRow>(&results, n - 1)?.first().is_some_and(|r| r.n == 1))
+}
+
+// --- purchases, licenses, downloads ------------------------------------------------------------
+
+/// A buyer's order with its license and download grant (once completed). (Flat: D1's rows
+/// reach serde as JavaScript values, whose numbers a flattened struct would read as floats.)
+#[derive(Deserialize)]
+pub struct PurchaseRow {
+    id: String,
+    item_id: String,
+    buyer_id: String,
+    seller_id: String,
+    price_cents: i64,
+    fee_bps: u32,
+    fee_cents: i64,
+    seller_cents: i64,
+    currency: String,
+    status: String,
+    checkout_url: Option<String>,
+    created_at: i64,
+    completed_at: Option<i64>,
+    refunded_at: Option<i64>,
+    pub license_key: Option<String>,
+    pub license_status: Option<String>,
+    pub activation_limit: Option<i64>,
+    pub activations: Option<i64>,
+    pub grant_id: Option<String>,
+    pub grant_expires_at: Option<i64>,
+    pub grant_revoked_at: Option<i64>,
+}
+
+impl PurchaseRow {
+    pub fn order(&self) -> Result<Order> {
+        let r = self;
+        OrderRow {
+            id: r.id.clone(),
+            item_id: r.item_id.clone(),
+            buyer_id: r.buyer_id.clone(),
+            seller_id: r.seller_id.clone(),
+            price_cents: r.price_cents,
+            fee_bps: r.fee_bps,
+            fee_cents: r.fee_cents,
+            seller_cents: r.seller_cents,
+            currency: r.currency.clone(),
+            status: r.status.clone(),
+            checkout_url: r.checkout_url.clone(),
+            created_at: r.created_at,
+            completed_at: r.completed_at,
+            refunded_at: r.refunded_at,
+        }
+        .try_into()
+    }
+
+    pub fn license_status(&self) -> Result<Option<LicenseStatus>> {
+        self.license_status
+            .as_deref()
+            .map(|s| LicenseStatus::parse(s).ok_or_else(|| Error::corrupt("marketplace_licenses", &self.id, "status", s)))
+            .transpose()
+    }
+}
+
+const PURCHASE_SELECT: &str = "SELECT o.id, o.item_id, o.buyer_id, o.seller_id, o.price_cents, o.fee_bps, o.fee_cents, o.seller_cents,
+        o.currency, o.status, o.checkout_url, o.created_at, o.completed_at, o.refunded_at,
+        l.license_key, l.status AS license_status, l.activation_limit,
+        (SELECT COUNT(*) FROM marketplace_activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS activations,
+        d.id AS grant_id, d.expires_at AS grant_expires_at, d.revoked_at AS grant_revoked_at
+    FROM marketplace_orders o
+    LEFT JOIN marketplace_licenses l ON l.order_id = o.id
+    LEFT JOIN marketplace_downloads d ON d.order_id = o.id";
+
+/// One of the buyer's purchases (another buyer's → `None`).
+pub async fn purchase(db: &Db, buyer_id: &str, order_id: &str) -> Result<Option<PurchaseRow>> {
+    db.first(&format!("{PURCHASE_SELECT} WHERE o.id = ?1 AND o.buyer_id = ?2"), &args![order_id, buyer_id]).await
+}
+
+/// The buyer's purchases, newest first, before the cursor (creation time, id).
+pub async fn purchases(db: &Db, buyer_id: &str, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<PurchaseRow>> {
+    let (at, id) = before.map_or((None, None), |(t, i)| (Some(*t), Some(i.as_str())));
+    let sql = format!(
+        "{PURCHASE_SELECT} WHERE o.buyer_id = ?1 AND (?2 IS NULL OR o.created_at < ?2 OR (o.created_at = ?2 AND o.id < ?3))
+         ORDER BY o.created_at DESC, o.id DESC LIMIT ?4"
+    );
+    db.all(&sql, &args![buyer_id, at, id, limit]).await
+}
+
+/// A license as the public license endpoints see it.
+#[derive(Deserialize)]
+pub struct LicenseRow {
+    pub id: String,
+    pub item_id: String,
+    pub status: String,
+    pub activation_limit: Option<i64>,
+}
+
+impl LicenseRow {
+    pub fn status(&self) -> Result<LicenseStatus> {
+        LicenseStatus::parse(&self.status).ok_or_else(|| Error::corrupt("marketplace_licenses", &self.id, "status", &self.status))
+    }
+}
+
+pub async fn license_by_hash(db: &Db, key_hash: &str) -> Result<Option<LicenseRow>> {
+    let sql = "SELECT id, item_id, status, activation_limit FROM marketplace_licenses WHERE key_hash = ?1";
+    db.first(sql, &args![key_hash]).await
+}
+
+/// An instance a license is active on.
+#[derive(Deserialize)]
+pub struct ActivationRow {
+    pub id: String,
+    pub instance_name: String,
+    pub created_at: i64,
+    /// Active instances of the license (this one included).
+    pub active: i64,
+}
+
+/// Activates `instance_name` on a license if it is active and below its limit, in one
+/// statement (so parallel activations never pass the limit); the same name again finds its
+/// instance. The instance, and whether this call created it; `None` when it could not.
+pub async fn activate(db: &Db, license_id: &str, activation_id: &str, instance_name: &str, now: Timestamp) -> Result<Option<(ActivationRow, bool)>> {
+    let statements = vec![
+        db.statement(
+            "INSERT INTO marketplace_activations (id, license_id, instance_name, created_at)
+             SELECT ?1, l.id, ?3, ?4 FROM marketplace_licenses l
+             WHERE l.id = ?2 AND l.status = 'active'
+               AND (l.activation_limit IS NULL
+                    OR (SELECT COUNT(*) FROM marketplace_activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL) < l.activation_limit)
+             ON CONFLICT DO NOTHING",
+            &args![activation_id, license_id, instance_name, now.unix()],
+        )?,
+        db.statement(
+            "SELECT id, instance_name, created_at,
+                 (SELECT COUNT(*) FROM marketplace_activations b WHERE b.license_id = ?1 AND b.deactivated_at IS NULL) AS active
+             FROM marketplace_activations WHERE license_id = ?1 AND instance_name = ?2 AND deactivated_at IS NULL",
+            &args![license_id, instance_name],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let row = super::rows::<ActivationRow>(&results, 1)?.pop();
+    Ok(row.map(|r| {
+        let created = r.id == activation_id;
+        (r, created)
+    }))
+}
+
+/// Active instances of a license.
+pub async fn active_instances(db: &Db, license_id: &str) -> Result<i64> {
+    let sql = "SELECT COUNT(*) AS n FROM marketplace_activations WHERE license_id = ?1 AND deactivated_at IS NULL";
+    Ok(db.first::<CountRow>(sql, &args![license_id]).await?.map_or(0, |r| r.n))
+}
+
+/// Whether `instance_id` is an active instance of the license.
+pub async fn instance_active(db: &Db, license_id: &str, instance_id: &str) -> Result<bool> {
+    let sql = "SELECT COUNT(*) AS n FROM marketplace_activations WHERE id = ?1 AND license_id = ?2 AND deactivated_at IS NULL";
+    Ok(db.first::<CountRow>(sql, &args![instance_id, license_id]).await?.is_some_and(|r| r.n == 1))
+}
+
+/// Frees an instance of the license; whether it was active.
+pub async fn deactivate(db: &Db, license_id: &str, instance_id: &str, now: Timestamp) -> Result<bool> {
+    let sql = "UPDATE marketplace_activations SET deactivated_at = ?3 WHERE id = ?1 AND license_id = ?2 AND deactivated_at IS NULL";
+    Ok(db.run(sql, &args![instance_id, license_id, now.unix()]).await? == 1)
+}
+
+/// Gives the buyer's license of an order a new key (the old one stops at once); whether it did
+/// (a revoked license keeps its key).
+pub async fn rotate_key(db: &Db, order_id: &str, buyer_id: &str, key: &str, key_hash: &str, now: Timestamp) -> Result<bool> {
+    let sql = "UPDATE marketplace_licenses SET license_key = ?3, key_hash = ?4, updated_at = ?5
+               WHERE order_id = ?1 AND buyer_id = ?2 AND status <> 'revoked'";
+    Ok(db.run(sql, &args![order_id, buyer_id, key, key_hash, now.unix()]).await? == 1)
+}
+
+/// A download grant with what decides whether it opens.
+#[derive(Deserialize)]
+pub struct GrantRow {
+    pub item_id: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub order_status: String,
+}
+
+pub async fn grant(db: &Db, grant_id: &str) -> Result<Option<GrantRow>> {
+    let sql = "SELECT d.item_id, d.expires_at, d.revoked_at, o.status AS order_status
+               FROM marketplace_downloads d JOIN marketplace_orders o ON o.id = d.order_id WHERE d.id = ?1";
+    db.first(sql, &args![grant_id]).await
+}
+
+pub async fn count_download(db: &Db, grant_id: &str) -> Result<()> {
+    db.run("UPDATE marketplace_downloads SET downloads = downloads + 1 WHERE id = ?1", &args![grant_id]).await?;
+    Ok(())
 }
