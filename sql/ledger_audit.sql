@@ -107,7 +107,7 @@ FROM referral_bonuses b JOIN activity_events e ON e.id = 'soundhash:referral:' |
 WHERE b.status <> 'granted'
 )
 UNION ALL
--- Revenue (nested: D1 allows 5 terms per compound SELECT).
+-- Revenue and marketplace (nested: D1 allows 5 terms per compound SELECT).
 SELECT * FROM (
 SELECT * FROM (
 -- Revenue: the creators' lines of a record sum to its creator part (platform + creator = gross
@@ -151,5 +151,33 @@ UNION ALL
 SELECT 'creator_earning_without_statement', e.id, 'source ' || COALESCE(e.source, 'none')
 FROM earnings e
 WHERE e.program = 'creator' AND NOT EXISTS (SELECT 1 FROM revenue_periods p WHERE e.source = 'statement:' || p.period)
+)
+UNION ALL
+SELECT * FROM (
+-- Marketplace: a completed or refunded order has its license and its download grant; a completed
+-- order's seller part is its earning; every seller earning comes from an order; an item's sales
+-- count its completed orders.
+SELECT 'marketplace_order_license', o.id, 'order ' || o.status || ' without its license'
+FROM marketplace_orders o
+WHERE o.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM marketplace_licenses l WHERE l.order_id = o.id)
+UNION ALL
+SELECT 'marketplace_order_grant', o.id, 'order ' || o.status || ' without its download grant'
+FROM marketplace_orders o
+WHERE o.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM marketplace_downloads d WHERE d.order_id = o.id)
+UNION ALL
+SELECT 'marketplace_order_earning', o.id, 'seller part ' || o.seller_cents || ' <> earning ' || COALESCE(e.amount_cents, 0)
+FROM marketplace_orders o
+LEFT JOIN earnings e ON e.program = 'marketplace' AND e.kind = 'commission' AND e.source = 'order:' || o.id
+WHERE o.status = 'completed' AND o.seller_cents <> COALESCE(e.amount_cents, 0)
+UNION ALL
+SELECT 'marketplace_earning_without_order', e.id, 'source ' || COALESCE(e.source, 'none')
+FROM earnings e
+WHERE e.program = 'marketplace' AND e.kind = 'commission'
+  AND NOT EXISTS (SELECT 1 FROM marketplace_orders o WHERE e.source = 'order:' || o.id AND o.status <> 'pending')
+UNION ALL
+SELECT 'marketplace_item_sales', i.id, 'sales ' || i.sales || ' <> completed orders ' || COALESCE(n.orders, 0)
+FROM marketplace_items i
+LEFT JOIN (SELECT item_id, COUNT(*) AS orders FROM marketplace_orders WHERE status = 'completed' GROUP BY item_id) n ON n.item_id = i.id
+WHERE i.sales <> COALESCE(n.orders, 0)
 )
 );

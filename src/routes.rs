@@ -99,6 +99,17 @@ pub static ROUTES: &[Route] = &[
     route!(Put "/api/v1/monetization/marketplace/items/{id}/file", User, marketplace::upload, streamed: true),
     route!(Get "/api/v1/monetization/marketplace/seller/items", User, marketplace::seller_items),
     route!(Patch "/api/v1/monetization/admin/marketplace/items/{id}", Admin, marketplace::admin_update),
+    route!(Post "/api/v1/monetization/marketplace/items/{id}/purchase", User, marketplace::orders::purchase),
+    route!(Get "/api/v1/monetization/marketplace/purchases", User, marketplace::orders::list),
+    route!(Get "/api/v1/monetization/marketplace/purchases/{id}", User, marketplace::orders::get),
+    route!(Post "/api/v1/monetization/marketplace/purchases/{id}/license/rotate", User, marketplace::orders::rotate),
+    route!(Get "/api/v1/monetization/marketplace/purchases/{id}/download", User, marketplace::orders::download_link),
+    route!(Post "/api/v1/monetization/admin/marketplace/orders/{id}/complete", Admin, marketplace::orders::admin_complete),
+    // License checks by the seller's software, and signed downloads: public, throttled per IP.
+    route!(Post "/api/v1/monetization/licenses/activate", Public, marketplace::orders::activate),
+    route!(Post "/api/v1/monetization/licenses/validate", Public, marketplace::orders::validate),
+    route!(Post "/api/v1/monetization/licenses/deactivate", Public, marketplace::orders::deactivate),
+    route!(Get "/d/{token}", Public, marketplace::orders::download),
 ];
 
 /// The table with its path matcher, built once per isolate.

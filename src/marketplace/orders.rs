@@ -184,7 +184,7 @@ pub async fn admin_complete(ctx: &Ctx) -> ApiResult {
 pub async fn list(ctx: &Ctx) -> ApiResult {
     let page = ctx.page::<(i64, String)>()?;
     let rows = store::purchases(&ctx.db()?, &ctx.user()?.id, page.after.as_ref(), page.fetch_limit()).await?;
-    let page = Page::from_rows(rows, page.limit, |r| (r.order().map_or(0, |o| o.created_at.unix()), r.order().map_or_else(|_| String::new(), |o| o.id)));
+    let page = Page::from_rows(rows, page.limit, PurchaseRow::cursor);
     let items = page.items.iter().map(|r| purchase_view(ctx, r)).collect::<ApiResult<Vec<_>>>()?;
     Reply::ok(&Page { items, next_cursor: page.next_cursor })
 }
@@ -273,6 +273,11 @@ struct ValidateBody {
 /// `POST /licenses/validate`: always 200 with `valid` and a `code`; no side effects.
 pub async fn validate(ctx: &Ctx) -> ApiResult {
     let body: ValidateBody = ctx.json()?;
+    for (field, value, max) in [("license_key", Some(&body.license_key), 80), ("item_id", Some(&body.item_id), 128), ("instance_id", body.instance_id.as_ref(), 128)] {
+        if value.is_some_and(|v| v.chars().count() > max) {
+            return Err(ApiError::validation(field, format!("{field} must be at most {max} characters")));
+        }
+    }
     let db = ctx.db()?;
     let license = match rules::parse_license_key(&body.license_key) {
         Some(canonical) => store::license_by_hash(&db, &rules::key_hash(&canonical)).await?,
@@ -329,6 +334,7 @@ pub async fn download_link(ctx: &Ctx) -> ApiResult {
     let view = purchase_view(ctx, &row)?;
     let url = view.download_url.ok_or_else(|| ApiError::forbidden("This order has no download (not completed, or refunded)."))?;
     let url = match ctx.query("version") {
+        Some(v) if v.is_empty() || v.chars().count() > 64 => return Err(ApiError::validation("version", "version must be 1–64 characters")),
         Some(v) => crate::domain::links::with_param(&url, "version", v).map_err(ApiError::internal)?,
         None => url,
     };

@@ -478,6 +478,11 @@ impl PurchaseRow {
         .try_into()
     }
 
+    /// The list's sort key: (creation time, order id).
+    pub fn cursor(&self) -> (i64, String) {
+        (self.created_at, self.id.clone())
+    }
+
     pub fn license_status(&self) -> Result<Option<LicenseStatus>> {
         self.license_status
             .as_deref()

@@ -13,6 +13,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         edits_are_private_to_the_seller_and_never_lost,
         uploads_are_bounded_and_typed,
         parallel_uploads_of_a_version_keep_one_file,
+        a_purchase_completes_once_into_a_license_a_download_and_a_held_earning,
+        license_keys_activate_up_to_their_limit_exactly,
     )
 }
 
@@ -235,4 +237,172 @@ fn r2_objects(s: &Server, prefix: &str) -> usize {
         .expect("python3");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().parse().expect("a count")
+}
+
+// --- purchases, licenses, downloads ------------------------------------------------------------
+
+fn purchase(s: &Server, token: &str, item: &str, key: Option<&str>) -> Resp {
+    let call = s.post(&format!("{API}/marketplace/items/{item}/purchase")).token(token);
+    let call = match key {
+        Some(key) => call.header("Idempotency-Key", key),
+        None => call,
+    };
+    call.json(&json!({})).send()
+}
+
+/// GET of a URL of this service (the path of `url`), the body as bytes.
+fn get_bytes(s: &Server, url: &str, range: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::Read;
+    let path = &url[url.find("/d/").expect("a download link")..];
+    let mut req = ureq::get(&format!("{}{path}", s.base));
+    if let Some(range) = range {
+        req = req.set("Range", range);
+    }
+    let response = match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let status = response.status();
+    let headers = response.headers_names().into_iter().filter_map(|n| response.header(&n).map(|v| (n.to_lowercase(), v.to_owned()))).collect();
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body).expect("read body");
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn a_purchase_completes_once_into_a_license_a_download_and_a_held_earning() {
+    let s = shared();
+    let (seller, seller_token) = s.user();
+    let (buyer, token) = s.user();
+    let item = create_item(s, &seller_token, &json!({"title": "Paid DB", "category": "fingerprint_database", "price_cents": 1999, "activation_limit": 3}));
+    let id = item["id"].as_str().unwrap().to_owned();
+    let bytes = file_bytes(1536 * 1024 + 3, 42);
+    assert_eq!(upload(s, &seller_token, &id, "", "application/zip", bytes.clone()).status, 201);
+    purchase(s, &token, &id, Some(&unique("k"))).expect_error(404, "not_found");
+    assert_eq!(patch(s, &seller_token, &id, &json!({"status": "published"})).status, 200);
+    purchase(s, &token, &id, None).expect_error(422, "validation_failed");
+    purchase(s, &seller_token, &id, Some(&unique("k"))).expect_error(422, "own_item");
+    let key = unique("buy");
+    let r = purchase(s, &token, &id, Some(&key));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = r.json();
+    assert_eq!((order["status"].as_str(), order["price_cents"].as_i64()), (Some("pending"), Some(1999)));
+    assert_eq!((order["platform_fee_cents"].as_i64(), order["seller_payout_cents"].as_i64()), (Some(300), Some(1699)));
+    assert_eq!((order["license"].clone(), order["download_url"].clone()), (Value::Null, Value::Null));
+    let order_id = order["order_id"].as_str().unwrap().to_owned();
+    // A replay, and a second attempt while it is pending, answer the same order.
+    assert_eq!(purchase(s, &token, &id, Some(&key)).json()["order_id"], order_id.as_str());
+    let again = purchase(s, &token, &id, Some(&unique("k")));
+    assert_eq!((again.status, again.json()["order_id"].as_str()), (200, Some(order_id.as_str())));
+    // Completed five times at once: once.
+    let completions = parallel(5, |_| s.post(&format!("{API}/admin/marketplace/orders/{order_id}/complete")).token(s.admin()).json(&json!({"payment_ref": "inv_1"})).send());
+    assert!(completions.iter().all(|r| r.status == 200), "{:?}", completions.iter().map(|r| &r.body).collect::<Vec<_>>());
+    let done = completions[0].json();
+    assert_eq!(done["status"], "completed");
+    let license_key = done["license"]["key"].as_str().unwrap().to_owned();
+    assert!(completions.iter().all(|r| r.json()["license"]["key"] == license_key.as_str()), "one license");
+    let earnings = s.d1(&format!("SELECT payee_id, amount_cents, status FROM earnings WHERE program = 'marketplace' AND source = 'order:{order_id}'"));
+    assert_eq!(earnings.len(), 1, "{earnings:?}");
+    assert_eq!((earnings[0]["payee_id"].as_str(), earnings[0]["amount_cents"].as_i64(), earnings[0]["status"].as_str()), (Some(seller.as_str()), Some(1699), Some("open")));
+    assert_eq!(s.d1(&format!("SELECT sales FROM marketplace_items WHERE id = '{id}'"))[0]["sales"].as_i64(), Some(1));
+    purchase(s, &token, &id, Some(&unique("k"))).expect_error(409, "already_purchased");
+    // The buyer's and nobody else's.
+    let mine = s.get(&format!("{API}/marketplace/purchases")).token(&token).send().json();
+    assert_eq!(mine["items"][0]["order_id"], order_id.as_str());
+    let (_, stranger) = s.user();
+    s.get(&format!("{API}/marketplace/purchases/{order_id}")).token(&stranger).send().expect_error(404, "not_found");
+    s.get(&format!("{API}/marketplace/purchases/{order_id}/download")).token(&stranger).send().expect_error(404, "not_found");
+    // The download: a 302 to the signed link; whole and by range; the bytes are the file's.
+    let r = s.get(&format!("{API}/marketplace/purchases/{order_id}/download")).token(&token).send();
+    assert_eq!(r.status, 302, "{}", r.body);
+    let link = r.header("Location").unwrap().to_owned();
+    assert_eq!(link, done["download_url"].as_str().unwrap());
+    let (status, headers, body) = get_bytes(s, &link, None);
+    assert_eq!(status, 200);
+    assert_eq!(hex::encode(Sha256::digest(&body)), hex::encode(Sha256::digest(&bytes)), "the file, whole");
+    assert_eq!(header(&headers, "content-length"), Some(bytes.len().to_string().as_str()));
+    assert!(header(&headers, "content-disposition").unwrap().starts_with("attachment; filename=\"Paid_DB-1.0.0"));
+    let (status, headers, body) = get_bytes(s, &link, Some("bytes=1000-1999"));
+    assert_eq!((status, body.as_slice()), (206, &bytes[1000..2000]));
+    assert_eq!(header(&headers, "content-range"), Some(format!("bytes 1000-1999/{}", bytes.len()).as_str()));
+    let (status, _, body) = get_bytes(s, &link, Some("bytes=-10"));
+    assert_eq!((status, body.as_slice()), (206, &bytes[bytes.len() - 10..]));
+    assert_eq!(get_bytes(s, &link, Some("bytes=99999999-")).0, 416);
+    // Tampered links never give a byte.
+    let signature_at = link.rfind('.').unwrap() + 1;
+    let mut tampered = link.clone().into_bytes();
+    tampered[signature_at] = if tampered[signature_at] == b'A' { b'B' } else { b'A' };
+    let (status, _, body) = get_bytes(s, &String::from_utf8(tampered).unwrap(), None);
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("download_invalid"));
+    let expiry_at = link[..signature_at - 1].rfind('.').unwrap() + 1;
+    let extended = format!("{}9{}", &link[..expiry_at], &link[expiry_at..]);
+    assert_eq!(get_bytes(s, &extended, None).0, 403, "a later expiry under the same signature");
+    let downloads = s.d1(&format!("SELECT downloads FROM marketplace_downloads WHERE order_id = '{order_id}'"));
+    assert_eq!(downloads[0]["downloads"].as_i64(), Some(1), "the whole download counted (ranges past the start are not)");
+    let _ = buyer;
+    s.assert_ledgers_consistent();
+}
+
+fn license(s: &Server, action: &str, body: &Value) -> Resp {
+    s.post(&format!("{API}/licenses/{action}")).json(body).send()
+}
+
+fn license_keys_activate_up_to_their_limit_exactly() {
+    let s = shared();
+    let (_, seller_token) = s.user();
+    let (_, token) = s.user();
+    let id = published_item(s, &seller_token, &json!({"title": "Free plugin", "category": "plugin", "price_cents": 0, "activation_limit": 3}));
+    let other_item = published_item(s, &seller_token, &json!({"title": "Other", "category": "plugin", "price_cents": 0}));
+    // Free: completed at once.
+    let r = purchase(s, &token, &id, Some(&unique("k")));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = r.json();
+    assert_eq!(order["status"], "completed");
+    let key = order["license"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(order["license"]["activation_limit"], 3);
+    // Twenty activations at once: exactly three instances.
+    let results = parallel(20, |i| license(s, "activate", &json!({"license_key": key, "item_id": id, "instance_name": format!("machine-{i}")})));
+    let created: Vec<&Resp> = results.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(created.len(), 3, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(results.iter().all(|r| r.status == 201 || r.code() == "activation_limit_reached"));
+    let first = created[0].json();
+    // The same instance again is the same activation; typed differently, the key still reads.
+    let typed = key.to_lowercase().replace('-', " ");
+    let r = license(s, "activate", &json!({"license_key": typed, "item_id": id, "instance_name": first["instance_name"]}));
+    assert_eq!((r.status, r.json()["instance_id"].clone()), (200, first["instance_id"].clone()));
+    // Validation: the item is always checked.
+    let check = |key: &str, item: &str, instance: Option<&str>| {
+        let mut body = json!({"license_key": key, "item_id": item});
+        if let Some(instance) = instance {
+            body["instance_id"] = json!(instance);
+        }
+        let r = license(s, "validate", &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let ok = check(&key, &id, first["instance_id"].as_str());
+    assert_eq!((ok["valid"].as_bool(), ok["code"].as_str(), ok["activation_usage"].as_i64()), (Some(true), Some("valid"), Some(3)));
+    let wrong = check(&key, &other_item, None);
+    assert_eq!((wrong["valid"].as_bool(), wrong["code"].as_str(), wrong["activation_usage"].clone()), (Some(false), Some("wrong_item"), Value::Null));
+    assert_eq!(check(&key, &id, Some("no-such-instance"))["code"], "instance_not_found");
+    assert_eq!(check("SHM-00000-00000-00000-00000-00000", &id, None)["code"], "unknown");
+    assert_eq!(check("not a key", &id, None)["code"], "unknown");
+    license(s, "activate", &json!({"license_key": key, "item_id": other_item, "instance_name": "x"})).expect_error(404, "not_found");
+    // A freed seat takes a new instance.
+    let r = license(s, "deactivate", &json!({"license_key": key, "item_id": id, "instance_id": first["instance_id"]}));
+    assert_eq!((r.status, r.json()["activation_usage"].as_i64()), (200, Some(2)), "{}", r.body);
+    license(s, "deactivate", &json!({"license_key": key, "item_id": id, "instance_id": first["instance_id"]})).expect_error(404, "not_found");
+    assert_eq!(license(s, "activate", &json!({"license_key": key, "item_id": id, "instance_name": "new-machine"})).status, 201);
+    // Rotation: the old key stops at once, the new one works.
+    let order_id = order["order_id"].as_str().unwrap();
+    let r = s.post(&format!("{API}/marketplace/purchases/{order_id}/license/rotate")).token(&token).json(&json!({})).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_key = r.json()["license"]["key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    assert_eq!(check(&key, &id, None)["code"], "unknown");
+    assert_eq!(check(&new_key, &id, None)["code"], "valid");
 }
