@@ -155,7 +155,8 @@ WHERE e.program = 'creator' AND NOT EXISTS (SELECT 1 FROM revenue_periods p WHER
 UNION ALL
 SELECT * FROM (
 -- Marketplace: a completed or refunded order has its license and its download grant; a completed
--- order's seller part is its earning; every seller earning comes from an order; an item's sales
+-- order's seller part is its seller's earning; every seller earning comes from an order of
+-- theirs; an item's sales
 -- count its completed orders.
 SELECT 'marketplace_order_license', o.id, 'order ' || o.status || ' without its license'
 FROM marketplace_orders o
@@ -167,13 +168,14 @@ WHERE o.status <> 'pending' AND NOT EXISTS (SELECT 1 FROM marketplace_downloads 
 UNION ALL
 SELECT 'marketplace_order_earning', o.id, 'seller part ' || o.seller_cents || ' <> earning ' || COALESCE(e.amount_cents, 0)
 FROM marketplace_orders o
-LEFT JOIN earnings e ON e.program = 'marketplace' AND e.kind = 'commission' AND e.source = 'order:' || o.id
+LEFT JOIN earnings e ON e.program = 'marketplace' AND e.payee_id = o.seller_id AND e.source = 'order:' || o.id AND e.kind = 'commission'
 WHERE o.status = 'completed' AND o.seller_cents <> COALESCE(e.amount_cents, 0)
 UNION ALL
 SELECT 'marketplace_earning_without_order', e.id, 'source ' || COALESCE(e.source, 'none')
 FROM earnings e
 WHERE e.program = 'marketplace' AND e.kind = 'commission'
-  AND NOT EXISTS (SELECT 1 FROM marketplace_orders o WHERE e.source = 'order:' || o.id AND o.status <> 'pending')
+  AND NOT EXISTS (SELECT 1 FROM marketplace_orders o
+                  WHERE o.id = substr(e.source, 7) AND e.source = 'order:' || o.id AND o.seller_id = e.payee_id AND o.status <> 'pending')
 UNION ALL
 SELECT 'marketplace_item_sales', i.id, 'sales ' || i.sales || ' <> completed orders ' || COALESCE(n.orders, 0)
 FROM marketplace_items i

@@ -13,7 +13,7 @@ use crate::http::idempotency::{self, KeyPolicy};
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
-use crate::store::marketplace::{self as store, Completion, PurchaseRow};
+use crate::store::marketplace::{self as store, Completion, Placed, PurchaseRow};
 use crate::store::Db;
 use serde::{Deserialize, Serialize};
 
@@ -97,20 +97,33 @@ pub async fn purchase(ctx: &Ctx) -> ApiResult {
     idempotency::run(ctx, KeyPolicy::Required, || async {
         let db = ctx.db()?;
         let buyer = ctx.user()?.id.clone();
-        let item = store::find(&db, ctx.param("id")?).await?.filter(|i| i.is_public()).ok_or_else(not_found)?;
-        rules::may_buy(&item, &buyer)?;
-        let order = Order::place(new_id(), &item, &buyer, ctx.config()?.marketplace_fee_bps, ctx.now);
-        if let Err(live) = store::place(&db, &order).await? {
-            if live.status == OrderStatus::Completed {
-                return Err(ApiError::conflict("already_purchased", "You own this item already."));
+        for _ in 0..3 {
+            let item = store::find(&db, ctx.param("id")?).await?.filter(|i| i.is_public()).ok_or_else(not_found)?;
+            rules::may_buy(&item, &buyer)?;
+            let order = Order::place(new_id(), &item, &buyer, ctx.config()?.marketplace_fee_bps, ctx.now);
+            match store::place(&db, &order, item.version).await? {
+                Placed::Placed => {
+                    if order.price_cents == 0 {
+                        complete(ctx, &db, &order, None).await?;
+                    }
+                    return purchase_reply(ctx, &db, 201, &order.id).await;
+                }
+                Placed::Live(live) if live.status == OrderStatus::Completed => {
+                    return Err(ApiError::conflict("already_purchased", "You own this item already."));
+                }
+                Placed::Live(live) => {
+                    // The buyer's purchase in progress; a free one whose completion failed
+                    // before completes now.
+                    if live.price_cents == 0 {
+                        complete(ctx, &db, &live, None).await?;
+                    }
+                    return purchase_reply(ctx, &db, 200, &live.id).await;
+                }
+                // The item changed (price, fee, status) since it was read: read it again.
+                Placed::ItemChanged => {}
             }
-            // A pending order of this item is the buyer's purchase in progress.
-            return purchase_reply(ctx, &db, 200, &live.id).await;
         }
-        if order.price_cents == 0 {
-            complete(ctx, &db, &order, None).await?;
-        }
-        purchase_reply(ctx, &db, 201, &order.id).await
+        Err(ApiError::contention("concurrent_update", "The item changed meanwhile; retry."))
     })
     .await
 }
@@ -242,10 +255,17 @@ pub async fn activate(ctx: &Ctx) -> ApiResult {
         LicenseStatus::Disabled => return Err(ApiError::conflict("license_disabled", "This license is disabled.")),
         LicenseStatus::Revoked => return Err(ApiError::conflict("license_revoked", "This license was revoked.")),
     }
-    let Some((instance, created)) = store::activate(&db, &license.id, &new_id(), &body.instance_name, ctx.now).await? else {
-        // Not active any more, or at its limit.
+    let mut activated = None;
+    for _ in 0..2 {
+        activated = store::activate(&db, &license.id, &new_id(), &body.instance_name, ctx.now).await?;
+        if activated.is_some() {
+            break;
+        }
+        // At its limit (a seat may have been freed meanwhile: then once more), or no longer active.
         let active = store::active_instances(&db, &license.id).await?;
         rules::may_activate(active, license.activation_limit)?;
+    }
+    let Some((instance, created)) = activated else {
         return Err(ApiError::conflict("license_not_active", "This license is no longer active."));
     };
     let view = serde_json::json!({
@@ -378,7 +398,9 @@ pub async fn download(ctx: &Ctx) -> ApiResult {
     };
     let stream = blobs::get(&ctx.env, ctx.object_meter(), &file.key, part).await.map_err(ApiError::internal)?;
     let stream = stream.ok_or_else(|| ApiError::internal(format!("R2 object {} is missing", file.key)))?;
-    if part.is_none_or(|(start, _)| start == 0) {
+    // A download counts once where it starts (the whole file, or a range from its first byte);
+    // a HEAD is no download.
+    if ctx.method != worker::Method::Head && part.is_none_or(|(start, _)| start == 0) {
         store::count_download(&db, grant_id).await?;
     }
     let item = store::find(&db, &grant.item_id).await?;

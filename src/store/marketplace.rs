@@ -312,12 +312,22 @@ impl TryFrom<OrderRow> for Order {
     }
 }
 
-/// Places `order`, unless the buyer has a live (pending or completed) order of the item: then
-/// that one (`Err`), which the caller answers with.
-pub async fn place(db: &Db, order: &Order) -> Result<std::result::Result<(), Order>> {
+/// What placing an order did.
+pub enum Placed {
+    Placed,
+    /// The buyer's live (pending or completed) order of the item, placed before.
+    Live(Box<Order>),
+    /// The item is no longer as read (`item_version`), or no longer published: nothing placed.
+    ItemChanged,
+}
+
+/// Places `order` if the item is still published at `item_version` (the price and fee the order
+/// snapshots are the item's at that moment) and the buyer has no live order of it.
+pub async fn place(db: &Db, order: &Order, item_version: i64) -> Result<Placed> {
     let sql = "INSERT INTO marketplace_orders (id, item_id, buyer_id, seller_id, price_cents, fee_bps, fee_cents, seller_cents,
                    currency, status, created_at, updated_at)
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)
+               SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10
+               FROM marketplace_items WHERE id = ?2 AND status = 'published' AND version = ?11
                ON CONFLICT DO NOTHING";
     let args = args![
         &order.id,
@@ -329,17 +339,17 @@ pub async fn place(db: &Db, order: &Order) -> Result<std::result::Result<(), Ord
         order.fee_cents,
         order.seller_cents,
         &order.currency,
-        order.created_at.unix()
+        order.created_at.unix(),
+        item_version
     ];
     if db.run(sql, &args).await? == 1 {
-        return Ok(Ok(()));
+        return Ok(Placed::Placed);
     }
     let sql = format!("SELECT {ORDER_COLUMNS} FROM marketplace_orders WHERE item_id = ?1 AND buyer_id = ?2 AND status <> 'refunded'");
-    match db.first::<OrderRow>(&sql, &args![&order.item_id, &order.buyer_id]).await? {
-        Some(live) => Ok(Err(live.try_into()?)),
-        // The live order was refunded meanwhile: the caller may place again.
-        None => Err(Error::D1("marketplace order neither placed nor found".into())),
-    }
+    Ok(match db.first::<OrderRow>(&sql, &args![&order.item_id, &order.buyer_id]).await? {
+        Some(live) => Placed::Live(Box::new(live.try_into()?)),
+        None => Placed::ItemChanged,
+    })
 }
 
 pub async fn find_order(db: &Db, id: &str) -> Result<Option<Order>> {
