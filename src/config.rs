@@ -118,6 +118,13 @@ pub struct Config {
     /// Key of the download tokens' HMAC (secret `DOWNLOAD_SIGNING_SECRET`; derived from
     /// `API_SECRET_KEY` when unset).
     pub download_signing_secret: Vec<u8>,
+    /// Stripe's secret API key (secret `STRIPE_SECRET_KEY`): with it, a paid marketplace order
+    /// opens a Stripe Checkout Session; without, orders wait for
+    /// `POST /admin/marketplace/orders/{id}/complete`.
+    pub stripe_secret_key: Option<String>,
+    /// Where Stripe's API is (`STRIPE_API_BASE`, `https://api.stripe.com`; tests point it at a
+    /// local listener).
+    pub stripe_api_base: String,
     /// Signing secret of the Stripe webhook endpoint (secret `STRIPE_WEBHOOK_SECRET`); without
     /// it the webhook answers 503.
     pub stripe_webhook_secret: Option<Vec<u8>>,
@@ -170,6 +177,8 @@ impl Config {
             Some(secret) => secret.into_bytes(),
             None => links::derive_key(&api_secret_key, "download-token"),
         };
+        let stripe_api_base = non_empty(lookup("STRIPE_API_BASE")).unwrap_or_else(|| "https://api.stripe.com".to_owned());
+        links::base_url(&stripe_api_base).map_err(|e| ConfigError(format!("var STRIPE_API_BASE: {e}")))?;
         let public_base_url = non_empty(lookup("PUBLIC_BASE_URL")).unwrap_or_else(|| d::PUBLIC_BASE_URL.to_owned());
         links::base_url(&public_base_url).map_err(|e| ConfigError(format!("var PUBLIC_BASE_URL: {e}")))?;
         let billing_currency = non_empty(lookup("BILLING_CURRENCY")).unwrap_or_else(|| d::BILLING_CURRENCY.to_owned());
@@ -228,6 +237,8 @@ impl Config {
             marketplace_max_file_bytes: int("MARKETPLACE_MAX_FILE_BYTES", d::MARKETPLACE_MAX_FILE_BYTES, 1, u32::MAX.into())? as u64,
             download_link_days: int("DOWNLOAD_LINK_DAYS", d::DOWNLOAD_LINK_DAYS, 1, MAX_DAYS)?,
             download_signing_secret,
+            stripe_secret_key: non_empty(lookup("STRIPE_SECRET_KEY")),
+            stripe_api_base: stripe_api_base.trim_end_matches('/').to_owned(),
             stripe_webhook_secret: non_empty(lookup("STRIPE_WEBHOOK_SECRET")).map(String::into_bytes),
             visitor_hash_secret,
             api_secret_key,

@@ -318,6 +318,7 @@ async fn handle_event(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event, c
     Ok(match event.kind.as_str() {
         "invoice.paid" => invoice_paid(ctx, db, cfg, event, created).await?,
         "charge.refunded" => charge_refunded(ctx, db, cfg, event).await?,
+        "checkout.session.completed" => crate::marketplace::orders::checkout_completed(ctx, db, &event.data.object).await?,
         "invoice_payment.paid" => match stripe::invoice_payment(&event.data.object) {
             Some(payment) => {
                 crate::store::stripe::link_payment(db, &payment.payment_intent, &payment.invoice_id, ctx.now).await?;

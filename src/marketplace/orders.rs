@@ -105,6 +105,8 @@ pub async fn purchase(ctx: &Ctx) -> ApiResult {
                 Placed::Placed => {
                     if order.price_cents == 0 {
                         complete(ctx, &db, &order, None).await?;
+                    } else {
+                        open_checkout(ctx, &db, &order, &item.title).await?;
                     }
                     return purchase_reply(ctx, &db, 201, &order.id).await;
                 }
@@ -113,9 +115,11 @@ pub async fn purchase(ctx: &Ctx) -> ApiResult {
                 }
                 Placed::Live(live) => {
                     // The buyer's purchase in progress; a free one whose completion failed
-                    // before completes now.
+                    // before completes now, a paid one without its checkout gets it now.
                     if live.price_cents == 0 {
                         complete(ctx, &db, &live, None).await?;
+                    } else if live.checkout_url.is_none() {
+                        open_checkout(ctx, &db, &live, &item.title).await?;
                     }
                     return purchase_reply(ctx, &db, 200, &live.id).await;
                 }
@@ -126,6 +130,75 @@ pub async fn purchase(ctx: &Ctx) -> ApiResult {
         Err(ApiError::contention("concurrent_update", "The item changed meanwhile; retry."))
     })
     .await
+}
+
+/// Opens a Stripe Checkout Session for a paid order when `STRIPE_SECRET_KEY` is set (the order
+/// id as `client_reference_id` and in the metadata; Stripe's own idempotency key per order, so a
+/// retried purchase opens the same session). The order completes on `checkout.session.completed`.
+async fn open_checkout(ctx: &Ctx, db: &Db, order: &Order, title: &str) -> ApiResult<()> {
+    let config = ctx.config()?;
+    let Some(key) = &config.stripe_secret_key else { return Ok(()) };
+    let return_url = format!("{}/api/v1/monetization/marketplace/purchases/{}", config.public_base_url, order.id);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("mode", "payment")
+        .append_pair("client_reference_id", &order.id)
+        .append_pair("metadata[order_id]", &order.id)
+        .append_pair("payment_intent_data[metadata][order_id]", &order.id)
+        .append_pair("line_items[0][quantity]", "1")
+        .append_pair("line_items[0][price_data][currency]", &order.currency)
+        .append_pair("line_items[0][price_data][unit_amount]", &order.price_cents.to_string())
+        .append_pair("line_items[0][price_data][product_data][name]", title)
+        .append_pair("success_url", &format!("{return_url}?checkout=success"))
+        .append_pair("cancel_url", &format!("{return_url}?checkout=cancelled"))
+        .finish();
+    let headers = worker::Headers::new();
+    headers.set("Authorization", &format!("Bearer {key}"))?;
+    headers.set("Content-Type", "application/x-www-form-urlencoded")?;
+    headers.set("Idempotency-Key", &format!("soundhash-order-{}", order.id))?;
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers.0);
+    init.set_body(&body.into());
+    let url = format!("{}/v1/checkout/sessions", config.stripe_api_base);
+    let request = worker::web_sys::Request::new_with_str_and_init(&url, &init).map_err(|e| ApiError::internal(format!("{e:?}")))?;
+    let unavailable = |detail: String| {
+        let mut e = ApiError::new(502, "payment_provider_error", "The payment provider could not open a checkout; retry.");
+        e.detail = Some(detail);
+        e
+    };
+    let mut response = worker::Fetch::Request(worker::Request::from(request)).send().await.map_err(|e| unavailable(e.to_string()))?;
+    let text = response.text().await.unwrap_or_default();
+    if response.status_code() != 200 {
+        return Err(unavailable(format!("Stripe answered {}: {text}", response.status_code())));
+    }
+    let session: serde_json::Value = serde_json::from_str(&text).map_err(|e| unavailable(format!("Stripe's session: {e}")))?;
+    match (session["id"].as_str(), session["url"].as_str()) {
+        (Some(id), Some(url)) => Ok(store::set_checkout(db, &order.id, id, url, ctx.now).await?),
+        _ => Err(unavailable(format!("Stripe's session without id or url: {text}"))),
+    }
+}
+
+/// `checkout.session.completed`: completes the order the session was opened for, once (also
+/// when delivered twice at once), if the session and the amount are the order's. The outcome.
+pub async fn checkout_completed(ctx: &Ctx, db: &Db, object: &serde_json::Value) -> ApiResult<&'static str> {
+    let Some(order_id) = object["client_reference_id"].as_str().or(object["metadata"]["order_id"].as_str()) else {
+        return Ok("ignored: checkout session without an order");
+    };
+    if object["payment_status"].as_str() != Some("paid") {
+        return Ok("ignored: checkout session not paid");
+    }
+    let Some((order, session)) = store::order_of_checkout(db, order_id).await? else { return Ok("ignored: no such order") };
+    if session.as_deref() != object["id"].as_str() {
+        return Ok("ignored: not the order's checkout session");
+    }
+    if object["amount_total"].as_i64() != Some(order.price_cents) || object["currency"].as_str() != Some(order.currency.as_str()) {
+        return Ok("ignored: amount or currency is not the order's");
+    }
+    if order.status != OrderStatus::Pending {
+        return Ok("duplicate");
+    }
+    let payment_ref = object["payment_intent"].as_str().filter(|p| crate::domain::keys::client_key(p).is_some());
+    Ok(if complete(ctx, db, &order, payment_ref).await? { "order_completed" } else { "duplicate" })
 }
 
 /// Completes a pending order (see `store::complete`); whether this call did.

@@ -352,6 +352,25 @@ pub async fn place(db: &Db, order: &Order, item_version: i64) -> Result<Placed> 
     })
 }
 
+/// Records the Checkout Session of a pending order (the first one only).
+pub async fn set_checkout(db: &Db, order_id: &str, session_id: &str, url: &str, now: Timestamp) -> Result<()> {
+    let sql = "UPDATE marketplace_orders SET checkout_session_id = ?2, checkout_url = ?3, updated_at = ?4
+               WHERE id = ?1 AND status = 'pending' AND checkout_session_id IS NULL";
+    db.run(sql, &args![order_id, session_id, url, now.unix()]).await?;
+    Ok(())
+}
+
+/// The order a Checkout Session was opened for, with the session's id as recorded.
+pub async fn order_of_checkout(db: &Db, order_id: &str) -> Result<Option<(Order, Option<String>)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        checkout_session_id: Option<String>,
+    }
+    let Some(order) = find_order(db, order_id).await? else { return Ok(None) };
+    let row = db.first::<Row>("SELECT checkout_session_id FROM marketplace_orders WHERE id = ?1", &args![order_id]).await?;
+    Ok(Some((order, row.and_then(|r| r.checkout_session_id))))
+}
+
 pub async fn find_order(db: &Db, id: &str) -> Result<Option<Order>> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM marketplace_orders WHERE id = ?1");
     db.first::<OrderRow>(&sql, &args![id]).await?.map(Order::try_from).transpose()

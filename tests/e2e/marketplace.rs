@@ -15,6 +15,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         parallel_uploads_of_a_version_keep_one_file,
         a_purchase_completes_once_into_a_license_a_download_and_a_held_earning,
         license_keys_activate_up_to_their_limit_exactly,
+        a_paid_order_checks_out_with_stripe_and_completes_once_on_the_webhook,
     )
 }
 
@@ -408,4 +409,96 @@ fn license_keys_activate_up_to_their_limit_exactly() {
     assert_ne!(new_key, key);
     assert_eq!(check(&key, &id, None)["code"], "unknown");
     assert_eq!(check(&new_key, &id, None)["code"], "valid");
+}
+
+/// A stand-in for Stripe's API on a local port: answers every request with a new Checkout
+/// Session and keeps what it was sent (method and path, headers, body).
+struct FakeStripe {
+    base: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn fake_stripe() -> FakeStripe {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = requests.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut head = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            kept.lock().unwrap().push(format!("{head}\r\n{}", String::from_utf8_lossy(&body)));
+            let session = json!({"id": format!("cs_test_{n}"), "url": format!("https://checkout.stripe.test/c/pay/cs_test_{n}")}).to_string();
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{session}", session.len());
+        }
+    });
+    FakeStripe { base, requests }
+}
+
+fn a_paid_order_checks_out_with_stripe_and_completes_once_on_the_webhook() {
+    let stripe = fake_stripe();
+    let s = &Server::start(&[("STRIPE_SECRET_KEY", "sk_test_fake"), ("STRIPE_API_BASE", &stripe.base)]);
+    let (_, seller_token) = s.user();
+    let (_, token) = s.user();
+    let id = published_item(s, &seller_token, &json!({"title": "Jazz & Blues", "category": "audio_dataset", "price_cents": 2500}));
+    let r = purchase(s, &token, &id, Some(&unique("k")));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let order = r.json();
+    let order_id = order["order_id"].as_str().unwrap().to_owned();
+    assert_eq!((order["status"].as_str(), order["checkout_url"].as_str()), (Some("pending"), Some("https://checkout.stripe.test/c/pay/cs_test_0")));
+    // What Stripe was asked: a Checkout Session for this order at its price, with the secret key
+    // and an idempotency key of the order.
+    let sent = stripe.requests.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let request = sent[0].to_lowercase();
+    assert!(request.starts_with("post /v1/checkout/sessions "), "{request}");
+    assert!(request.contains("authorization: bearer sk_test_fake"), "{request}");
+    assert!(request.contains(&format!("idempotency-key: soundhash-order-{order_id}")), "{request}");
+    let body = sent[0].split("\r\n\r\n").nth(1).unwrap().to_owned();
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    assert_eq!(form.get("client_reference_id"), Some(&order_id));
+    assert_eq!(form.get("metadata[order_id]"), Some(&order_id));
+    assert_eq!(form.get("line_items[0][price_data][unit_amount]").map(String::as_str), Some("2500"));
+    assert_eq!(form.get("line_items[0][price_data][currency]").map(String::as_str), Some("usd"));
+    assert_eq!(form.get("line_items[0][price_data][product_data][name]").map(String::as_str), Some("Jazz & Blues"));
+    // The pending order answers again with its checkout, without a second session.
+    let again = purchase(s, &token, &id, Some(&unique("k")));
+    assert_eq!((again.status, again.json()["checkout_url"].clone()), (200, order["checkout_url"].clone()));
+    assert_eq!(stripe.requests.lock().unwrap().len(), 1);
+    // Another session's or another amount's completion is not this order's.
+    let completed = |session: &str, amount: i64| {
+        json!({"id": unique("evt"), "type": "checkout.session.completed", "created": crate::support::now(), "data": {"object": {
+            "id": session, "object": "checkout.session", "client_reference_id": order_id, "payment_status": "paid",
+            "amount_total": amount, "currency": "usd", "payment_intent": "pi_test_1"}}})
+    };
+    assert_eq!(s.stripe(&completed("cs_test_9", 2500)).json()["outcome"], "ignored: not the order's checkout session");
+    assert_eq!(s.stripe(&completed("cs_test_0", 1)).json()["outcome"], "ignored: amount or currency is not the order's");
+    // The event delivered five times at once completes the order once.
+    let event = completed("cs_test_0", 2500);
+    let results = parallel(5, |_| s.stripe(&event));
+    let outcomes: Vec<String> = results.iter().map(|r| r.json()["outcome"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(outcomes.iter().filter(|o| *o == "order_completed").count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o == "order_completed" || o == "duplicate"), "{outcomes:?}");
+    let done = s.get(&format!("{API}/marketplace/purchases/{order_id}")).token(&token).send().json();
+    assert_eq!(done["status"], "completed");
+    assert!(done["license"]["key"].as_str().is_some_and(|k| k.starts_with("SHM-")));
+    assert!(done.get("checkout_url").is_none(), "a completed order has no checkout: {done}");
+    let earnings = s.d1(&format!("SELECT amount_cents FROM earnings WHERE source = 'order:{order_id}'"));
+    assert_eq!(earnings.iter().map(|e| e["amount_cents"].as_i64()).collect::<Vec<_>>(), vec![Some(2125)], "2500 less the 15 % fee, once");
+    s.assert_ledgers_consistent();
 }
