@@ -154,6 +154,7 @@ WHERE e.program = 'creator' AND NOT EXISTS (SELECT 1 FROM revenue_periods p WHER
 )
 UNION ALL
 SELECT * FROM (
+SELECT * FROM (
 -- Marketplace: a completed or refunded order has its license and its download grant; a completed
 -- order's seller part is its seller's earning; every seller earning comes from an order of
 -- theirs; an item's sales
@@ -171,6 +172,22 @@ FROM marketplace_orders o
 LEFT JOIN earnings e ON e.program = 'marketplace' AND e.payee_id = o.seller_id AND e.source = 'order:' || o.id AND e.kind = 'commission'
 WHERE o.status = 'completed' AND o.seller_cents <> COALESCE(e.amount_cents, 0)
 UNION ALL
+-- A refunded order's license and download are revoked, and its seller's earning reversed or
+-- netted by an adjustment of its amount.
+SELECT 'marketplace_refund_effects', o.id, 'license ' || COALESCE(l.status, 'none') || ', download ' ||
+       CASE WHEN d.revoked_at IS NULL THEN 'open' ELSE 'revoked' END || ', earning ' || COALESCE(e.status, 'none') ||
+       ', adjustment ' || COALESCE(a.amount_cents, 0)
+FROM marketplace_orders o
+LEFT JOIN marketplace_licenses l ON l.order_id = o.id
+LEFT JOIN marketplace_downloads d ON d.order_id = o.id
+LEFT JOIN earnings e ON e.program = 'marketplace' AND e.payee_id = o.seller_id AND e.source = 'order:' || o.id AND e.kind = 'commission'
+LEFT JOIN earnings a ON a.program = 'marketplace' AND a.payee_id = o.seller_id AND a.source = 'refund:order:' || o.id
+WHERE o.status = 'refunded'
+  AND (COALESCE(l.status, '') <> 'revoked' OR d.revoked_at IS NULL
+       OR (e.id IS NOT NULL AND e.status <> 'reversed' AND COALESCE(a.amount_cents, 0) <> -e.amount_cents))
+)
+UNION ALL
+SELECT * FROM (
 SELECT 'marketplace_earning_without_order', e.id, 'source ' || COALESCE(e.source, 'none')
 FROM earnings e
 WHERE e.program = 'marketplace' AND e.kind = 'commission'
@@ -181,5 +198,12 @@ SELECT 'marketplace_item_sales', i.id, 'sales ' || i.sales || ' <> completed ord
 FROM marketplace_items i
 LEFT JOIN (SELECT item_id, COUNT(*) AS orders FROM marketplace_orders WHERE status = 'completed' GROUP BY item_id) n ON n.item_id = i.id
 WHERE i.sales <> COALESCE(n.orders, 0)
+UNION ALL
+-- A license is active on at most its limit of instances.
+SELECT 'marketplace_activation_limit', l.id, 'active instances ' || COUNT(*) || ' > limit ' || l.activation_limit
+FROM marketplace_licenses l JOIN marketplace_activations a ON a.license_id = l.id AND a.deactivated_at IS NULL
+WHERE l.activation_limit IS NOT NULL
+GROUP BY l.id HAVING COUNT(*) > l.activation_limit
+)
 )
 );

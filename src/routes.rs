@@ -105,6 +105,7 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/marketplace/purchases/{id}/license/rotate", User, marketplace::orders::rotate),
     route!(Get "/api/v1/monetization/marketplace/purchases/{id}/download", User, marketplace::orders::download_link),
     route!(Post "/api/v1/monetization/admin/marketplace/orders/{id}/complete", Admin, marketplace::orders::admin_complete),
+    route!(Post "/api/v1/monetization/admin/marketplace/orders/{id}/refund", Admin, marketplace::orders::admin_refund),
     // License checks by the seller's software, and signed downloads: public, throttled per IP.
     route!(Post "/api/v1/monetization/licenses/activate", Public, marketplace::orders::activate),
     route!(Post "/api/v1/monetization/licenses/validate", Public, marketplace::orders::validate),

@@ -388,6 +388,11 @@ async fn charge_refunded(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event
         Ok(charge) => charge,
         Err(reason) => return Ok(reason),
     };
+    if let Some(payment_intent) = &charge.payment_intent {
+        if let Some(outcome) = crate::marketplace::orders::refund_payment(ctx, db, payment_intent, charge.amount_refunded).await? {
+            return Ok(outcome);
+        }
+    }
     if let Some(outcome) = refund_known_charge(ctx, db, cfg, event, &charge).await? {
         return Ok(outcome);
     }

@@ -201,6 +201,40 @@ pub async fn checkout_completed(ctx: &Ctx, db: &Db, object: &serde_json::Value) 
     Ok(if complete(ctx, db, &order, payment_ref).await? { "order_completed" } else { "duplicate" })
 }
 
+/// `charge.refunded` of a marketplace order's payment (`None` when the payment is no order's):
+/// a refund of the whole price refunds the order; a partial one is left to an admin.
+pub async fn refund_payment(ctx: &Ctx, db: &Db, payment_intent: &str, amount_refunded: i64) -> ApiResult<Option<&'static str>> {
+    let Some(order) = store::order_of_payment(db, payment_intent).await? else { return Ok(None) };
+    Ok(Some(match order.status {
+        OrderStatus::Refunded => "duplicate",
+        _ if amount_refunded < order.price_cents => "ignored: partial refund of a marketplace order",
+        _ => {
+            if store::refund_order(db, &order, &new_id(), ctx.now).await? {
+                "order_refunded"
+            } else {
+                "duplicate"
+            }
+        }
+    }))
+}
+
+/// `POST /admin/marketplace/orders/{id}/refund`: an order refunded through other billing (or by
+/// hand). Its license and download are revoked at once, the seller's earning reversed, or netted
+/// against the next payout when paid out already. Once: a refunded order answers as it is.
+pub async fn admin_refund(ctx: &Ctx) -> ApiResult {
+    let db = ctx.db()?;
+    let order = store::find_order(&db, ctx.param("id")?).await?.ok_or_else(|| ApiError::not_found("No such order."))?;
+    match order.status {
+        OrderStatus::Pending => return Err(ApiError::conflict("order_not_completed", "This order was never paid.")),
+        OrderStatus::Completed => {
+            store::refund_order(&db, &order, &new_id(), ctx.now).await?;
+        }
+        OrderStatus::Refunded => {}
+    }
+    let row = store::purchase(&db, &order.buyer_id, &order.id).await?.ok_or_else(|| ApiError::not_found("No such order."))?;
+    Reply::ok(&purchase_view(ctx, &row)?)
+}
+
 /// Completes a pending order (see `store::complete`); whether this call did.
 async fn complete(ctx: &Ctx, db: &Db, order: &Order, payment_ref: Option<&str>) -> ApiResult<bool> {
     let config = ctx.config()?;

@@ -648,3 +648,61 @@ pub async fn count_download(db: &Db, grant_id: &str) -> Result<()> {
     db.run("UPDATE marketplace_downloads SET downloads = downloads + 1 WHERE id = ?1", &args![grant_id]).await?;
     Ok(())
 }
+
+/// The completed order paid by `payment_ref` (Stripe's payment intent), if any.
+pub async fn order_of_payment(db: &Db, payment_ref: &str) -> Result<Option<Order>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM marketplace_orders WHERE payment_ref = ?1 AND status <> 'pending' LIMIT 1");
+    db.first::<OrderRow>(&sql, &args![payment_ref]).await?.map(Order::try_from).transpose()
+}
+
+/// Refunds a completed order in one batch, as batch `batch`: the order refunded, its license
+/// revoked, its download grant revoked, the item's sales count lowered, and the seller's earning
+/// reversed while it is open, else (in a payout or paid) an adjustment of its amount netted
+/// against the seller's next payout. Every write after the first is guarded by this batch, so
+/// of parallel refunds (a webhook delivered twice at once, an admin) one has an effect. Whether
+/// this call refunded it.
+pub async fn refund_order(db: &Db, order: &Order, batch: &str, now: Timestamp) -> Result<bool> {
+    let now = now.unix();
+    let mine = "EXISTS (SELECT 1 FROM marketplace_orders WHERE id = ?1 AND refund_batch = ?2)";
+    let source = format!("order:{}", order.id);
+    let statements = vec![
+        db.statement(
+            "UPDATE marketplace_orders SET status = 'refunded', refunded_at = ?3, refund_batch = ?2, updated_at = ?3
+             WHERE id = ?1 AND status = 'completed'",
+            &args![&order.id, batch, now],
+        )?,
+        db.statement(
+            &format!("UPDATE marketplace_licenses SET status = 'revoked', updated_at = ?3 WHERE order_id = ?1 AND {mine}"),
+            &args![&order.id, batch, now],
+        )?,
+        db.statement(
+            &format!("UPDATE marketplace_downloads SET revoked_at = ?3 WHERE order_id = ?1 AND revoked_at IS NULL AND {mine}"),
+            &args![&order.id, batch, now],
+        )?,
+        db.statement(
+            &format!("UPDATE marketplace_items SET sales = sales - 1 WHERE id = ?3 AND {mine}"),
+            &args![&order.id, batch, &order.item_id],
+        )?,
+        db.statement(
+            &format!(
+                "UPDATE earnings SET status = 'reversed', updated_at = ?5
+                 WHERE program = ?3 AND payee_id = ?4 AND source = ?6 AND kind = 'commission' AND status = 'open' AND {mine}"
+            ),
+            &args![&order.id, batch, super::earnings::MARKETPLACE, &order.seller_id, now, &source],
+        )?,
+        db.statement(
+            &format!(
+                "INSERT INTO earnings (id, program, payee_id, kind, amount_cents, status, available_at, source, created_at, updated_at)
+                 SELECT ?3, ?4, ?5, 'adjustment', -e.amount_cents, 'open', ?6, 'refund:' || ?7, ?6, ?6
+                 FROM earnings e
+                 WHERE e.program = ?4 AND e.payee_id = ?5 AND e.source = ?7 AND e.kind = 'commission'
+                   AND e.status IN ('in_payout', 'paid') AND {mine}"
+            ),
+            &args![&order.id, batch, crate::ids::new_id(), super::earnings::MARKETPLACE, &order.seller_id, now, &source],
+        )?,
+        db.statement("SELECT COUNT(*) AS n FROM marketplace_orders WHERE id = ?1 AND refund_batch = ?2", &args![&order.id, batch])?,
+    ];
+    let n = statements.len();
+    let results = db.batch(statements).await?;
+    Ok(super::rows::<CountRow>(&results, n - 1)?.first().is_some_and(|r| r.n == 1))
+}

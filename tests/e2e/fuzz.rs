@@ -152,7 +152,7 @@ impl TestData {
         for path in ["marketplace/items/{id}", "marketplace/items/{id}/versions", "marketplace/items/{id}/file", "admin/marketplace/items/{id}", "marketplace/items/{id}/purchase"] {
             config += &bind(&format!("{API}/{path}"), "id", "item_ids");
         }
-        for path in ["marketplace/purchases/{id}", "marketplace/purchases/{id}/license/rotate", "marketplace/purchases/{id}/download", "admin/marketplace/orders/{id}/complete"] {
+        for path in ["marketplace/purchases/{id}", "marketplace/purchases/{id}/license/rotate", "marketplace/purchases/{id}/download", "admin/marketplace/orders/{id}/complete", "admin/marketplace/orders/{id}/refund"] {
             config += &bind(&format!("{API}/{path}"), "id", "order_ids");
         }
         config += &format!(
@@ -199,6 +199,7 @@ impl TestData {
             "marketplace/purchases/{id}/license/rotate",
             "marketplace/purchases/{id}/download",
             "admin/marketplace/orders/{id}/complete",
+            "admin/marketplace/orders/{id}/refund",
             "licenses/activate",
             "licenses/validate",
             "licenses/deactivate",

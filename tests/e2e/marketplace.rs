@@ -501,4 +501,35 @@ fn a_paid_order_checks_out_with_stripe_and_completes_once_on_the_webhook() {
     let earnings = s.d1(&format!("SELECT amount_cents FROM earnings WHERE source = 'order:{order_id}'"));
     assert_eq!(earnings.iter().map(|e| e["amount_cents"].as_i64()).collect::<Vec<_>>(), vec![Some(2125)], "2500 less the 15 % fee, once");
     s.assert_ledgers_consistent();
+    // Refunded by Stripe (the event three times at once): refunded once; the key and the
+    // download stop at once; the seller's open earning is reversed.
+    let key = done["license"]["key"].as_str().unwrap().to_owned();
+    let item_of = |item: &str| json!({"license_key": key, "item_id": item});
+    assert_eq!(license(s, "validate", &item_of(&id)).json()["code"], "valid");
+    let link = done["download_url"].as_str().unwrap().to_owned();
+    assert_eq!(get_bytes(s, &link, None).0, 200);
+    let partial = json!({"id": unique("evt"), "type": "charge.refunded", "created": crate::support::now(), "data": {"object": {
+        "id": "ch_test_1", "object": "charge", "payment_intent": "pi_test_1", "amount": 2500, "amount_refunded": 500, "currency": "usd", "refunded": false}}});
+    assert_eq!(s.stripe(&partial).json()["outcome"], "ignored: partial refund of a marketplace order");
+    let refund = json!({"id": unique("evt"), "type": "charge.refunded", "created": crate::support::now(), "data": {"object": {
+        "id": "ch_test_1", "object": "charge", "payment_intent": "pi_test_1", "amount": 2500, "amount_refunded": 2500, "currency": "usd", "refunded": true}}});
+    let results = parallel(3, |_| s.stripe(&refund));
+    let outcomes: Vec<String> = results.iter().map(|r| r.json()["outcome"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(outcomes.iter().filter(|o| *o == "order_refunded").count(), 1, "{outcomes:?}");
+    assert_eq!(license(s, "validate", &item_of(&id)).json()["code"], "revoked");
+    license(s, "activate", &json!({"license_key": key, "item_id": id, "instance_name": "m"})).expect_error(409, "license_revoked");
+    let (status, _, body) = get_bytes(s, &link, None);
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("download_revoked"), "never a byte of the file");
+    let refunded = s.get(&format!("{API}/marketplace/purchases/{order_id}")).token(&token).send().json();
+    assert_eq!((refunded["status"].as_str(), refunded["download_url"].clone()), (Some("refunded"), Value::Null));
+    assert_eq!(refunded["license"]["status"], "revoked");
+    let earnings = s.d1(&format!("SELECT status FROM earnings WHERE payee_id = (SELECT seller_id FROM marketplace_orders WHERE id = '{order_id}')"));
+    assert_eq!(earnings.iter().map(|e| e["status"].as_str().unwrap_or_default()).collect::<Vec<_>>(), vec!["reversed"], "reversed, nothing added");
+    assert_eq!(s.d1(&format!("SELECT sales FROM marketplace_items WHERE id = '{id}'"))[0]["sales"].as_i64(), Some(0));
+    // An admin's refund of it now answers it as it is; the buyer may buy again.
+    let again = s.post(&format!("{API}/admin/marketplace/orders/{order_id}/refund")).token(s.admin()).json(&json!({})).send();
+    assert_eq!((again.status, again.json()["status"].as_str()), (200, Some("refunded")));
+    assert_eq!(purchase(s, &token, &id, Some(&unique("k"))).status, 201, "a refunded order frees the place");
+    s.assert_ledgers_consistent();
 }
