@@ -421,7 +421,7 @@ pub async fn validate(ctx: &Ctx) -> ApiResult {
     let code = rules::validation(facts, &body.item_id, instance_active);
     // Only a key of this item says anything about its license.
     let (usage, limit) = match (&license, code) {
-        (Some(l), c) if c != ValidationCode::WrongItem && c != ValidationCode::Unknown => (Some(store::active_instances(&db, &l.id).await?), l.activation_limit),
+        (Some(l), c) if c != ValidationCode::WrongItem && c != ValidationCode::Unknown => (Some(l.active), l.activation_limit),
         _ => (None, None),
     };
     Reply::ok(&serde_json::json!({

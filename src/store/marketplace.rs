@@ -551,6 +551,8 @@ pub struct LicenseRow {
     pub item_id: String,
     pub status: String,
     pub activation_limit: Option<i64>,
+    /// Active instances when read.
+    pub active: i64,
 }
 
 impl LicenseRow {
@@ -560,7 +562,9 @@ impl LicenseRow {
 }
 
 pub async fn license_by_hash(db: &Db, key_hash: &str) -> Result<Option<LicenseRow>> {
-    let sql = "SELECT id, item_id, status, activation_limit FROM marketplace_licenses WHERE key_hash = ?1";
+    let sql = "SELECT l.id, l.item_id, l.status, l.activation_limit,
+                   (SELECT COUNT(*) FROM marketplace_activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS active
+               FROM marketplace_licenses l WHERE l.key_hash = ?1";
     db.first(sql, &args![key_hash]).await
 }
 
