@@ -204,6 +204,18 @@ SELECT 'marketplace_activation_limit', l.id, 'active instances ' || COUNT(*) || 
 FROM marketplace_licenses l JOIN marketplace_activations a ON a.license_id = l.id AND a.deactivated_at IS NULL
 WHERE l.activation_limit IS NOT NULL
 GROUP BY l.id HAVING COUNT(*) > l.activation_limit
+UNION ALL
+-- An item's rating is its reviews' sum and count.
+SELECT 'marketplace_item_rating', i.id, 'rating ' || i.rating_sum || '/' || i.review_count || ' <> reviews ' || COALESCE(r.total, 0) || '/' || COALESCE(r.n, 0)
+FROM marketplace_items i
+LEFT JOIN (SELECT item_id, SUM(rating) AS total, COUNT(*) AS n FROM marketplace_reviews GROUP BY item_id) r ON r.item_id = i.id
+WHERE i.rating_sum <> COALESCE(r.total, 0) OR i.review_count <> COALESCE(r.n, 0)
+UNION ALL
+-- Every review is by a buyer whose order of the item is completed (a refund removes it).
+SELECT 'marketplace_review_without_order', r.id, 'order ' || COALESCE(o.status, 'missing')
+FROM marketplace_reviews r
+LEFT JOIN marketplace_orders o ON o.id = r.order_id AND o.item_id = r.item_id AND o.buyer_id = r.buyer_id
+WHERE COALESCE(o.status, '') <> 'completed'
 )
 )
 );

@@ -354,6 +354,30 @@ pub fn average_rating(sum: i64, count: i64) -> Option<f64> {
 pub const MIN_RATING: i64 = 1;
 pub const MAX_RATING: i64 = 5;
 
+// --- reviews -----------------------------------------------------------------------------------
+
+pub const MAX_REVIEW_TITLE_CHARS: usize = 120;
+pub const MAX_REVIEW_TEXT_CHARS: usize = 5_000;
+
+/// A buyer's review of an item, as sent. A buyer has one review per item; a second replaces it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFields {
+    pub rating: i64,
+    pub title: String,
+    #[serde(default)]
+    pub review_text: String,
+}
+
+/// A review's fields, checked: the field at fault and why.
+pub fn check_review(r: &ReviewFields) -> Result<(), (&'static str, String)> {
+    if !(MIN_RATING..=MAX_RATING).contains(&r.rating) {
+        return Err(("rating", format!("must be a whole number from {MIN_RATING} to {MAX_RATING}")));
+    }
+    text(&r.title, MAX_REVIEW_TITLE_CHARS, true).map_err(|why| ("title", why))?;
+    text(&r.review_text, MAX_REVIEW_TEXT_CHARS, false).map_err(|why| ("review_text", why))
+}
+
 // --- versions ----------------------------------------------------------------------------------
 
 /// A version number: semantic versioning 2.0.0 (`1.4.0`, `2.0.0-rc.1`), ordered by its rules.
@@ -803,6 +827,20 @@ mod tests {
         assert_eq!(fts_query(&"w ".repeat(50)).unwrap().matches('"').count(), 2 * MAX_QUERY_WORDS);
         assert_eq!(average_rating(14, 3), Some(4.67));
         assert_eq!(average_rating(0, 0), None);
+    }
+
+    #[test]
+    fn reviews_are_checked_field_by_field() {
+        let review = |rating, title: &str, text: &str| ReviewFields { rating, title: title.into(), review_text: text.into() };
+        assert_eq!(check_review(&review(1, "Fine", "")), Ok(()));
+        assert_eq!(check_review(&review(5, &"t".repeat(MAX_REVIEW_TITLE_CHARS), &"x".repeat(MAX_REVIEW_TEXT_CHARS))), Ok(()));
+        for bad in [0, 6, -1, i64::MAX] {
+            assert_eq!(check_review(&review(bad, "Fine", "")).unwrap_err().0, "rating", "{bad}");
+        }
+        assert_eq!(check_review(&review(3, "  ", "")).unwrap_err().0, "title");
+        assert_eq!(check_review(&review(3, &"t".repeat(MAX_REVIEW_TITLE_CHARS + 1), "")).unwrap_err().0, "title");
+        assert_eq!(check_review(&review(3, "Fine", &"x".repeat(MAX_REVIEW_TEXT_CHARS + 1))).unwrap_err().0, "review_text");
+        assert_eq!(check_review(&review(3, "Fine", "a\u{0}b")).unwrap_err().0, "review_text");
     }
 
     #[test]

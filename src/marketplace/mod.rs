@@ -5,6 +5,8 @@
 //! The rules are `domain::marketplace`; the SQL is `store::marketplace`; files are `blobs`.
 
 pub mod orders;
+pub mod reviews;
+pub mod seller;
 
 use crate::blobs;
 use crate::domain::marketplace::{self as rules, Category, File, Item, ItemFields, ItemStatus, Sort, Version};
@@ -49,6 +51,12 @@ struct SellerFields {
     version: i64,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// In the seller's list: the seller's part of the item's completed (unrefunded) orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revenue_cents: Option<i64>,
+    /// In the seller's list: downloads through all of the item's download links.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    downloads: Option<i64>,
 }
 
 fn view(item: Item, seller: Option<u32>) -> ItemView {
@@ -59,6 +67,8 @@ fn view(item: Item, seller: Option<u32>) -> ItemView {
             version: item.version,
             created_at: item.created_at,
             updated_at: item.updated_at,
+            revenue_cents: None,
+            downloads: None,
         }),
         id: item.id,
         seller_id: item.seller_id,
@@ -293,7 +303,14 @@ pub async fn seller_items(ctx: &Ctx) -> ApiResult {
     let page = ctx.page::<i64>()?;
     let rows = store::seller_items(&ctx.db()?, &ctx.user()?.id, page.after, page.fetch_limit()).await?;
     let fee = ctx.config()?.marketplace_fee_bps;
-    Reply::ok(&Page::from_rows(rows, page.limit, |(seq, _)| *seq).map(|(_, item)| view(item, Some(fee))))
+    Reply::ok(&Page::from_rows(rows, page.limit, |row| row.seq).map(|row| {
+        let mut view = view(row.item, Some(fee));
+        if let Some(seller) = &mut view.seller {
+            seller.revenue_cents = Some(row.revenue_cents);
+            seller.downloads = Some(row.downloads);
+        }
+        view
+    }))
 }
 
 // --- versions and files ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! triggers of migration 0008) and `marketplace_versions`.
 
 use super::{args, Arg, Db, Error, Result};
-use crate::domain::marketplace::{Category, File, Item, ItemStatus, LicenseStatus, Order, OrderStatus, Sort, Version};
+use crate::domain::marketplace::{Category, File, Item, ItemStatus, LicenseStatus, Order, OrderStatus, ReviewFields, Sort, Version};
 use crate::domain::rewards::Event;
 use crate::domain::time::Timestamp;
 use serde::Deserialize;
@@ -33,6 +33,12 @@ struct ItemRow {
     published_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    /// Only in the seller's list: the seller's part of the item's completed orders.
+    #[serde(default)]
+    revenue_cents: i64,
+    /// Only in the seller's list: downloads through all of the item's grants.
+    #[serde(default)]
+    downloads: i64,
 }
 
 impl TryFrom<ItemRow> for Item {
@@ -181,14 +187,30 @@ pub async fn search(db: &Db, s: &Search<'_>) -> Result<Vec<Item>> {
     rows.into_iter().map(Item::try_from).collect()
 }
 
+/// A seller's item with what it earned and how often it was downloaded.
+pub struct SellerItem {
+    pub seq: i64,
+    pub item: Item,
+    pub revenue_cents: i64,
+    pub downloads: i64,
+}
+
 /// A seller's items, newest first, before the cursor (`seq`).
-pub async fn seller_items(db: &Db, seller_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<(i64, Item)>> {
+pub async fn seller_items(db: &Db, seller_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<SellerItem>> {
     let sql = format!(
-        "SELECT {ITEM_COLUMNS} FROM marketplace_items i WHERE i.seller_id = ?1 AND (?2 IS NULL OR i.seq < ?2)
+        "SELECT {ITEM_COLUMNS},
+             (SELECT COALESCE(SUM(o.seller_cents), 0) FROM marketplace_orders o WHERE o.item_id = i.id AND o.status = 'completed') AS revenue_cents,
+             (SELECT COALESCE(SUM(d.downloads), 0) FROM marketplace_downloads d WHERE d.item_id = i.id) AS downloads
+         FROM marketplace_items i WHERE i.seller_id = ?1 AND (?2 IS NULL OR i.seq < ?2)
          ORDER BY i.seq DESC LIMIT ?3"
     );
     let rows = db.all::<ItemRow>(&sql, &args![seller_id, before, limit]).await?;
-    rows.into_iter().map(|r| Ok((r.seq, Item::try_from(r)?))).collect()
+    rows.into_iter()
+        .map(|r| {
+            let (seq, revenue_cents, downloads) = (r.seq, r.revenue_cents, r.downloads);
+            Ok(SellerItem { seq, item: Item::try_from(r)?, revenue_cents, downloads })
+        })
+        .collect()
 }
 
 // --- versions ----------------------------------------------------------------------------------
@@ -660,8 +682,8 @@ pub async fn order_of_payment(db: &Db, payment_ref: &str) -> Result<Option<Order
 }
 
 /// Refunds a completed order in one batch, as batch `batch`: the order refunded, its license
-/// revoked, its download grant revoked, the item's sales count lowered, and the seller's earning
-/// reversed while it is open, else (in a payout or paid) an adjustment of its amount netted
+/// revoked, its download grant revoked, the item's sales count lowered, the buyer's review
+/// removed (and the item's rating recounted), and the seller's earning reversed while it is open, else (in a payout or paid) an adjustment of its amount netted
 /// against the seller's next payout. Every write after the first is guarded by this batch, so
 /// of parallel refunds (a webhook delivered twice at once, an admin) one has an effect. Whether
 /// this call refunded it.
@@ -704,9 +726,199 @@ pub async fn refund_order(db: &Db, order: &Order, batch: &str, now: Timestamp) -
             ),
             &args![&order.id, batch, crate::ids::new_id(), super::earnings::MARKETPLACE, &order.seller_id, now, &source],
         )?,
+        db.statement(&format!("DELETE FROM marketplace_reviews WHERE order_id = ?1 AND {mine}"), &args![&order.id, batch])?,
+        db.statement(
+            &recount_rating("AND EXISTS (SELECT 1 FROM marketplace_orders WHERE id = ?2 AND refund_batch = ?3)"),
+            &args![&order.item_id, &order.id, batch],
+        )?,
         db.statement("SELECT COUNT(*) AS n FROM marketplace_orders WHERE id = ?1 AND refund_batch = ?2", &args![&order.id, batch])?,
     ];
     let n = statements.len();
     let results = db.batch(statements).await?;
     Ok(super::rows::<CountRow>(&results, n - 1)?.first().is_some_and(|r| r.n == 1))
+}
+
+// --- reviews -----------------------------------------------------------------------------------
+
+/// A buyer's review of an item.
+#[derive(Deserialize)]
+pub struct ReviewRow {
+    pub id: String,
+    pub item_id: String,
+    pub rating: i64,
+    pub title: String,
+    pub review_text: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const REVIEW_COLUMNS: &str = "id, item_id, rating, title, review_text, created_at, updated_at";
+
+/// Recounts the rating of item `?1` from its reviews, when `guard` (more of the WHERE) holds:
+/// in the batch of every change to its reviews, so the counts are exact whatever runs at once.
+fn recount_rating(guard: &str) -> String {
+    format!(
+        "UPDATE marketplace_items SET
+             rating_sum = (SELECT COALESCE(SUM(rating), 0) FROM marketplace_reviews WHERE item_id = ?1),
+             review_count = (SELECT COUNT(*) FROM marketplace_reviews WHERE item_id = ?1)
+         WHERE id = ?1 {guard}"
+    )
+}
+
+const BOUGHT: &str = "EXISTS (SELECT 1 FROM marketplace_orders o WHERE o.item_id = ?1 AND o.buyer_id = ?2 AND o.status = 'completed')";
+
+/// Writes the buyer's review of an item (replacing theirs, if any) and recounts the item's rating,
+/// in one batch, if the buyer's order of the item is completed then. The review, and whether
+/// this call created it; `None` when the buyer has no completed order of the item.
+pub async fn review(db: &Db, id: &str, item_id: &str, buyer_id: &str, r: &ReviewFields, now: Timestamp) -> Result<Option<(ReviewRow, bool)>> {
+    let statements = vec![
+        db.statement(
+            "INSERT INTO marketplace_reviews (id, item_id, buyer_id, order_id, rating, title, review_text, created_at, updated_at)
+             SELECT ?3, o.item_id, o.buyer_id, o.id, ?4, ?5, ?6, ?7, ?7 FROM marketplace_orders o
+             WHERE o.item_id = ?1 AND o.buyer_id = ?2 AND o.status = 'completed'
+             ON CONFLICT (item_id, buyer_id) DO UPDATE SET order_id = excluded.order_id, rating = excluded.rating,
+                 title = excluded.title, review_text = excluded.review_text, updated_at = excluded.updated_at",
+            &args![item_id, buyer_id, id, r.rating, &r.title, &r.review_text, now.unix()],
+        )?,
+        db.statement(&recount_rating(&format!("AND {BOUGHT}")), &args![item_id, buyer_id])?,
+        db.statement(
+            &format!("SELECT {REVIEW_COLUMNS} FROM marketplace_reviews WHERE item_id = ?1 AND buyer_id = ?2 AND {BOUGHT}"),
+            &args![item_id, buyer_id],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    Ok(super::rows::<ReviewRow>(&results, 2)?.pop().map(|r| {
+        let created = r.id == id;
+        (r, created)
+    }))
+}
+
+/// An item's reviews, the latest written first, before the cursor (update time, id).
+pub async fn reviews(db: &Db, item_id: &str, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<ReviewRow>> {
+    let (at, id) = before.map_or((None, None), |(t, i)| (Some(*t), Some(i.as_str())));
+    let sql = format!(
+        "SELECT {REVIEW_COLUMNS} FROM marketplace_reviews
+         WHERE item_id = ?1 AND (?2 IS NULL OR updated_at < ?2 OR (updated_at = ?2 AND id < ?3))
+         ORDER BY updated_at DESC, id DESC LIMIT ?4"
+    );
+    db.all(&sql, &args![item_id, at, id, limit]).await
+}
+
+// --- the seller's licenses ---------------------------------------------------------------------
+
+/// A license of one of the seller's items, with its active instances.
+#[derive(Deserialize)]
+pub struct SellerLicenseRow {
+    pub id: String,
+    pub order_id: String,
+    pub buyer_id: String,
+    pub license_key: String,
+    pub status: String,
+    pub activation_limit: Option<i64>,
+    pub active: i64,
+    /// JSON array of `{id, instance_name, created_at}`, oldest first, at most 100 (`active` is
+    /// the exact count).
+    pub instances: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An active instance in `SellerLicenseRow::instances`.
+#[derive(Deserialize)]
+pub struct InstanceRow {
+    pub id: String,
+    pub instance_name: String,
+    pub created_at: i64,
+}
+
+impl SellerLicenseRow {
+    pub fn status(&self) -> Result<LicenseStatus> {
+        LicenseStatus::parse(&self.status).ok_or_else(|| Error::corrupt("marketplace_licenses", &self.id, "status", &self.status))
+    }
+
+    pub fn instances(&self) -> Result<Vec<InstanceRow>> {
+        serde_json::from_str(&self.instances).map_err(|_| Error::corrupt("marketplace_licenses", &self.id, "instances", &self.instances))
+    }
+}
+
+const SELLER_LICENSE_SELECT: &str = "SELECT l.id, l.order_id, l.buyer_id, l.license_key, l.status, l.activation_limit, l.created_at, l.updated_at,
+        (SELECT COUNT(*) FROM marketplace_activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS active,
+        (SELECT json_group_array(json_object('id', a.id, 'instance_name', a.instance_name, 'created_at', a.created_at))
+         FROM (SELECT id, instance_name, created_at FROM marketplace_activations
+               WHERE license_id = l.id AND deactivated_at IS NULL ORDER BY created_at, id LIMIT 100) a) AS instances
+    FROM marketplace_licenses l";
+
+/// The licenses of an item, newest first, before the cursor (creation time, id).
+pub async fn item_licenses(db: &Db, item_id: &str, before: Option<&(i64, String)>, limit: u32) -> Result<Vec<SellerLicenseRow>> {
+    let (at, id) = before.map_or((None, None), |(t, i)| (Some(*t), Some(i.as_str())));
+    let sql = format!(
+        "{SELLER_LICENSE_SELECT} WHERE l.item_id = ?1 AND (?2 IS NULL OR l.created_at < ?2 OR (l.created_at = ?2 AND l.id < ?3))
+         ORDER BY l.created_at DESC, l.id DESC LIMIT ?4"
+    );
+    db.all(&sql, &args![item_id, at, id, limit]).await
+}
+
+/// A license of one of the seller's items (anyone else's → `None`).
+pub async fn seller_license(db: &Db, seller_id: &str, license_id: &str) -> Result<Option<SellerLicenseRow>> {
+    let sql = format!(
+        "{SELLER_LICENSE_SELECT} WHERE l.id = ?1 AND l.item_id IN (SELECT id FROM marketplace_items WHERE seller_id = ?2)"
+    );
+    db.first(&sql, &args![license_id, seller_id]).await
+}
+
+/// Moves a license from `from` to `to` if it is still `from`; whether it did.
+pub async fn set_license_status(db: &Db, license_id: &str, from: LicenseStatus, to: LicenseStatus, now: Timestamp) -> Result<bool> {
+    let sql = "UPDATE marketplace_licenses SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2";
+    Ok(db.run(sql, &args![license_id, from.as_str(), to.as_str(), now.unix()]).await? == 1)
+}
+
+// --- the seller's sales ------------------------------------------------------------------------
+
+/// How `sales` groups a seller's orders.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SalesBy {
+    Total,
+    Item,
+    Month,
+}
+
+/// A seller's completed and refunded orders, summed: `gross = refunded + fees + net`.
+#[derive(Deserialize)]
+pub struct SalesRow {
+    /// The item id or the month `YYYY-MM`; `None` for the total.
+    pub key: Option<String>,
+    pub title: Option<String>,
+    pub sales: i64,
+    pub refunds: i64,
+    pub gross_cents: i64,
+    pub refunded_cents: i64,
+    pub fee_cents: i64,
+    pub net_cents: i64,
+}
+
+/// The seller's orders completed in `[from, to)` (a refunded order counts where its sale does),
+/// summed by `by`: items by net revenue, months newest first; at most `limit` groups.
+pub async fn sales(db: &Db, seller_id: &str, from: Timestamp, to: Timestamp, by: SalesBy, limit: u32) -> Result<Vec<SalesRow>> {
+    let (key, title, group) = match by {
+        SalesBy::Total => ("NULL", "NULL", ""),
+        SalesBy::Item => (
+            "o.item_id",
+            "(SELECT title FROM marketplace_items WHERE id = o.item_id)",
+            "GROUP BY o.item_id ORDER BY net_cents DESC, gross_cents DESC, o.item_id",
+        ),
+        SalesBy::Month => ("strftime('%Y-%m', o.completed_at, 'unixepoch')", "NULL", "GROUP BY 1 ORDER BY 1 DESC"),
+    };
+    let sql = format!(
+        "SELECT {key} AS key, {title} AS title,
+             COUNT(CASE WHEN o.status = 'completed' THEN 1 END) AS sales,
+             COUNT(CASE WHEN o.status = 'refunded' THEN 1 END) AS refunds,
+             COALESCE(SUM(o.price_cents), 0) AS gross_cents,
+             COALESCE(SUM(CASE WHEN o.status = 'refunded' THEN o.price_cents END), 0) AS refunded_cents,
+             COALESCE(SUM(CASE WHEN o.status = 'completed' THEN o.fee_cents END), 0) AS fee_cents,
+             COALESCE(SUM(CASE WHEN o.status = 'completed' THEN o.seller_cents END), 0) AS net_cents
+         FROM marketplace_orders o
+         WHERE o.seller_id = ?1 AND o.status IN ('completed', 'refunded') AND o.completed_at >= ?2 AND o.completed_at < ?3
+         {group} LIMIT ?4"
+    );
+    db.all(&sql, &args![seller_id, from.unix(), to.unix(), limit]).await
 }

@@ -71,6 +71,7 @@ struct TestData {
     payout_ids: Vec<String>,
     item_ids: Vec<String>,
     order_ids: Vec<String>,
+    license_ids: Vec<String>,
 }
 
 impl TestData {
@@ -103,7 +104,21 @@ impl TestData {
             .json(&json!({}))
             .send();
         assert_eq!(order.status, 201, "{}", order.body);
+        // A sale of the fuzzing user's item (their licenses, earnings and analytics have one).
+        let (_, buyer_token) = s.user();
+        let sale = s
+            .post(&format!("{API}/marketplace/items/{item}/purchase"))
+            .token(&buyer_token)
+            .header("Idempotency-Key", "fuzz-sale")
+            .json(&json!({}))
+            .send();
+        assert_eq!(sale.status, 201, "{}", sale.body);
+        let sale = sale.json()["order_id"].as_str().expect("order id").to_owned();
+        let done = s.post(&format!("{API}/admin/marketplace/orders/{sale}/complete")).token(s.admin()).json(&json!({"payment_ref": "fuzz"})).send();
+        assert_eq!(done.status, 200, "{}", done.body);
+        let license = s.d1(&format!("SELECT id FROM marketplace_licenses WHERE order_id = '{sale}'"));
         TestData {
+            license_ids: vec![license[0]["id"].as_str().expect("license id").to_owned()],
             order_ids: vec![order.json()["order_id"].as_str().expect("order id").to_owned()],
             item_ids: vec![item, free],
             user_token,
@@ -136,6 +151,7 @@ impl TestData {
             ("payout_ids", &self.payout_ids),
             ("item_ids", &self.item_ids),
             ("order_ids", &self.order_ids),
+            ("license_ids", &self.license_ids),
         ] {
             config += &format!("[dictionaries.{name}]\nvalues = {}\n\n", list(values));
         }
@@ -149,7 +165,16 @@ impl TestData {
         config += &bind(&format!("{API}/admin/affiliates/{{id}}"), "id", "affiliate_ids");
         config += &bind(&format!("{API}/admin/users/{{id}}"), "id", "user_ids");
         config += &bind(&format!("{API}/admin/payouts/{{id}}"), "id", "payout_ids");
-        for path in ["marketplace/items/{id}", "marketplace/items/{id}/versions", "marketplace/items/{id}/file", "admin/marketplace/items/{id}", "marketplace/items/{id}/purchase"] {
+        config += &bind(&format!("{API}/marketplace/licenses/{{id}}"), "id", "license_ids");
+        for path in [
+            "marketplace/items/{id}",
+            "marketplace/items/{id}/versions",
+            "marketplace/items/{id}/file",
+            "admin/marketplace/items/{id}",
+            "marketplace/items/{id}/purchase",
+            "marketplace/items/{id}/reviews",
+            "marketplace/items/{id}/licenses",
+        ] {
             config += &bind(&format!("{API}/{path}"), "id", "item_ids");
         }
         for path in ["marketplace/purchases/{id}", "marketplace/purchases/{id}/license/rotate", "marketplace/purchases/{id}/download", "admin/marketplace/orders/{id}/complete", "admin/marketplace/orders/{id}/refund"] {
@@ -203,6 +228,10 @@ impl TestData {
             "licenses/activate",
             "licenses/validate",
             "licenses/deactivate",
+            "marketplace/items/{id}/reviews",
+            "marketplace/items/{id}/licenses",
+            "marketplace/licenses/{id}",
+            "marketplace/seller/payouts",
         ] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{API}/{path}\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 302, 401, 403, 404, 409, 412, 422, 429]\n\n"

@@ -11,6 +11,7 @@ mod conversions;
 mod fuzz;
 mod idempotency;
 mod marketplace;
+mod marketplace_sellers;
 mod payouts;
 mod platform;
 mod ratelimit;
@@ -53,6 +54,7 @@ fn main() {
         rewards::tests(),
         revenue::tests(),
         marketplace::tests(),
+        marketplace_sellers::tests(),
     ]
         .into_iter()
         .flatten()
