@@ -5,6 +5,9 @@
 --                                         can have visitors of its own); 302 counts as ok.
 --   api <method> <path> <tokens file>     authenticated requests, each with the next JWT of the file (one per line),
 --                                         so the load is spread over many users; 200 counts as ok.
+--   post <path> <bodies file> <pattern>   unauthenticated POSTs of the next JSON body of the file (one per line), as
+--                                         distinct clients (CF-Connecting-IP 10.<thread>.200.<1..250>); a 200 whose body
+--                                         matches the Lua pattern counts as ok.
 --   api … activity <events per request> <members> <occurred_at> <nonce>
 --                                         the body is a fresh batch of `api_calls` events of amount 1 for random
 --                                         members `member-0 … member-<members-1>` (ids unique through <nonce>); the
@@ -38,6 +41,12 @@ function init(args)
   if kind == "clicks" then
     method, target, expected = "GET", args[3], 302
     net = tonumber(args[4] or "0")
+  elseif kind == "post" then
+    method, target, expected, pattern = "POST", args[3], 200, args[5]
+    bodies = {}
+    for line in io.lines(args[4]) do
+      if #line > 0 then table.insert(bodies, line) end
+    end
   else
     method, target, expected = args[3], args[4], 200
     tokens = {}
@@ -81,6 +90,9 @@ function request()
     -- 250 visitors per thread: 10.<thread>.<net>.<1..250>
     local visitor = sent % 250
     headers = { ["User-Agent"] = agent, ["CF-Connecting-IP"] = string.format("10.%d.%d.%d", id % 250, net, visitor + 1) }
+  elseif kind == "post" then
+    headers = { ["Content-Type"] = "application/json", ["CF-Connecting-IP"] = string.format("10.%d.200.%d", id % 250, sent % 250 + 1) }
+    body = bodies[(sent + id * 997) % #bodies + 1]
   else
     headers = { ["Authorization"] = "Bearer " .. tokens[(sent + id * 997) % #tokens + 1] }
     if activity then
@@ -93,7 +105,7 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == expected then ok = ok + 1 else others = others + 1 end
+  if status == expected and (pattern == nil or string.find(body, pattern)) then ok = ok + 1 else others = others + 1 end
   local timing = headers["Server-Timing"] or headers["server-timing"]
   if timing then
     timed = timed + 1

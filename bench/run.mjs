@@ -9,12 +9,15 @@
 //                the round trips checked in Server-Timing (bench/reads.mjs)
 //   leaderboard  100,000-member leaderboards: updates, top 10, ranks, accounting (bench/leaderboard.mjs)
 //   revenue      POST /admin/revenue, 1,000 records per request, against POST /admin/activity (bench/revenue.mjs)
+//   marketplace  POST /licenses/validate against GET /me; 10 MiB downloads through /d/{token} against the
+//                baseline's R2 read with no checks; validations without side effects, downloads counted once
+//                (bench/marketplace.mjs)
 //   size         upload size and startup time, as npm run deploy:check measures them (bench/size.mjs)
 // Exits non-zero when an accounting or round-trip check fails; a target or budget not met is
 // reported in BENCHMARKS.md, not a failure.
 //
 // Options (environment):
-//   BENCH_ONLY         links | reads | leaderboard | revenue | size: run one section; the others of BENCHMARKS.md are kept
+//   BENCH_ONLY         links | reads | leaderboard | revenue | marketplace | size: run one section; the others of BENCHMARKS.md are kept
 //   BENCH_THREADS      wrk threads (2)
 //   BENCH_CONNECTIONS  wrk connections (32)
 //   BENCH_ROUNDS       measured rounds per target (3); the tables show medians
@@ -26,6 +29,9 @@
 //   BENCH_EVENTS_PER_WRITE  leaderboard: events per update request (100)
 //   BENCH_WRITERS      revenue: concurrent clients (4)
 //   BENCH_INGEST_REQUESTS  revenue: requests per client, target and round (5)
+//   BENCH_LICENSES     marketplace: licenses the validations rotate over (100)
+//   BENCH_DOWNLOADERS  marketplace: concurrent downloading clients (4)
+//   BENCH_DOWNLOADS    marketplace: downloads per client, target and round (3)
 //   STARTUP_RUNS       size: runs of wrangler check startup (3; scripts/deploy-check.mjs)
 // The Workers' output goes to target/bench/*.log, their state to target/bench/*-state.
 import { randomBytes } from "node:crypto";
@@ -34,6 +40,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchLeaderboard } from "./leaderboard.mjs";
 import { benchLinks } from "./links.mjs";
+import { benchMarketplace } from "./marketplace.mjs";
 import { benchReads } from "./reads.mjs";
 import { benchRevenue } from "./revenue.mjs";
 import { benchSize } from "./size.mjs";
@@ -46,6 +53,7 @@ const benches = {
   reads: { bench: benchReads, title: "## Reads" },
   leaderboard: { bench: benchLeaderboard, title: "## Leaderboards" },
   revenue: { bench: benchRevenue, title: "## Revenue ingest" },
+  marketplace: { bench: benchMarketplace, title: "## Marketplace" },
   size: { bench: benchSize, title: "## Size and startup" },
 };
 

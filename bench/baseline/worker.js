@@ -4,6 +4,8 @@
 //            user the request names
 //   /d1/2    two D1 queries in sequence: the user's row (as the service reads a user it does not
 //            know yet), then the same balance read
+//   /r2/<key>  PUT stores the body in R2 under <key>; GET streams the object back with its length
+//            and no checks at all (the floor of a download from R2)
 //   anything else: a constant 302 (edge links)
 // The user is `?user=` or else the `sub` of the bearer token, decoded but not verified: checking
 // the signature is the service's own cost, not the runtime's. The rows it reads are seeded by the
@@ -34,6 +36,16 @@ export default {
     const url = new URL(request.url);
     if (url.pathname.startsWith("/api/")) {
       return new Response('{"status":"ok"}', { headers: { "Content-Type": "application/json" } });
+    }
+    if (url.pathname.startsWith("/r2/")) {
+      const key = url.pathname.slice(4);
+      if (request.method === "PUT") {
+        await env.FILES.put(key, request.body);
+        return json({ stored: key });
+      }
+      const object = await env.FILES.get(key);
+      if (!object) return json({ error: "no such object" }, 404);
+      return new Response(object.body, { headers: { "Content-Length": String(object.size), "Content-Type": "application/octet-stream" } });
     }
     if (url.pathname === "/d1/1" || url.pathname === "/d1/2") {
       const user = userOf(request, url);

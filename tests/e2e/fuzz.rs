@@ -72,6 +72,10 @@ struct TestData {
     item_ids: Vec<String>,
     order_ids: Vec<String>,
     license_ids: Vec<String>,
+    license_keys: Vec<String>,
+    download_tokens: Vec<String>,
+    admin_order_ids: Vec<String>,
+    rotated_order_ids: Vec<String>,
 }
 
 impl TestData {
@@ -117,9 +121,26 @@ impl TestData {
         let done = s.post(&format!("{API}/admin/marketplace/orders/{sale}/complete")).token(s.admin()).json(&json!({"payment_ref": "fuzz"})).send();
         assert_eq!(done.status, 200, "{}", done.body);
         let license = s.d1(&format!("SELECT id FROM marketplace_licenses WHERE order_id = '{sale}'"));
+        // An order for the admin's complete and refund (refunding the fuzzing user's own would
+        // revoke the key and the link the other operations use).
+        let (_, third_token) = s.user();
+        let other = s.post(&format!("{API}/marketplace/items/{free}/purchase")).token(&third_token).header("Idempotency-Key", "fuzz-other").json(&json!({})).send();
+        assert_eq!(other.status, 201, "{}", other.body);
+        // A second purchase of the fuzzing user's, whose key rotates (the first one's stays).
+        let second = crate::marketplace::published_item(s, &seller_token, &json!({"title": "Free too", "category": "other", "price_cents": 0}));
+        let rotated = s.post(&format!("{API}/marketplace/items/{second}/purchase")).token(&user_token).header("Idempotency-Key", "fuzz-second").json(&json!({})).send();
+        assert_eq!(rotated.status, 201, "{}", rotated.body);
+        // The key and the download link of the fuzzing user's purchase (activations, validations
+        // and downloads reach their success paths).
+        let bought = order.json();
+        let link = bought["download_url"].as_str().expect("download link");
         TestData {
+            license_keys: vec![bought["license"]["key"].as_str().expect("license key").to_owned()],
+            download_tokens: vec![link[link.find("/d/").expect("a /d/ link") + 3..].to_owned()],
             license_ids: vec![license[0]["id"].as_str().expect("license id").to_owned()],
             order_ids: vec![order.json()["order_id"].as_str().expect("order id").to_owned()],
+            rotated_order_ids: vec![rotated.json()["order_id"].as_str().expect("order id").to_owned()],
+            admin_order_ids: vec![other.json()["order_id"].as_str().expect("order id").to_owned()],
             item_ids: vec![item, free],
             user_token,
             campaign_codes: vec![campaign_code],
@@ -152,6 +173,10 @@ impl TestData {
             ("item_ids", &self.item_ids),
             ("order_ids", &self.order_ids),
             ("license_ids", &self.license_ids),
+            ("license_keys", &self.license_keys),
+            ("download_tokens", &self.download_tokens),
+            ("admin_order_ids", &self.admin_order_ids),
+            ("rotated_order_ids", &self.rotated_order_ids),
         ] {
             config += &format!("[dictionaries.{name}]\nvalues = {}\n\n", list(values));
         }
@@ -166,6 +191,12 @@ impl TestData {
         config += &bind(&format!("{API}/admin/users/{{id}}"), "id", "user_ids");
         config += &bind(&format!("{API}/admin/payouts/{{id}}"), "id", "payout_ids");
         config += &bind(&format!("{API}/marketplace/licenses/{{id}}"), "id", "license_ids");
+        config += &bind("/d/{token}", "token", "download_tokens");
+        for path in ["licenses/activate", "licenses/validate", "licenses/deactivate"] {
+            config += &format!(
+                "[[operations]]\ninclude-path = \"{API}/{path}\"\nparameters = {{ \"body.license_key\" = {{ dictionary = \"license_keys\", probability = 0.8 }}, \"body.item_id\" = {{ dictionary = \"item_ids\", probability = 0.8 }} }}\n\n"
+            );
+        }
         for path in [
             "marketplace/items/{id}",
             "marketplace/items/{id}/versions",
@@ -177,8 +208,12 @@ impl TestData {
         ] {
             config += &bind(&format!("{API}/{path}"), "id", "item_ids");
         }
-        for path in ["marketplace/purchases/{id}", "marketplace/purchases/{id}/license/rotate", "marketplace/purchases/{id}/download", "admin/marketplace/orders/{id}/complete", "admin/marketplace/orders/{id}/refund"] {
+        for path in ["marketplace/purchases/{id}", "marketplace/purchases/{id}/download"] {
             config += &bind(&format!("{API}/{path}"), "id", "order_ids");
+        }
+        config += &bind(&format!("{API}/marketplace/purchases/{{id}}/license/rotate"), "id", "rotated_order_ids");
+        for path in ["admin/marketplace/orders/{id}/complete", "admin/marketplace/orders/{id}/refund"] {
+            config += &bind(&format!("{API}/{path}"), "id", "admin_order_ids");
         }
         config += &format!(
             "[[operations]]\ninclude-path = \"{API}/attributions\"\nparameters = {{ \"body.affiliate_code\" = {{ dictionary = \"affiliate_codes\", probability = 0.8 }}, \"body.referral_code\" = {{ dictionary = \"referral_codes\", probability = 0.8 }} }}\n\n"
