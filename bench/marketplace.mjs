@@ -145,8 +145,13 @@ export async function benchMarketplace({ secret, baseline }) {
   // Accounting: validations changed nothing; the grant counted every download once.
   const mine = await seller("GET", "/marketplace/seller/items");
   const counted = mine.items.find((i) => i.id === item.id)?.seller?.downloads;
-  const licenseList = await seller("GET", `/marketplace/items/${item.id}/licenses?limit=100`);
-  const activations = licenseList.items.reduce((n, l) => n + l.activation_usage, 0);
+  let activations = 0;
+  for (let cursor = ""; ;) {
+    const page = await seller("GET", `/marketplace/items/${item.id}/licenses?limit=100${cursor}`);
+    activations += page.items.reduce((n, l) => n + l.activation_usage, 0);
+    if (!page.next_cursor) break;
+    cursor = `&cursor=${page.next_cursor}`;
+  }
   const audit = await client(service, jwt(secret, "bench-admin"))("GET", "/admin/ledger-audit");
   const accountingOk = counted === serviceDownloads && activations === 0 && audit.violations.length === 0;
 

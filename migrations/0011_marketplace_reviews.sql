@@ -16,6 +16,8 @@ CREATE TABLE marketplace_reviews (
   UNIQUE (item_id, buyer_id)
 );
 CREATE INDEX marketplace_reviews_by_item ON marketplace_reviews (item_id, updated_at, id);
+-- The recount reads this index only (no row per review).
+CREATE INDEX marketplace_reviews_ratings ON marketplace_reviews (item_id, rating);
 CREATE INDEX marketplace_reviews_by_order ON marketplace_reviews (order_id);
 
 -- An item's sales and revenue (the seller's item list), and its downloads.

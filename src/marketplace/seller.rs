@@ -1,7 +1,6 @@
 //! The seller's side: earnings and analytics of their sales, payouts through the shared engine,
 //! and the licenses of their items (list with instances, disable / enable).
 
-use super::not_found;
 use crate::domain::earnings::Balances;
 use crate::domain::marketplace::{key_hint, license_transition, LicenseStatus};
 use crate::domain::time::{Month, Period, Timestamp, MONTH_FORMAT};
@@ -96,7 +95,8 @@ const DEFAULT_WINDOW_SECONDS: i64 = 30 * 86_400;
 /// window (default: the last 30 days), and the `top` (1–100, default 10) items by net revenue.
 pub async fn analytics(ctx: &Ctx) -> ApiResult {
     let period = Period::parse(ctx.query("from"), ctx.query("to")).map_err(|(field, why)| ApiError::validation(field, format!("{field} {why}")))?;
-    let from = if ctx.query("from").is_some_and(|t| !t.is_empty()) { period.from } else { ctx.now.plus_seconds(-DEFAULT_WINDOW_SECONDS) };
+    // (`from=` empty: from the start, as everywhere.)
+    let from = if ctx.query("from").is_some() { period.from } else { ctx.now.plus_seconds(-DEFAULT_WINDOW_SECONDS) };
     let top = match ctx.query("top") {
         None => 10,
         Some(t) => t.parse::<u32>().ok().filter(|n| (1..=MAX_ITEMS).contains(n)).ok_or_else(|| ApiError::validation("top", format!("top must be 1–{MAX_ITEMS}")))?,
@@ -196,16 +196,20 @@ pub async fn update_license(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let (me, id) = (&ctx.user()?.id, ctx.param("id")?);
     for _ in 0..3 {
-        let row = store::seller_license(&db, me, id).await?.ok_or_else(|| ApiError::not_found("No such license."))?;
+        let row = store::seller_license(&db, me, id).await?.ok_or_else(license_not_found)?;
         let current = row.status()?;
         if current == body.status {
             return Reply::ok(&license_view(row)?);
         }
         license_transition(current, body.status)?;
         if store::set_license_status(&db, id, current, body.status, ctx.now).await? {
-            let row = store::seller_license(&db, me, id).await?.ok_or_else(not_found)?;
+            let row = store::seller_license(&db, me, id).await?.ok_or_else(license_not_found)?;
             return Reply::ok(&license_view(row)?);
         }
     }
     Err(ApiError::contention("concurrent_update", "The license changed meanwhile; retry."))
+}
+
+fn license_not_found() -> ApiError {
+    ApiError::not_found("No such license.")
 }

@@ -160,8 +160,12 @@ fn sellers_see_sales_refunds_and_payouts_netted() {
     assert_eq!(e["balances"]["available_cents"], 3400);
     let by_item: Vec<(Value, [i64; 6])> = e["by_item"].as_array().unwrap().iter().map(|i| (i["item_id"].clone(), sales(i))).collect();
     assert_eq!(by_item, vec![(json!(a), [2, 0, 2000, 0, 300, 1700]), (json!(b), [1, 0, 2000, 0, 300, 1700])], "ties by gross, then id");
-    assert_eq!(e["by_month"].as_array().unwrap().len(), 1);
-    assert_eq!(sales(&e["by_month"][0]), [3, 0, 4000, 0, 600, 3400]);
+    let months = e["by_month"].as_array().unwrap();
+    let summed = months.iter().map(sales).fold([0; 6], |a, m| std::array::from_fn(|k| a[k] + m[k]));
+    assert_eq!(summed, [3, 0, 4000, 0, 600, 3400], "the months add up to the totals");
+    let before = s.get(&format!("{API}/marketplace/seller/earnings?from=2020-01&to=2020-12")).token(&token).send().json();
+    assert_eq!((sales(&before["totals"]), before["by_item"].as_array().unwrap().len()), ([0; 6], 0), "no sale in 2020");
+    assert_eq!(before["balances"]["available_cents"], 3400, "balances are not windowed");
 
     // Paid out, then one sale refunded: the seller owes it, and the next payout nets it.
     let r = pay_out(s, &token);
@@ -251,9 +255,13 @@ fn sellers_list_disable_and_enable_the_licenses_of_their_items() {
     assert!(hint.starts_with("SHM-") && key.ends_with(hint.rsplit('-').next().unwrap()), "{license}");
     assert!(!next.to_string().contains(&key), "the key is the buyer's");
     // Only the seller: a buyer or a stranger sees 404.
-    licenses_of(s, &token, &item).expect_error(404, "not_found");
+    let (_, other_seller) = s.user();
+    published_item(s, &other_seller, &json!({"title": "Another seller's", "category": "plugin", "price_cents": 0}));
     let id = license["id"].as_str().unwrap();
-    set_license(s, &token, id, "disabled").expect_error(404, "not_found");
+    for stranger in [&token, &other_seller] {
+        licenses_of(s, stranger, &item).expect_error(404, "not_found");
+        set_license(s, stranger, id, "disabled").expect_error(404, "not_found");
+    }
 
     // Disabled: validates as such and activates nothing; enabled again: valid.
     let r = set_license(s, &seller, id, "disabled");
