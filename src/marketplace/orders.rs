@@ -420,16 +420,14 @@ pub async fn validate(ctx: &Ctx) -> ApiResult {
     };
     let code = rules::validation(facts, &body.item_id, instance_active);
     // Only a key of this item says anything about its license.
-    let (usage, limit) = match (&license, code) {
-        (Some(l), c) if c != ValidationCode::WrongItem && c != ValidationCode::Unknown => (Some(l.active), l.activation_limit),
-        _ => (None, None),
-    };
+    let mine = license.filter(|_| code != ValidationCode::WrongItem && code != ValidationCode::Unknown);
     Reply::ok(&serde_json::json!({
         "valid": code == ValidationCode::Valid,
         "code": code,
         "item_id": body.item_id,
-        "activation_usage": usage,
-        "activation_limit": limit,
+        "item": mine.as_ref().map(|l| serde_json::json!({"id": l.item_id, "title": l.item_title, "status": l.item_status})),
+        "activation_usage": mine.as_ref().map(|l| l.active),
+        "activation_limit": mine.and_then(|l| l.activation_limit),
     }))
 }
 
@@ -478,14 +476,13 @@ pub async fn download(ctx: &Ctx) -> ApiResult {
         TokenError::Expired => ApiError::new(410, "download_expired", "This download link has expired."),
     })?;
     let db = ctx.db()?;
-    let grant = store::grant(&db, grant_id).await?.ok_or_else(|| ApiError::new(403, "download_invalid", "This download link is not valid."))?;
+    let (grant, versions) = store::grant(&db, grant_id).await?.ok_or_else(|| ApiError::new(403, "download_invalid", "This download link is not valid."))?;
     if grant.revoked_at.is_some() || grant.order_status != OrderStatus::Completed.as_str() {
         return Err(ApiError::new(403, "download_revoked", "This purchase was refunded; its download is revoked."));
     }
     if ctx.now.unix() >= grant.expires_at {
         return Err(ApiError::new(410, "download_expired", "This download link has expired."));
     }
-    let versions = store::versions(&db, &grant.item_id).await?;
     let version = match ctx.query("version") {
         Some(number) => versions.iter().find(|v| v.version_number == number && v.file.is_some()),
         None => super::latest_of(&versions),
@@ -510,8 +507,7 @@ pub async fn download(ctx: &Ctx) -> ApiResult {
     if ctx.method != worker::Method::Head && part.is_none_or(|(start, _)| start == 0) {
         store::count_download(&db, grant_id).await?;
     }
-    let item = store::find(&db, &grant.item_id).await?;
-    let name = rules::file_name(item.as_ref().map_or("download", |i| i.title.as_str()), &version.version_number);
+    let name = rules::file_name(&grant.item_title, &version.version_number);
     let content_type = rules::file_type(&file.content_type).unwrap_or("application/octet-stream");
     let mut reply = Reply::streamed(if part.is_some() { 206 } else { 200 }, content_type, stream)
         .with_header("Content-Disposition", format!("attachment; filename=\"{name}\""))

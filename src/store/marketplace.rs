@@ -575,6 +575,9 @@ pub struct LicenseRow {
     pub activation_limit: Option<i64>,
     /// Active instances when read.
     pub active: i64,
+    /// The licensed item's title and status.
+    pub item_title: String,
+    pub item_status: String,
 }
 
 impl LicenseRow {
@@ -585,8 +588,9 @@ impl LicenseRow {
 
 pub async fn license_by_hash(db: &Db, key_hash: &str) -> Result<Option<LicenseRow>> {
     let sql = "SELECT l.id, l.item_id, l.status, l.activation_limit,
-                   (SELECT COUNT(*) FROM marketplace_activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS active
-               FROM marketplace_licenses l WHERE l.key_hash = ?1";
+                   (SELECT COUNT(*) FROM marketplace_activations a WHERE a.license_id = l.id AND a.deactivated_at IS NULL) AS active,
+                   i.title AS item_title, i.status AS item_status
+               FROM marketplace_licenses l JOIN marketplace_items i ON i.id = l.item_id WHERE l.key_hash = ?1";
     db.first(sql, &args![key_hash]).await
 }
 
@@ -662,12 +666,31 @@ pub struct GrantRow {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub order_status: String,
+    pub item_title: String,
 }
 
-pub async fn grant(db: &Db, grant_id: &str) -> Result<Option<GrantRow>> {
-    let sql = "SELECT d.item_id, d.expires_at, d.revoked_at, o.status AS order_status
-               FROM marketplace_downloads d JOIN marketplace_orders o ON o.id = d.order_id WHERE d.id = ?1";
-    db.first(sql, &args![grant_id]).await
+/// A download grant with its item's title and versions (one round trip).
+pub async fn grant(db: &Db, grant_id: &str) -> Result<Option<(GrantRow, Vec<Version>)>> {
+    let limit = crate::domain::marketplace::MAX_VERSIONS as u32 + 1;
+    let statements = vec![
+        db.statement(
+            "SELECT d.item_id, d.expires_at, d.revoked_at, o.status AS order_status, i.title AS item_title
+             FROM marketplace_downloads d JOIN marketplace_orders o ON o.id = d.order_id JOIN marketplace_items i ON i.id = d.item_id
+             WHERE d.id = ?1",
+            &args![grant_id],
+        )?,
+        db.statement(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM marketplace_versions
+                 WHERE item_id = (SELECT item_id FROM marketplace_downloads WHERE id = ?1) ORDER BY created_at, rowid LIMIT ?2"
+            ),
+            &args![grant_id, limit],
+        )?,
+    ];
+    let results = db.batch(statements).await?;
+    let Some(grant) = super::rows::<GrantRow>(&results, 0)?.pop() else { return Ok(None) };
+    let versions = super::rows::<VersionRow>(&results, 1)?.into_iter().map(Version::from).collect();
+    Ok(Some((grant, versions)))
 }
 
 pub async fn count_download(db: &Db, grant_id: &str) -> Result<()> {

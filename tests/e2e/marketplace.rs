@@ -325,6 +325,8 @@ fn a_purchase_completes_once_into_a_license_a_download_and_a_held_earning() {
     assert_eq!(status, 200);
     assert_eq!(hex::encode(Sha256::digest(&body)), hex::encode(Sha256::digest(&bytes)), "the file, whole");
     assert_eq!(header(&headers, "content-length"), Some(bytes.len().to_string().as_str()));
+    // Two D1 round trips: the grant with the item's versions, then the count.
+    assert!(header(&headers, "server-timing").is_some_and(|t| t.contains("d1;count=2;")), "{headers:?}");
     assert!(header(&headers, "content-disposition").unwrap().starts_with("attachment; filename=\"Paid_DB-1.0.0"));
     let (status, headers, body) = get_bytes(s, &link, Some("bytes=1000-1999"));
     assert_eq!((status, body.as_slice()), (206, &bytes[1000..2000]));
@@ -392,6 +394,7 @@ fn license_keys_activate_up_to_their_limit_exactly() {
     assert_eq!((ok["valid"].as_bool(), ok["code"].as_str(), ok["activation_usage"].as_i64()), (Some(true), Some("valid"), Some(3)));
     let wrong = check(&key, &other_item, None);
     assert_eq!((wrong["valid"].as_bool(), wrong["code"].as_str(), wrong["activation_usage"].clone()), (Some(false), Some("wrong_item"), Value::Null));
+    assert_eq!((ok["item"]["title"].as_str(), ok["item"]["id"].as_str(), wrong["item"].clone()), (Some("Free plugin"), Some(id.as_str()), Value::Null));
     assert_eq!(check(&key, &id, Some("no-such-instance"))["code"], "instance_not_found");
     assert_eq!(check("SHM-00000-00000-00000-00000-00000", &id, None)["code"], "unknown");
     assert_eq!(check("not a key", &id, None)["code"], "unknown");
