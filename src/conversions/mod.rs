@@ -400,6 +400,11 @@ async fn charge_refunded(ctx: &Ctx, db: &Db, cfg: &Config, event: &stripe::Event
     // case the conversion or the payment link landed meanwhile; whichever comes second applies it.
     let reference = charge.invoice_id.as_ref().or(charge.payment_intent.as_ref()).cloned().unwrap_or_default();
     crate::store::stripe::hold_refund(db, &reference, charge.amount_refunded, ctx.now).await?;
+    if let Some(payment_intent) = &charge.payment_intent {
+        if let Some(outcome) = crate::marketplace::orders::refund_payment(ctx, db, payment_intent, charge.amount_refunded).await? {
+            return Ok(outcome);
+        }
+    }
     Ok(refund_known_charge(ctx, db, cfg, event, &charge).await?.unwrap_or("refund_held: no conversion for this charge yet"))
 }
 

@@ -198,7 +198,17 @@ pub async fn checkout_completed(ctx: &Ctx, db: &Db, object: &serde_json::Value) 
         return Ok("duplicate");
     }
     let payment_ref = object["payment_intent"].as_str().filter(|p| crate::domain::keys::client_key(p).is_some());
-    Ok(if complete(ctx, db, &order, payment_ref).await? { "order_completed" } else { "duplicate" })
+    let completed = complete(ctx, db, &order, payment_ref).await?;
+    // Its refund may have come first (Stripe's events arrive in any order; the refund was held):
+    // applied now. (A refund arriving meanwhile looks for the order again after holding itself.)
+    if let Some(payment_ref) = payment_ref {
+        if let Some(total) = crate::store::stripe::held_refund(db, payment_ref).await? {
+            if refund_payment(ctx, db, payment_ref, total).await? == Some("order_refunded") {
+                return Ok("order_completed_and_refunded");
+            }
+        }
+    }
+    Ok(if completed { "order_completed" } else { "duplicate" })
 }
 
 /// `charge.refunded` of a marketplace order's payment (`None` when the payment is no order's):

@@ -533,6 +533,21 @@ fn a_paid_order_checks_out_with_stripe_and_completes_once_on_the_webhook() {
     // An admin's refund of it now answers it as it is; the buyer may buy again.
     let again = s.post(&format!("{API}/admin/marketplace/orders/{order_id}/refund")).token(s.admin()).json(&json!({})).send();
     assert_eq!((again.status, again.json()["status"].as_str()), (200, Some("refunded")));
-    assert_eq!(purchase(s, &token, &id, Some(&unique("k"))).status, 201, "a refunded order frees the place");
+    let order = purchase(s, &token, &id, Some(&unique("k")));
+    assert_eq!(order.status, 201, "a refunded order frees the place");
+    // Its refund arrives before its checkout completes (events come in any order): held, then
+    // applied as the order completes; the buyer never holds a working key.
+    let (order_id, url) = (order.json()["order_id"].as_str().unwrap().to_owned(), order.json()["checkout_url"].as_str().unwrap().to_owned());
+    let session = url.rsplit('/').next().unwrap();
+    let mut early = refund.clone();
+    early["id"] = json!(unique("evt"));
+    early["data"]["object"]["payment_intent"] = json!("pi_test_2");
+    assert!(s.stripe(&early).json()["outcome"].as_str().unwrap().starts_with("refund_held"));
+    let mut late = completed(session, 2500);
+    late["data"]["object"]["client_reference_id"] = json!(order_id);
+    late["data"]["object"]["payment_intent"] = json!("pi_test_2");
+    assert_eq!(s.stripe(&late).json()["outcome"], "order_completed_and_refunded");
+    let refunded = s.get(&format!("{API}/marketplace/purchases/{order_id}")).token(&token).send().json();
+    assert_eq!((refunded["status"].as_str(), refunded["license"]["status"].as_str(), refunded["download_url"].clone()), (Some("refunded"), Some("revoked"), Value::Null));
     s.assert_ledgers_consistent();
 }
