@@ -75,6 +75,12 @@ fn valid_host(host: &str) -> bool {
     !host.is_empty() && host.len() <= 253 && labels_ok
 }
 
+/// A DNS name as people name a site or a mail domain: valid labels, at least two, the last not
+/// all digits (so never an IPv4 address), without a trailing dot.
+pub fn dns_name(host: &str) -> bool {
+    valid_host(host) && host.contains('.') && host.rsplit('.').next().is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn valid_rest(rest: &str) -> bool {
     let bytes = rest.as_bytes();
     let mut i = 0;

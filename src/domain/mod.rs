@@ -12,6 +12,7 @@ pub mod marketplace;
 pub mod money;
 pub mod payouts;
 pub mod referrals;
+pub mod resellers;
 pub mod revenue;
 pub mod rewards;
 pub mod time;

@@ -44,17 +44,7 @@ pub fn payout_email(text: &str) -> Result<String, &'static str> {
     let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
     let local_ok = (1..=MAX_LOCAL_LEN).contains(&local.len())
         && local.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(atext));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let label_ok = |label: &&str| {
-        (1..=63).contains(&label.len())
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(label_ok)
-        && labels.last().is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
-    if address.len() <= MAX_EMAIL_LEN && local_ok && domain_ok {
+    if address.len() <= MAX_EMAIL_LEN && local_ok && super::links::dns_name(domain) {
         Ok(address.to_owned())
     } else {
         Err(INVALID)
