@@ -282,6 +282,7 @@ fn sellers_list_disable_and_enable_the_licenses_of_their_items() {
     // Parallel toggles end in one of the two states, each write whole.
     let toggles = parallel(10, |i| set_license(s, &seller, id, if i % 2 == 0 { "disabled" } else { "active" }));
     assert!(toggles.iter().all(|r| r.status == 200), "{:?}", toggles.iter().map(|r| &r.body).collect::<Vec<_>>());
-    let status = s.d1(&format!("SELECT status FROM marketplace_licenses WHERE id = '{id}'"))[0]["status"].as_str().unwrap().to_owned();
+    let listed = s.get(&format!("{API}/marketplace/items/{item}/licenses")).token(&seller).send().json();
+    let status = listed["items"].as_array().unwrap().iter().find(|l| l["id"] == id).unwrap()["status"].as_str().unwrap().to_owned();
     assert_eq!(validate(s, &key, &item), if status == "active" { "valid" } else { "disabled" });
 }
