@@ -15,6 +15,7 @@ pub async fn run(cron: &str, env: &Env) {
     report(cron, "expire_referrals", expire_referrals(env, now).await);
     report(cron, "grant_referral_bonuses", grant_referral_bonuses(env, now).await);
     report(cron, "advance_campaigns", advance_campaigns(env, now).await);
+    report(cron, "advance_resellers", advance_resellers(env, now).await);
     report(cron, "publish_activity", publish_activity(env, now).await);
     report(cron, "expire_boards", expire_boards(env, now).await);
 }
@@ -82,6 +83,11 @@ async fn advance_campaigns(env: &Env, now: Timestamp) -> Outcome {
         .filter_map(|(code, state)| crate::domain::campaigns::due(&state, now).map(|to| (code, state.status, to)))
         .collect();
     Ok(campaigns::advance(&db, &moves, now).await?)
+}
+
+/// Activates resellers' contracts at their start and expires them at their end.
+async fn advance_resellers(env: &Env, now: Timestamp) -> Outcome {
+    Ok(crate::resellers::advance(&Db::from_env(env)?, now).await?)
 }
 
 /// Grants the referral bonuses whose hold is over (rules: domain::referrals).

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | 6 | `lib` (and this test) | anything |
 //! | 5 | `routes` (the composition root), `jobs` (cron) | programs and below |
-//! | 4 | programs: affiliates, attributions, campaigns, conversions, links, marketplace, payouts, referrals, revenue, rewards, users | `http` and below; other programs while the program graph has no cycle |
+//! | 4 | programs: affiliates, attributions, campaigns, conversions, links, marketplace, payouts, referrals, resellers, revenue, rewards, users | `http` and below; other programs while the program graph has no cycle |
 //! | 3 | `http` (the platform) | `store`, `objects` and below — never a program |
 //! | 2 | `store` (D1), `objects` (Durable Objects), `blobs` (R2) | rank 1 and `domain`; not each other |
 //! | 1 | `config`, `log`, `ids`, `timing` | `domain` |
@@ -37,6 +37,7 @@ const RANKS: &[(&str, u8)] = &[
     ("marketplace", PROGRAM),
     ("payouts", PROGRAM),
     ("referrals", PROGRAM),
+    ("resellers", PROGRAM),
     ("revenue", PROGRAM),
     ("rewards", PROGRAM),
     ("users", PROGRAM),

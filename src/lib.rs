@@ -24,6 +24,7 @@ pub mod marketplace;
 pub mod objects;
 pub mod payouts;
 pub mod referrals;
+pub mod resellers;
 pub mod revenue;
 pub mod rewards;
 pub mod routes;

@@ -5,7 +5,7 @@
 use crate::http::meta;
 use crate::http::router::{Access, Route, Router};
 use crate::http::MAX_BODY_BYTES;
-use crate::{affiliates, attributions, campaigns, conversions, links, marketplace, payouts, referrals, revenue, rewards, users};
+use crate::{affiliates, attributions, campaigns, conversions, links, marketplace, payouts, referrals, resellers, revenue, rewards, users};
 use std::sync::OnceLock;
 use worker::Method;
 
@@ -119,6 +119,15 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/licenses/validate", Public, marketplace::orders::validate),
     route!(Post "/api/v1/monetization/licenses/deactivate", Public, marketplace::orders::deactivate),
     route!(Get "/d/{token}", Public, marketplace::orders::download),
+    // White-label resellers.
+    route!(Post "/api/v1/monetization/resellers", User, resellers::apply),
+    route!(Get "/api/v1/monetization/resellers/me", User, resellers::me),
+    route!(Get "/api/v1/monetization/resellers/me/pricing/quote", User, resellers::quote),
+    route!(Post "/api/v1/monetization/resellers/me/end-users", User, resellers::create_end_user),
+    route!(Get "/api/v1/monetization/resellers/me/end-users", User, resellers::list_end_users),
+    route!(Post "/api/v1/monetization/resellers/me/end-users/{id}/deactivate", User, resellers::deactivate_end_user),
+    route!(Get "/api/v1/monetization/admin/resellers", Admin, resellers::admin_list),
+    route!(Patch "/api/v1/monetization/admin/resellers/{id}", Admin, resellers::admin_update),
 ];
 
 /// The table with its path matcher, built once per isolate.

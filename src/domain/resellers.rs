@@ -78,10 +78,11 @@ pub enum PricingMode {
     Volume,
 }
 
-/// A tier: calls up to `up_to` (inclusive; `None`: no end) at `unit_price_micros` each.
+/// A tier: calls up to `up_to` (inclusive; `None`, left out: no end) at `unit_price_micros` each.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up_to: Option<i64>,
     pub unit_price_micros: i64,
 }
@@ -209,6 +210,66 @@ pub fn due(status: ResellerStatus, c: &Contract, now: Timestamp) -> Option<Resel
         Approved | Active if now >= c.ends_at => Some(Expired),
         Approved if now >= c.starts_at => Some(Active),
         _ => None,
+    }
+}
+
+// --- resellers ---------------------------------------------------------------------------------
+
+/// An application, as sent by the user who would become the reseller.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub company_name: String,
+    pub contact_email: String,
+    pub requested_domain: Option<String>,
+    pub expected_monthly_api_calls: i64,
+}
+
+/// A reseller as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reseller {
+    pub id: String,
+    pub user_id: String,
+    pub company_name: String,
+    pub contact_email: String,
+    pub requested_domain: Option<String>,
+    pub expected_monthly_api_calls: i64,
+    pub status: ResellerStatus,
+    /// Changes so far: a write lands only at the version it read.
+    pub version: i64,
+    pub contract: Option<Contract>,
+    pub branding: Option<Branding>,
+    pub domain_verified_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Reseller {
+    /// A pending reseller from a checked application.
+    pub fn apply(id: String, user_id: String, a: &Application, now: Timestamp) -> Result<Reseller, (&'static str, String)> {
+        if !(0..=MAX_CALLS).contains(&a.expected_monthly_api_calls) {
+            return Err(("expected_monthly_api_calls", format!("must be 0 to {MAX_CALLS}")));
+        }
+        let requested_domain = a
+            .requested_domain
+            .as_deref()
+            .map(|d| custom_domain(d).map_err(|why| ("requested_domain", why.to_owned())))
+            .transpose()?;
+        Ok(Reseller {
+            id,
+            user_id,
+            company_name: company_name(&a.company_name)?,
+            contact_email: email(&a.contact_email, "contact_email")?,
+            requested_domain,
+            expected_monthly_api_calls: a.expected_monthly_api_calls,
+            status: ResellerStatus::Pending,
+            version: 1,
+            contract: None,
+            branding: None,
+            domain_verified_at: None,
+            created_at: now,
+            updated_at: now,
+        })
     }
 }
 

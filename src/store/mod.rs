@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod marketplace;
 pub mod payouts;
 pub mod referrals;
+pub mod resellers;
 pub mod revenue;
 pub mod rewards;
 pub mod stripe;

@@ -76,6 +76,7 @@ struct TestData {
     download_tokens: Vec<String>,
     admin_order_ids: Vec<String>,
     rotated_order_ids: Vec<String>,
+    reseller_ids: Vec<String>,
 }
 
 impl TestData {
@@ -134,7 +135,16 @@ impl TestData {
         // and downloads reach their success paths).
         let bought = order.json();
         let link = bought["download_url"].as_str().expect("download link");
+        // A reseller application of another user's, for the admin's changes.
+        let (_, applicant) = s.user();
+        let reseller = s
+            .post(&format!("{API}/resellers"))
+            .token(&applicant)
+            .json(&json!({"company_name": "Fuzz Resale", "contact_email": "ops@fuzz.example", "expected_monthly_api_calls": 1000}))
+            .send();
+        assert_eq!(reseller.status, 201, "{}", reseller.body);
         TestData {
+            reseller_ids: vec![reseller.json()["id"].as_str().expect("reseller id").to_owned()],
             license_keys: vec![bought["license"]["key"].as_str().expect("license key").to_owned()],
             download_tokens: vec![link[link.find("/d/").expect("a /d/ link") + 3..].to_owned()],
             license_ids: vec![license[0]["id"].as_str().expect("license id").to_owned()],
@@ -177,6 +187,7 @@ impl TestData {
             ("download_tokens", &self.download_tokens),
             ("admin_order_ids", &self.admin_order_ids),
             ("rotated_order_ids", &self.rotated_order_ids),
+            ("reseller_ids", &self.reseller_ids),
         ] {
             config += &format!("[dictionaries.{name}]\nvalues = {}\n\n", list(values));
         }
@@ -192,6 +203,7 @@ impl TestData {
         config += &bind(&format!("{API}/admin/payouts/{{id}}"), "id", "payout_ids");
         config += &bind(&format!("{API}/marketplace/licenses/{{id}}"), "id", "license_ids");
         config += &bind("/d/{token}", "token", "download_tokens");
+        config += &bind(&format!("{API}/admin/resellers/{{id}}"), "id", "reseller_ids");
         for path in ["licenses/activate", "licenses/validate", "licenses/deactivate"] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{API}/{path}\"\nparameters = {{ \"body.license_key\" = {{ dictionary = \"license_keys\", probability = 0.8 }}, \"body.item_id\" = {{ dictionary = \"item_ids\", probability = 0.8 }} }}\n\n"
@@ -267,6 +279,11 @@ impl TestData {
             "marketplace/items/{id}/licenses",
             "marketplace/licenses/{id}",
             "marketplace/seller/payouts",
+            "resellers",
+            "resellers/me/pricing/quote",
+            "resellers/me/end-users",
+            "resellers/me/end-users/{id}/deactivate",
+            "admin/resellers/{id}",
         ] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{API}/{path}\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 302, 401, 403, 404, 409, 412, 422, 429]\n\n"

@@ -16,6 +16,7 @@ mod payouts;
 mod platform;
 mod ratelimit;
 mod referrals;
+mod resellers;
 mod revenue;
 mod rewards;
 mod users;
@@ -48,6 +49,7 @@ fn main() {
         ratelimit::tests(),
         affiliates::tests(),
         referrals::tests(),
+        resellers::tests(),
         conversions::tests(),
         payouts::tests(),
         campaigns::tests(),

@@ -1,0 +1,134 @@
+//! White-label resellers: apply → approve with a contract → the cron activates it → quotes by
+//! the contract's tiers → end users up to the contract's seats under parallel creation →
+//! amendments racing each other all land → suspend refuses at once, reinstate → the cron expires
+//! the contract at its end → terminate for good.
+
+use crate::support::{iso, now, parallel, unique, Resp, Server, API};
+use crate::trials;
+use serde_json::{json, Value};
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    trials!(resellers: a_reseller_lives_through_its_contract)
+}
+
+fn patch(s: &Server, id: &str, body: &Value) -> Resp {
+    s.patch(&format!("{API}/admin/resellers/{id}")).token(s.admin()).json(body).send()
+}
+
+/// The worked example: ≤10,000 at $0.010, ≤100,000 at $0.008, above at $0.005.
+fn contract(mode: &str, starts_at: i64, ends_at: i64, markup_bps: i64, max_end_users: i64) -> Value {
+    json!({
+        "starts_at": iso(starts_at),
+        "ends_at": iso(ends_at),
+        "pricing": {"mode": mode, "tiers": [
+            {"up_to": 10_000, "unit_price_micros": 10_000},
+            {"up_to": 100_000, "unit_price_micros": 8_000},
+            {"unit_price_micros": 5_000},
+        ]},
+        "markup_bps": markup_bps,
+        "max_end_users": max_end_users,
+        "max_api_calls_per_month": 1_000,
+    })
+}
+
+fn quote(s: &Server, token: &str, calls: i64) -> Resp {
+    s.get(&format!("{API}/resellers/me/pricing/quote?calls={calls}")).token(token).send()
+}
+
+fn end_user(s: &Server, token: &str, external_id: &str) -> Resp {
+    s.post(&format!("{API}/resellers/me/end-users")).token(token).json(&json!({"external_id": external_id})).send()
+}
+
+fn status(s: &Server, token: &str) -> String {
+    s.get(&format!("{API}/resellers/me")).token(token).send().json()["status"].as_str().unwrap_or_default().to_owned()
+}
+
+fn a_reseller_lives_through_its_contract() {
+    let s = &Server::start(&[]);
+    let (user, token) = s.user();
+    // Apply: once, with a checked application.
+    let application = json!({"company_name": "Acme Audio", "contact_email": "ops@acme.example", "requested_domain": "Audio.Acme.Example.", "expected_monthly_api_calls": 150_000});
+    let r = s.post(&format!("{API}/resellers")).token(&token).json(&application).send();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let reseller = r.json();
+    let id = reseller["id"].as_str().unwrap().to_owned();
+    assert_eq!((reseller["status"].as_str(), reseller["requested_domain"].as_str(), reseller["user_id"].as_str()), (Some("pending"), Some("audio.acme.example"), Some(user.as_str())));
+    s.post(&format!("{API}/resellers")).token(&token).json(&application).send().expect_error(409, "already_applied");
+    let (_, other) = s.user();
+    let mut bad = application.clone();
+    bad["contact_email"] = json!("not an address");
+    s.post(&format!("{API}/resellers")).token(&other).json(&bad).send().expect_error(422, "validation_failed");
+    s.get(&format!("{API}/resellers/me")).token(&other).send().expect_error(404, "not_found");
+    quote(s, &token, 10).expect_error(409, "not_under_contract");
+    end_user(s, &token, "u-1").expect_error(409, "not_under_contract");
+
+    // Approval: an admin's, with a valid contract.
+    patch(s, &id, &json!({"status": "approved"})).expect_error(422, "validation_failed");
+    patch(s, &id, &json!({"status": "approved", "contract": contract("graduated", now() + 10, now() - 10, 2_500, 5)})).expect_error(422, "validation_failed");
+    let mut falling = contract("graduated", now() - 10, now() + 10, 2_500, 5);
+    falling["pricing"]["tiers"][1]["up_to"] = json!(5);
+    patch(s, &id, &json!({"status": "approved", "contract": falling})).expect_error(422, "validation_failed");
+    s.patch(&format!("{API}/admin/resellers/{id}")).token(&token).json(&json!({"status": "approved"})).send().expect_error(403, "forbidden");
+    patch(s, &id, &json!({"status": "active"})).expect_error(409, "invalid_transition");
+    let approved = patch(s, &id, &json!({"status": "approved", "contract": contract("graduated", now() - 5, now() + 3_600, 2_500, 5), "reason": "signed"}));
+    assert_eq!((approved.status, approved.json()["status"].as_str()), (200, Some("approved")), "{}", approved.body);
+    // The cron activates it once its contract has started.
+    s.run_cron("* * * * *");
+    assert_eq!(status(s, &token), "active");
+
+    // Quotes: graduated $1,070.00 wholesale for 150,000 calls, 25 % markup; volume $750.00.
+    let q = quote(s, &token, 150_000);
+    assert_eq!(q.status, 200, "{}", q.body);
+    let q = q.json();
+    assert_eq!(
+        (q["wholesale_cents"].as_i64(), q["retail_cents"].as_i64(), q["reseller_margin_cents"].as_i64(), q["platform_revenue_cents"].as_i64(), q["tier"].as_i64()),
+        (Some(107_000), Some(133_750), Some(26_750), Some(107_000), Some(2))
+    );
+    quote(s, &token, -1).expect_error(422, "validation_failed");
+    // Amendments racing each other (five markups at once) all land, one after the other.
+    let version = s.get(&format!("{API}/resellers/me")).token(&token).send().json()["version"].as_i64().unwrap();
+    let amendments = parallel(5, |i| patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 3_600, 1_000 * (i as i64 + 1), 5)})));
+    assert!(amendments.iter().all(|r| r.status == 200), "{:?}", amendments.iter().map(|r| &r.body).collect::<Vec<_>>());
+    let after = s.get(&format!("{API}/resellers/me")).token(&token).send().json();
+    assert_eq!((after["version"].as_i64(), after["status"].as_str()), (Some(version + 5), Some("active")), "{after}");
+    assert_eq!(quote(s, &token, 150_000).json()["wholesale_cents"], 75_000);
+    let events = s.d1(&format!("SELECT kind, actor_id FROM reseller_events WHERE reseller_id = '{id}'"));
+    assert_eq!(events.len(), 2 + 5, "approval, activation and five amendments: {events:?}");
+    assert_eq!(events.iter().filter(|e| e["actor_id"].is_null()).count(), 1, "the cron's activation");
+
+    // End users: thirty at once for five seats; the same external id is the same end user.
+    let created = parallel(30, |i| end_user(s, &token, &format!("ext-{i}")));
+    assert_eq!(created.iter().filter(|r| r.status == 201).count(), 5, "{:?}", created.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(created.iter().all(|r| r.status == 201 || r.code() == "end_user_limit_reached"));
+    let first = created.iter().find(|r| r.status == 201).unwrap().json();
+    let again = end_user(s, &token, first["external_id"].as_str().unwrap());
+    assert_eq!((again.status, again.json()["id"].clone()), (200, first["id"].clone()));
+    let r = s.post(&format!("{API}/resellers/me/end-users/{}/deactivate", first["id"].as_str().unwrap())).token(&token).json(&json!({})).send();
+    assert_eq!((r.status, r.json()["active"].as_bool()), (200, Some(false)));
+    s.post(&format!("{API}/resellers/me/end-users/{}/deactivate", first["id"].as_str().unwrap())).token(&other).json(&json!({})).send().expect_error(404, "not_found");
+    assert_eq!(end_user(s, &token, &unique("ext")).status, 201, "a freed seat");
+    end_user(s, &token, &unique("ext")).expect_error(409, "end_user_limit_reached");
+    let listed = s.get(&format!("{API}/resellers/me/end-users?limit=100")).token(&token).send().json();
+    assert_eq!(listed["items"].as_array().unwrap().iter().filter(|u| u["active"] == true).count(), 5);
+
+    // Suspended: refused at once; reinstated: active again at the next cron.
+    assert_eq!(patch(s, &id, &json!({"status": "suspended", "reason": "unpaid invoice"})).json()["status"], "suspended");
+    end_user(s, &token, &unique("ext")).expect_error(409, "not_under_contract");
+    patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 3_600, 0, 5)})).expect_error(409, "not_under_contract");
+    assert_eq!(patch(s, &id, &json!({"status": "approved"})).json()["status"], "approved");
+    s.run_cron("* * * * *");
+    assert_eq!(status(s, &token), "active");
+
+    // The cron expires the contract at its end.
+    let ending = patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 1, 0, 5)}));
+    assert_eq!(ending.status, 200, "{}", ending.body);
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    s.run_cron("* * * * *");
+    assert_eq!(status(s, &token), "expired");
+    quote(s, &token, 1).expect_error(409, "not_under_contract");
+    // Terminated for good.
+    assert_eq!(patch(s, &id, &json!({"status": "terminated"})).json()["status"], "terminated");
+    patch(s, &id, &json!({"status": "approved"})).expect_error(409, "invalid_transition");
+    let listed = s.get(&format!("{API}/admin/resellers?status=terminated")).token(s.admin()).send().json();
+    assert_eq!(listed["items"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect::<Vec<_>>(), vec![json!(id)]);
+}
