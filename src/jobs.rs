@@ -16,6 +16,7 @@ pub async fn run(cron: &str, env: &Env) {
     report(cron, "grant_referral_bonuses", grant_referral_bonuses(env, now).await);
     report(cron, "advance_campaigns", advance_campaigns(env, now).await);
     report(cron, "advance_resellers", advance_resellers(env, now).await);
+    report(cron, "sync_reseller_usage", sync_reseller_usage(env, now).await);
     report(cron, "publish_activity", publish_activity(env, now).await);
     report(cron, "expire_boards", expire_boards(env, now).await);
 }
@@ -26,6 +27,8 @@ enum Error {
     Store(store::Error),
     Object(objects::Error),
     Config(ConfigError),
+    /// A program's job failed (its error, as the API would describe it).
+    Job(String),
 }
 
 impl std::fmt::Display for Error {
@@ -34,6 +37,7 @@ impl std::fmt::Display for Error {
             Error::Store(e) => e.fmt(f),
             Error::Object(e) => e.fmt(f),
             Error::Config(e) => e.fmt(f),
+            Error::Job(e) => f.write_str(e),
         }
     }
 }
@@ -88,6 +92,11 @@ async fn advance_campaigns(env: &Env, now: Timestamp) -> Outcome {
 /// Activates resellers' contracts at their start and expires them at their end.
 async fn advance_resellers(env: &Env, now: Timestamp) -> Outcome {
     Ok(crate::resellers::advance(&Db::from_env(env)?, now).await?)
+}
+
+/// Copies resellers' monthly API-call totals from their quota objects to D1, for reports.
+async fn sync_reseller_usage(env: &Env, now: Timestamp) -> Outcome {
+    crate::resellers::sync_usage(env, &Db::from_env(env)?, now).await.map_err(|e| Error::Job(e.detail.unwrap_or(e.message)))
 }
 
 /// Grants the referral bonuses whose hold is over (rules: domain::referrals).

@@ -126,6 +126,9 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/resellers/me/end-users", User, resellers::create_end_user),
     route!(Get "/api/v1/monetization/resellers/me/end-users", User, resellers::list_end_users),
     route!(Post "/api/v1/monetization/resellers/me/end-users/{id}/deactivate", User, resellers::deactivate_end_user),
+    // The main API asks before serving an end user's calls: a hot path, not throttled per user.
+    route!(Post "/api/v1/monetization/resellers/usage", Admin, resellers::usage, throttled: false),
+    route!(Post "/api/v1/monetization/admin/resellers/{id}/quota/reset", Admin, resellers::reset_quota),
     route!(Get "/api/v1/monetization/admin/resellers", Admin, resellers::admin_list),
     route!(Patch "/api/v1/monetization/admin/resellers/{id}", Admin, resellers::admin_update),
 ];

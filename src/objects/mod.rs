@@ -3,6 +3,7 @@
 
 pub mod leaderboard;
 pub mod link_clicks;
+pub mod reseller_quota;
 
 use crate::timing::Meter;
 use std::cell::RefCell;

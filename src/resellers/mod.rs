@@ -7,9 +7,11 @@
 
 use crate::domain::resellers::{self as rules, Actor, Application, Contract, Quote, Reseller, ResellerStatus};
 use crate::domain::time::Timestamp;
+use crate::http::idempotency::parse_key;
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
+use crate::objects::reseller_quota::{self, Report};
 use crate::store::resellers::{self as store, Added, EndUserRow, Event, Updated};
 use crate::store::Db;
 use serde::{Deserialize, Serialize};
@@ -270,4 +272,124 @@ pub async fn deactivate_end_user(ctx: &Ctx) -> ApiResult {
     let reseller = mine(ctx, &db).await?;
     let row = store::deactivate_end_user(&db, &reseller.id, ctx.param("id")?, ctx.now).await?;
     Reply::ok(&EndUserView::from(row.ok_or_else(|| ApiError::not_found("No such end user."))?))
+}
+
+// --- usage and quotas --------------------------------------------------------------------------
+
+/// Most calls one report counts.
+pub const MAX_CALLS_PER_REPORT: i64 = 1_000_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageBody {
+    reseller_id: String,
+    end_user_id: String,
+    calls: i64,
+}
+
+/// `POST /resellers/usage` (the main SoundHash API's service account, before it serves an end
+/// user's calls) `{"reseller_id", "end_user_id", "calls"}`: counts the calls against the
+/// reseller's monthly quota (UTC calendar month) in its Durable Object, whole or not at all: 200
+/// when counted, 429 `quota_exceeded` with `Retry-After` (seconds to the next month) when they
+/// would cross it; `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on both. Only
+/// an active reseller's active end users are served (403 otherwise, at once). With
+/// `Idempotency-Key`, a retried report is answered as the first time and counted once.
+pub async fn usage(ctx: &Ctx) -> ApiResult {
+    let body: UsageBody = ctx.json()?;
+    if !(1..=MAX_CALLS_PER_REPORT).contains(&body.calls) {
+        return Err(ApiError::validation("calls", format!("calls must be 1 to {MAX_CALLS_PER_REPORT}")));
+    }
+    let key = ctx.header("Idempotency-Key").map(|k| parse_key(&k)).transpose()?;
+    let db = ctx.db()?;
+    let metering = store::metering(&db, &body.reseller_id, &body.end_user_id).await?.ok_or_else(|| ApiError::not_found("No such reseller."))?;
+    let status = ResellerStatus::parse(&metering.status).ok_or_else(|| ApiError::internal(format!("reseller status {}", metering.status)))?;
+    if !rules::serves(status) {
+        return Err(ApiError::new(403, "reseller_not_active", format!("This reseller is {}: its end users are refused.", status.as_str())));
+    }
+    if metering.end_user_active == 0 {
+        return Err(ApiError::new(403, "end_user_not_active", "No active end user with this id for this reseller."));
+    }
+    let limit = metering.max_api_calls_per_month.unwrap_or(0);
+    let (month, reset_seconds) = rules::window(ctx.now);
+    let report = Report { month: month.to_string(), limit, calls: body.calls, key };
+    let admission = reseller_quota::report(&ctx.env, ctx.object_meter(), &body.reseller_id, &report).await?;
+    let remaining = (admission.limit - admission.used).max(0);
+    let headers = [
+        ("RateLimit-Limit", admission.limit.to_string()),
+        ("RateLimit-Remaining", remaining.to_string()),
+        ("RateLimit-Reset", reset_seconds.to_string()),
+    ];
+    if !admission.accepted {
+        let mut e = ApiError::new(429, "quota_exceeded", format!("These {} calls would pass the monthly quota ({remaining} left until the next month).", body.calls));
+        e.headers.push(("Retry-After", reset_seconds.to_string()));
+        e.headers.extend(headers);
+        return Err(e);
+    }
+    let mut reply = Reply::ok(&json!({
+        "accepted": true,
+        "calls": body.calls,
+        "month": month,
+        "used": admission.used,
+        "limit": admission.limit,
+        "remaining": remaining,
+        "reset_seconds": reset_seconds,
+        "replayed": admission.replayed,
+    }))?;
+    for (name, value) in headers {
+        reply = reply.with_header(name, value);
+    }
+    Ok(reply)
+}
+
+/// `POST /admin/resellers/{id}/quota/reset` `{"reason"?}`: starts the current month's quota
+/// again (the calls so far stay in the month's total for reports); recorded with the admin.
+pub async fn reset_quota(ctx: &Ctx) -> ApiResult {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ResetBody {
+        reason: Option<String>,
+    }
+    let body: ResetBody = ctx.json()?;
+    if body.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::validation("reason", "reason must be at most 500 characters"));
+    }
+    let db = ctx.db()?;
+    let reseller = store::find(&db, ctx.param("id")?).await?.ok_or_else(|| ApiError::not_found("No such reseller."))?;
+    let (month, _) = rules::window(ctx.now);
+    let usage = reseller_quota::reset(&ctx.env, ctx.object_meter(), &reseller.id, &month.to_string()).await?;
+    let event = Event { kind: "quota_reset", detail: json!({"month": month, "calls": usage.calls, "reason": body.reason}), actor: Some(&ctx.user()?.id) };
+    store::record_event(&db, &reseller.id, &event, ctx.now).await?;
+    Reply::ok(&json!({"reseller_id": reseller.id, "month": month, "calls": usage.calls, "used": usage.used}))
+}
+
+/// Resellers whose totals the cron copies per run at most (the next run goes on after the last).
+const SYNC_CHUNK: u32 = 100;
+/// How long after expiry or termination a reseller's totals are still copied.
+const SYNC_AFTER_END_SECONDS: i64 = 3 * 86_400;
+
+thread_local! {
+    /// Where the last sync of this isolate stopped (the next one goes on from there).
+    static SYNC_AFTER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// The cron: copies the current and the previous month's totals of the metered resellers from
+/// their quota objects to D1 (`reseller_usage`), up to `SYNC_CHUNK` resellers per run, in one
+/// batch. Returns how many totals it copied.
+pub async fn sync_usage(env: &worker::Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
+    let after = SYNC_AFTER.with(|a| a.borrow().clone());
+    let ids = store::metered(db, now, SYNC_AFTER_END_SECONDS, &after, SYNC_CHUNK).await?;
+    SYNC_AFTER.with(|a| *a.borrow_mut() = if ids.len() < SYNC_CHUNK as usize { String::new() } else { ids.last().cloned().unwrap_or_default() });
+    let (month, _) = rules::window(now);
+    let previous = rules::window(month.start().plus_seconds(-1)).0;
+    let months = [previous.to_string(), month.to_string()];
+    let mut totals = Vec::new();
+    for id in ids {
+        for usage in reseller_quota::usage(env, &crate::timing::Meter::default(), &id, &months).await? {
+            if usage.calls > 0 {
+                totals.push((id.clone(), usage.month, usage.calls));
+            }
+        }
+    }
+    store::record_usage(db, &totals, now).await?;
+    Ok(totals.len())
 }

@@ -252,3 +252,76 @@ pub async fn seats_taken(db: &Db, reseller_id: &str) -> Result<i64> {
     let sql = "SELECT COUNT(*) AS n FROM reseller_end_users WHERE reseller_id = ?1 AND deactivated_at IS NULL";
     Ok(db.first::<CountRow>(sql, &args![reseller_id]).await?.map_or(0, |r| r.n))
 }
+
+// --- usage -------------------------------------------------------------------------------------
+
+/// What the quota check needs of a reseller and one of its end users, in one round trip.
+#[derive(Deserialize)]
+pub struct Metering {
+    pub status: String,
+    pub max_api_calls_per_month: Option<i64>,
+    /// Whether the end user is an active one of this reseller.
+    pub end_user_active: i64,
+}
+
+pub async fn metering(db: &Db, reseller_id: &str, end_user_id: &str) -> Result<Option<Metering>> {
+    let sql = "SELECT r.status, r.max_api_calls_per_month,
+                   EXISTS (SELECT 1 FROM reseller_end_users u WHERE u.id = ?2 AND u.reseller_id = r.id AND u.deactivated_at IS NULL) AS end_user_active
+               FROM resellers r WHERE r.id = ?1";
+    db.first(sql, &args![reseller_id, end_user_id]).await
+}
+
+/// Records a change that is no field of the reseller (a quota reset) in `reseller_events`.
+pub async fn record_event(db: &Db, reseller_id: &str, event: &Event<'_>, now: Timestamp) -> Result<()> {
+    let sql = "INSERT INTO reseller_events (id, reseller_id, kind, detail, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    db.run(sql, &args![crate::ids::new_id(), reseller_id, event.kind, event.detail.to_string(), event.actor, now.unix()]).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Resellers whose usage may still change: active or suspended ones, and those expired or
+/// terminated in the last `recent_seconds` (calls of their last days may not be copied yet),
+/// after `after` in id order.
+pub async fn metered(db: &Db, now: Timestamp, recent_seconds: i64, after: &str, limit: u32) -> Result<Vec<String>> {
+    let sql = "SELECT id FROM resellers
+               WHERE id > ?3 AND (status IN ('active', 'suspended') OR (status IN ('expired', 'terminated') AND updated_at >= ?1 - ?2))
+               ORDER BY id LIMIT ?4";
+    Ok(db.all::<IdRow>(sql, &args![now.unix(), recent_seconds, after, limit]).await?.into_iter().map(|r| r.id).collect())
+}
+
+/// Copies monthly totals `(reseller, month, calls)` to `reseller_usage` in one batch: totals only
+/// ever rise, so a repeated or late copy changes nothing.
+pub async fn record_usage(db: &Db, totals: &[(String, String, i64)], now: Timestamp) -> Result<()> {
+    if totals.is_empty() {
+        return Ok(());
+    }
+    let statements = totals
+        .iter()
+        .map(|(reseller, month, calls)| {
+            db.statement(
+                "INSERT INTO reseller_usage (reseller_id, month, calls, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (reseller_id, month) DO UPDATE SET calls = MAX(calls, excluded.calls), updated_at = excluded.updated_at
+                 WHERE excluded.calls > calls",
+                &args![reseller, month, *calls, now.unix()],
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    db.batch(statements).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct UsageRow {
+    pub month: String,
+    pub calls: i64,
+}
+
+/// A reseller's monthly totals as copied, newest first, at most `limit` months.
+pub async fn usage_months(db: &Db, reseller_id: &str, limit: u32) -> Result<Vec<UsageRow>> {
+    let sql = "SELECT month, calls FROM reseller_usage WHERE reseller_id = ?1 ORDER BY month DESC LIMIT ?2";
+    db.all(sql, &args![reseller_id, limit]).await
+}

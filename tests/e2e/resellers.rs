@@ -103,7 +103,8 @@ fn a_reseller_lives_through_its_contract() {
     let first = created.iter().find(|r| r.status == 201).unwrap().json();
     let again = end_user(s, &token, first["external_id"].as_str().unwrap());
     assert_eq!((again.status, again.json()["id"].clone()), (200, first["id"].clone()));
-    let r = s.post(&format!("{API}/resellers/me/end-users/{}/deactivate", first["id"].as_str().unwrap())).token(&token).json(&json!({})).send();
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let r = s.post(&format!("{API}/resellers/me/end-users/{first_id}/deactivate")).token(&token).json(&json!({})).send();
     assert_eq!((r.status, r.json()["active"].as_bool()), (200, Some(false)));
     s.post(&format!("{API}/resellers/me/end-users/{}/deactivate", first["id"].as_str().unwrap())).token(&other).json(&json!({})).send().expect_error(404, "not_found");
     assert_eq!(end_user(s, &token, &unique("ext")).status, 201, "a freed seat");
@@ -111,8 +112,48 @@ fn a_reseller_lives_through_its_contract() {
     let listed = s.get(&format!("{API}/resellers/me/end-users?limit=100")).token(&token).send().json();
     assert_eq!(listed["items"].as_array().unwrap().iter().filter(|u| u["active"] == true).count(), 5);
 
+    // Usage: fifty reports of 25 calls at once against a quota of 1,000: exactly 40 counted.
+    let active: Vec<String> = listed["items"].as_array().unwrap().iter().filter(|u| u["active"] == true).map(|u| u["id"].as_str().unwrap().to_owned()).collect();
+    let report = |calls: i64, end_user: &str, key: Option<&str>| {
+        let call = s.post(&format!("{API}/resellers/usage")).token(s.admin());
+        let call = match key {
+            Some(key) => call.header("Idempotency-Key", key),
+            None => call,
+        };
+        call.json(&json!({"reseller_id": id, "end_user_id": end_user, "calls": calls})).send()
+    };
+    let results = parallel(50, |i| report(25, &active[i % active.len()], None));
+    let counted: Vec<&Resp> = results.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(counted.len(), 40, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(results.iter().all(|r| r.status == 200 || r.code() == "quota_exceeded"));
+    let mut used: Vec<i64> = counted.iter().map(|r| r.json()["used"].as_i64().unwrap()).collect();
+    used.sort();
+    assert_eq!(used, (1..=40).map(|n| n * 25).collect::<Vec<_>>(), "each report counted once, in turn");
+    assert_eq!(counted[0].header("RateLimit-Limit"), Some("1000"));
+    let refused = report(1, &active[0], None);
+    refused.expect_error(429, "quota_exceeded");
+    let retry: i64 = refused.header("Retry-After").unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 31 * 86_400, "{retry}");
+    assert_eq!((refused.header("RateLimit-Remaining"), refused.header("RateLimit-Reset")), (Some("0"), Some(retry.to_string().as_str())));
+    // An admin resets the month's quota; a retried report (same key) counts once.
+    let r = s.post(&format!("{API}/admin/resellers/{id}/quota/reset")).token(s.admin()).json(&json!({"reason": "customer paid for more"})).send();
+    assert_eq!((r.status, r.json()["used"].as_i64(), r.json()["calls"].as_i64()), (200, Some(0), Some(1_000)), "{}", r.body);
+    let key = unique("usage");
+    let first = report(10, &active[0], Some(&key)).json();
+    let again = report(10, &active[0], Some(&key)).json();
+    assert_eq!((first["used"].as_i64(), again["used"].as_i64(), again["replayed"].as_bool()), (Some(10), Some(10), Some(true)));
+    assert_eq!(report(5, &active[0], None).json()["used"], 15);
+    report(1, &first_id, None).expect_error(403, "end_user_not_active");
+    s.post(&format!("{API}/resellers/usage")).token(s.admin()).json(&json!({"reseller_id": "nobody", "end_user_id": active[0], "calls": 1})).send().expect_error(404, "not_found");
+    s.post(&format!("{API}/resellers/usage")).token(&token).json(&json!({"reseller_id": id, "end_user_id": active[0], "calls": 1})).send().expect_error(403, "forbidden");
+    // The cron copies the month's total (every call counted, the reset's too) to D1.
+    s.run_cron("* * * * *");
+    let totals = s.d1(&format!("SELECT calls FROM reseller_usage WHERE reseller_id = '{id}'"));
+    assert_eq!(totals.iter().map(|t| t["calls"].as_i64()).collect::<Vec<_>>(), vec![Some(1_000 + 15)]);
+
     // Suspended: refused at once; reinstated: active again at the next cron.
     assert_eq!(patch(s, &id, &json!({"status": "suspended", "reason": "unpaid invoice"})).json()["status"], "suspended");
+    report(1, &active[0], None).expect_error(403, "reseller_not_active");
     end_user(s, &token, &unique("ext")).expect_error(409, "not_under_contract");
     patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 3_600, 0, 5)})).expect_error(409, "not_under_contract");
     assert_eq!(patch(s, &id, &json!({"status": "approved"})).json()["status"], "approved");
