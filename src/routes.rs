@@ -130,6 +130,11 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/resellers/usage", Admin, resellers::usage, throttled: false),
     route!(Post "/api/v1/monetization/admin/resellers/{id}/quota/reset", Admin, resellers::reset_quota),
     route!(Get "/api/v1/monetization/admin/resellers", Admin, resellers::admin_list),
+    route!(Put "/api/v1/monetization/resellers/me/branding", User, resellers::put_branding),
+    route!(Get "/api/v1/monetization/resellers/me/branding", User, resellers::get_branding),
+    route!(Post "/api/v1/monetization/admin/resellers/{id}/domain/verify", Admin, resellers::verify_domain),
+    // Branding by Host: throttled per IP only on what reaches D1, as edge links are.
+    route!(Get "/branding", Public, resellers::branding, throttled: false),
     route!(Patch "/api/v1/monetization/admin/resellers/{id}", Admin, resellers::admin_update),
 ];
 

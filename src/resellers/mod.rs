@@ -5,9 +5,11 @@
 //!
 //! The rules are `domain::resellers`; the SQL is `store::resellers`.
 
-use crate::domain::resellers::{self as rules, Actor, Application, Contract, Quote, Reseller, ResellerStatus};
+use crate::domain::resellers::{self as rules, Actor, Application, Branding, BrandingFields, Contract, Quote, Reseller, ResellerStatus};
 use crate::domain::time::Timestamp;
 use crate::http::idempotency::parse_key;
+use crate::http::kept::{self, Kept};
+use crate::http::ratelimit;
 use crate::http::pagination::Page;
 use crate::http::{ApiError, ApiResult, Ctx, Reply};
 use crate::ids::new_id;
@@ -140,7 +142,10 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
             actor: Some(admin),
         };
         match store::update(&db, &next, &event).await? {
-            Updated::Done(updated) => return Reply::ok(&ResellerView::from(*updated)),
+            Updated::Done(updated) => {
+                forget_branding(&updated);
+                return Reply::ok(&ResellerView::from(*updated));
+            }
             Updated::Stale => continue,
             Updated::DomainTaken => return Err(domain_taken()),
         }
@@ -392,4 +397,140 @@ pub async fn sync_usage(env: &worker::Env, db: &Db, now: Timestamp) -> Result<us
     }
     store::record_usage(db, &totals, now).await?;
     Ok(totals.len())
+}
+
+// --- branding ----------------------------------------------------------------------------------
+
+thread_local! {
+    /// Host → the branding served there (or none), for `LINK_CACHE_SECONDS`, as edge links are.
+    static BRANDING: Kept<Option<Branding>> = Kept::new(10_000);
+}
+
+/// Drops what this isolate keeps about the reseller's domain (it was just changed here; other
+/// isolates within `LINK_CACHE_SECONDS`).
+fn forget_branding(r: &Reseller) {
+    if let Some(b) = &r.branding {
+        BRANDING.with(|k| k.forget(&b.custom_domain));
+    }
+}
+
+/// Changes the caller's reseller with `change` at the version read (a few attempts), recording
+/// `kind`.
+async fn change_mine(ctx: &Ctx, kind: &str, change: impl Fn(&mut Reseller) -> ApiResult<()>) -> ApiResult<Reseller> {
+    let db = ctx.db()?;
+    for _ in 0..ATTEMPTS {
+        let current = mine(ctx, &db).await?;
+        let mut next = current.clone();
+        change(&mut next)?;
+        if next == current {
+            return Ok(current);
+        }
+        next.version = current.version + 1;
+        next.updated_at = ctx.now;
+        let event = Event { kind, detail: json!({"branding": next.branding.as_ref().map(|b| &b.custom_domain)}), actor: Some(&ctx.user()?.id) };
+        match store::update(&db, &next, &event).await? {
+            Updated::Done(updated) => {
+                forget_branding(&current);
+                forget_branding(&updated);
+                return Ok(*updated);
+            }
+            Updated::Stale => continue,
+            Updated::DomainTaken => return Err(domain_taken()),
+        }
+    }
+    Err(ApiError::contention("concurrent_update", "Your reseller account changed meanwhile; retry."))
+}
+
+#[derive(Serialize)]
+struct BrandingView<'a> {
+    #[serde(flatten)]
+    branding: &'a Branding,
+    /// `pending` until an admin verifies the domain.
+    domain_status: &'static str,
+}
+
+fn branding_view(r: &Reseller) -> ApiResult<serde_json::Value> {
+    let branding = r.branding.as_ref().ok_or_else(|| ApiError::internal("branding missing after its write"))?;
+    let status = if r.domain_verified_at.is_some() { "verified" } else { "pending" };
+    serde_json::to_value(BrandingView { branding, domain_status: status }).map_err(ApiError::internal)
+}
+
+/// `PUT /resellers/me/branding` `{"display_name", "logo_url", "primary_color", "support_email",
+/// "custom_domain"}`: the caller's branding. The domain (normalized, unique across resellers:
+/// 409 `domain_taken`) is `pending` until an admin verifies it; changing it makes it pending again.
+pub async fn put_branding(ctx: &Ctx) -> ApiResult {
+    let fields: BrandingFields = ctx.json()?;
+    let branding = rules::branding(&fields).map_err(field_error)?;
+    let updated = change_mine(ctx, "branding", |r| {
+        if r.status == ResellerStatus::Terminated {
+            return Err(ApiError::conflict("reseller_terminated", "This reseller account is terminated."));
+        }
+        if r.branding.as_ref().is_none_or(|b| b.custom_domain != branding.custom_domain) {
+            r.domain_verified_at = None;
+        }
+        r.branding = Some(branding.clone());
+        Ok(())
+    })
+    .await?;
+    Reply::ok(&branding_view(&updated)?)
+}
+
+/// `GET /resellers/me/branding`
+pub async fn get_branding(ctx: &Ctx) -> ApiResult {
+    let reseller = mine(ctx, &ctx.db()?).await?;
+    if reseller.branding.is_none() {
+        return Err(ApiError::not_found("No branding yet (PUT /resellers/me/branding)."));
+    }
+    Reply::ok(&branding_view(&reseller)?)
+}
+
+/// `POST /admin/resellers/{id}/domain/verify`: marks the reseller's custom domain verified (in
+/// production, once its Cloudflare for SaaS custom hostname is active: see the README).
+pub async fn verify_domain(ctx: &Ctx) -> ApiResult {
+    let db = ctx.db()?;
+    for _ in 0..ATTEMPTS {
+        let current = store::find(&db, ctx.param("id")?).await?.ok_or_else(|| ApiError::not_found("No such reseller."))?;
+        let Some(branding) = &current.branding else {
+            return Err(ApiError::conflict("no_custom_domain", "This reseller has set no custom domain."));
+        };
+        if current.domain_verified_at.is_some() {
+            return Reply::ok(&branding_view(&current)?);
+        }
+        let next = Reseller { domain_verified_at: Some(ctx.now), version: current.version + 1, updated_at: ctx.now, ..current.clone() };
+        let event = Event { kind: "domain_verified", detail: json!({"custom_domain": branding.custom_domain}), actor: Some(&ctx.user()?.id) };
+        match store::update(&db, &next, &event).await? {
+            Updated::Done(updated) => {
+                forget_branding(&updated);
+                return Reply::ok(&branding_view(&updated)?);
+            }
+            Updated::Stale => continue,
+            Updated::DomainTaken => return Err(domain_taken()),
+        }
+    }
+    Err(ApiError::contention("concurrent_update", "The reseller changed meanwhile; retry."))
+}
+
+/// `GET /branding` (public): the theme of the reseller whose verified domain the request's
+/// `Host` names, if the reseller is active (404 for any other host). Kept per isolate for
+/// `LINK_CACHE_SECONDS`; what reaches D1 is throttled per IP.
+pub async fn branding(ctx: &Ctx) -> ApiResult {
+    let host = ctx.header("Host").unwrap_or_default();
+    let not_found = || ApiError::not_found("No reseller is served at this host.");
+    let domain = rules::custom_domain(&host).map_err(|_| not_found())?;
+    let ttl = ctx.config()?.link_cache_seconds;
+    let db = ctx.db()?;
+    let found = kept::get_or_load(&BRANDING, &domain, ctx.now, ttl, |_| true, ratelimit::by_ip(ctx), || async {
+        Ok(store::branding_at(&db, &domain).await?)
+    })
+    .await?;
+    let branding = found.ok_or_else(not_found)?;
+    Ok(Reply::ok(&json!({
+        "display_name": branding.display_name,
+        "logo_url": branding.logo_url,
+        "primary_color": branding.primary_color,
+        "support_email": branding.support_email,
+        "domain": branding.custom_domain,
+    }))?
+    .with_header("Cache-Control", format!("public, max-age={ttl}"))
+    .with_header("Vary", "Host"))
 }

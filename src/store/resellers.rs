@@ -325,3 +325,25 @@ pub async fn usage_months(db: &Db, reseller_id: &str, limit: u32) -> Result<Vec<
     let sql = "SELECT month, calls FROM reseller_usage WHERE reseller_id = ?1 ORDER BY month DESC LIMIT ?2";
     db.all(sql, &args![reseller_id, limit]).await
 }
+
+// --- branding ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct BrandingRow {
+    id: String,
+    status: String,
+    branding: Option<String>,
+    domain_verified_at: Option<i64>,
+}
+
+/// The branding served at `domain` (normalized): the reseller's if the domain is verified and
+/// the reseller active; `None` for anything else.
+pub async fn branding_at(db: &Db, domain: &str) -> Result<Option<Branding>> {
+    let sql = "SELECT id, status, branding, domain_verified_at FROM resellers WHERE custom_domain = ?1";
+    let Some(row) = db.first::<BrandingRow>(sql, &args![domain]).await? else { return Ok(None) };
+    if row.status != ResellerStatus::Active.as_str() || row.domain_verified_at.is_none() {
+        return Ok(None);
+    }
+    let Some(json) = row.branding else { return Ok(None) };
+    serde_json::from_str(&json).map(Some).map_err(|_| Error::corrupt("resellers", &row.id, "branding", &json))
+}

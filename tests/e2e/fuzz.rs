@@ -205,6 +205,7 @@ impl TestData {
         config += &bind("/d/{token}", "token", "download_tokens");
         config += &bind(&format!("{API}/admin/resellers/{{id}}"), "id", "reseller_ids");
         config += &bind(&format!("{API}/admin/resellers/{{id}}/quota/reset"), "id", "reseller_ids");
+        config += &bind(&format!("{API}/admin/resellers/{{id}}/domain/verify"), "id", "reseller_ids");
         for path in ["licenses/activate", "licenses/validate", "licenses/deactivate"] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{API}/{path}\"\nparameters = {{ \"body.license_key\" = {{ dictionary = \"license_keys\", probability = 0.8 }}, \"body.item_id\" = {{ dictionary = \"item_ids\", probability = 0.8 }} }}\n\n"
@@ -287,6 +288,8 @@ impl TestData {
             "admin/resellers/{id}",
             "admin/resellers/{id}/quota/reset",
             "resellers/usage",
+            "resellers/me/branding",
+            "admin/resellers/{id}/domain/verify",
         ] {
             config += &format!(
                 "[[operations]]\ninclude-path = \"{API}/{path}\"\nchecks.positive_data_acceptance.expected-statuses = [\"2xx\", 302, 401, 403, 404, 409, 412, 422, 429]\n\n"

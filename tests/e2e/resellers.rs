@@ -112,6 +112,27 @@ fn a_reseller_lives_through_its_contract() {
     let listed = s.get(&format!("{API}/resellers/me/end-users?limit=100")).token(&token).send().json();
     assert_eq!(listed["items"].as_array().unwrap().iter().filter(|u| u["active"] == true).count(), 5);
 
+    // Branding: served by Host once the domain is verified (and the reseller active).
+    let theme = |host: &str| s.get("/branding").header("Host", host).send();
+    let branding = json!({"display_name": "Acme Audio", "logo_url": "https://cdn.acme.example/logo.png", "primary_color": "#FF6600",
+        "support_email": "help@acme.example", "custom_domain": "Audio.Acme.Example"});
+    let r = s.request("PUT", &format!("{API}/resellers/me/branding")).token(&token).json(&branding).send();
+    assert_eq!((r.status, r.json()["domain_status"].as_str(), r.json()["custom_domain"].as_str()), (200, Some("pending"), Some("audio.acme.example")), "{}", r.body);
+    theme("audio.acme.example").expect_error(404, "not_found");
+    let mut bad = branding.clone();
+    bad["logo_url"] = json!("http://10.0.0.1/logo.png");
+    s.request("PUT", &format!("{API}/resellers/me/branding")).token(&token).json(&bad).send().expect_error(422, "validation_failed");
+    let r = s.post(&format!("{API}/admin/resellers/{id}/domain/verify")).token(s.admin()).json(&json!({})).send();
+    assert_eq!((r.status, r.json()["domain_status"].as_str()), (200, Some("verified")), "{}", r.body);
+    let served = theme("AUDIO.acme.example:443");
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!((served.json()["display_name"].as_str(), served.json()["primary_color"].as_str()), (Some("Acme Audio"), Some("#ff6600")));
+    assert!(served.header("Cache-Control").is_some_and(|c| c.starts_with("public, max-age=")));
+    theme("unknown.example").expect_error(404, "not_found");
+    // The domain is one reseller's.
+    assert_eq!(s.post(&format!("{API}/resellers")).token(&other).json(&json!({"company_name": "Other", "contact_email": "o@other.example", "expected_monthly_api_calls": 1})).send().status, 201);
+    s.request("PUT", &format!("{API}/resellers/me/branding")).token(&other).json(&branding).send().expect_error(409, "domain_taken");
+
     // Usage: fifty reports of 25 calls at once against a quota of 1,000: exactly 40 counted.
     let active: Vec<String> = listed["items"].as_array().unwrap().iter().filter(|u| u["active"] == true).map(|u| u["id"].as_str().unwrap().to_owned()).collect();
     let report = |calls: i64, end_user: &str, key: Option<&str>| {
@@ -154,11 +175,19 @@ fn a_reseller_lives_through_its_contract() {
     // Suspended: refused at once; reinstated: active again at the next cron.
     assert_eq!(patch(s, &id, &json!({"status": "suspended", "reason": "unpaid invoice"})).json()["status"], "suspended");
     report(1, &active[0], None).expect_error(403, "reseller_not_active");
+    theme("audio.acme.example").expect_error(404, "not_found");
     end_user(s, &token, &unique("ext")).expect_error(409, "not_under_contract");
     patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 3_600, 0, 5)})).expect_error(409, "not_under_contract");
     assert_eq!(patch(s, &id, &json!({"status": "approved"})).json()["status"], "approved");
     s.run_cron("* * * * *");
     assert_eq!(status(s, &token), "active");
+    // A new domain is pending again: the old one serves nothing.
+    let mut moved = branding.clone();
+    moved["custom_domain"] = json!("studio.acme.example");
+    let r = s.request("PUT", &format!("{API}/resellers/me/branding")).token(&token).json(&moved).send();
+    assert_eq!((r.status, r.json()["domain_status"].as_str()), (200, Some("pending")));
+    theme("audio.acme.example").expect_error(404, "not_found");
+    theme("studio.acme.example").expect_error(404, "not_found");
 
     // The cron expires the contract at its end.
     let ending = patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 1, 0, 5)}));
