@@ -123,6 +123,7 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/v1/monetization/resellers", User, resellers::apply),
     route!(Get "/api/v1/monetization/resellers/me", User, resellers::me),
     route!(Get "/api/v1/monetization/resellers/me/pricing/quote", User, resellers::quote),
+    route!(Get "/api/v1/monetization/resellers/me/dashboard", User, resellers::dashboard),
     route!(Post "/api/v1/monetization/resellers/me/end-users", User, resellers::create_end_user),
     route!(Get "/api/v1/monetization/resellers/me/end-users", User, resellers::list_end_users),
     route!(Post "/api/v1/monetization/resellers/me/end-users/{id}/deactivate", User, resellers::deactivate_end_user),

@@ -534,3 +534,59 @@ pub async fn branding(ctx: &Ctx) -> ApiResult {
     .with_header("Cache-Control", format!("public, max-age={ttl}"))
     .with_header("Vary", "Host"))
 }
+
+// --- dashboard ---------------------------------------------------------------------------------
+
+/// Months the dashboard shows.
+const DASHBOARD_MONTHS: usize = 12;
+
+/// `GET /resellers/me/dashboard`: end users (active / limit), this month's API calls against
+/// the quota and the tier they reach, and for the last 12 months the calls with their wholesale
+/// cost, retail price and margin (priced by the contract in force now). This month's count is
+/// the quota object's own; earlier months are the totals the cron copied to D1.
+pub async fn dashboard(ctx: &Ctx) -> ApiResult {
+    let db = ctx.db()?;
+    let reseller = mine(ctx, &db).await?;
+    let contract = reseller.contract.as_ref().ok_or_else(|| ApiError::conflict("not_under_contract", "You have no contract yet."))?;
+    let (month, reset_seconds) = rules::window(ctx.now);
+    let seats = store::seats_taken(&db, &reseller.id).await?;
+    let copied = store::usage_months(&db, &reseller.id, DASHBOARD_MONTHS as u32).await?;
+    let live = reseller_quota::usage(&ctx.env, ctx.object_meter(), &reseller.id, &[month.to_string()]).await?;
+    let now = live.into_iter().next().unwrap_or_default();
+    // The last 12 months, this one first: this month live, the others as copied.
+    let mut months = Vec::with_capacity(DASHBOARD_MONTHS);
+    let mut m = month;
+    for _ in 0..DASHBOARD_MONTHS {
+        let key = m.to_string();
+        let calls = if m == month { now.calls.max(copied.iter().find(|u| u.month == key).map_or(0, |u| u.calls)) } else { copied.iter().find(|u| u.month == key).map_or(0, |u| u.calls) };
+        let q = rules::quote(&contract.pricing, contract.markup_bps, calls);
+        months.push(json!({
+            "month": key,
+            "calls": calls,
+            "wholesale_cents": q.wholesale_cents,
+            "retail_cents": q.retail_cents,
+            "revenue_cents": q.margin_cents,
+        }));
+        match rules::window(m.start().plus_seconds(-1)).0 {
+            previous if previous < m => m = previous,
+            _ => break,
+        }
+    }
+    let this = rules::quote(&contract.pricing, contract.markup_bps, now.calls);
+    Reply::ok(&json!({
+        "reseller_id": reseller.id,
+        "status": reseller.status,
+        "end_users": {"active": seats, "limit": contract.max_end_users},
+        "api_calls": {
+            "month": month,
+            "calls": now.calls,
+            "used": now.used,
+            "quota": contract.max_api_calls_per_month,
+            "remaining": (contract.max_api_calls_per_month - now.used).max(0),
+            "reset_seconds": reset_seconds,
+        },
+        "current_tier": {"index": this.tier, "tier": contract.pricing.tiers.get(this.tier), "mode": contract.pricing.mode},
+        "revenue_cents": this.margin_cents,
+        "months": months,
+    }))
+}

@@ -283,6 +283,7 @@ impl TestData {
             "marketplace/seller/payouts",
             "resellers",
             "resellers/me/pricing/quote",
+            "resellers/me/dashboard",
             "resellers/me/end-users",
             "resellers/me/end-users/{id}/deactivate",
             "admin/resellers/{id}",

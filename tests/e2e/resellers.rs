@@ -172,6 +172,21 @@ fn a_reseller_lives_through_its_contract() {
     let totals = s.d1(&format!("SELECT calls FROM reseller_usage WHERE reseller_id = '{id}'"));
     assert_eq!(totals.iter().map(|t| t["calls"].as_i64()).collect::<Vec<_>>(), vec![Some(1_000 + 15)]);
 
+    // The dashboard: seats, this month against the quota, twelve months priced.
+    let r = s.get(&format!("{API}/resellers/me/dashboard")).token(&token).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let board = r.json();
+    assert_eq!(board["end_users"], json!({"active": 5, "limit": 5}));
+    assert_eq!((board["api_calls"]["calls"].as_i64(), board["api_calls"]["used"].as_i64(), board["api_calls"]["remaining"].as_i64()), (Some(1_015), Some(15), Some(985)));
+    let months = board["months"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    let priced = quote(s, &token, 1_015).json();
+    assert_eq!((months[0]["calls"].as_i64(), months[0]["wholesale_cents"].clone(), months[0]["revenue_cents"].clone()), (Some(1_015), priced["wholesale_cents"].clone(), priced["reseller_margin_cents"].clone()));
+    assert!(months[1..].iter().all(|m| m["calls"] == 0 && m["month"].as_str() < months[0]["month"].as_str()));
+    s.get(&format!("{API}/resellers/me/dashboard")).token(&other).send().expect_error(409, "not_under_contract");
+    let (_, stranger) = s.user();
+    s.get(&format!("{API}/resellers/me/dashboard")).token(&stranger).send().expect_error(404, "not_found");
+
     // Suspended: refused at once; reinstated: active again at the next cron.
     assert_eq!(patch(s, &id, &json!({"status": "suspended", "reason": "unpaid invoice"})).json()["status"], "suspended");
     report(1, &active[0], None).expect_error(403, "reseller_not_active");
