@@ -5,9 +5,10 @@
 --                                         can have visitors of its own); 302 counts as ok.
 --   api <method> <path> <tokens file>     authenticated requests, each with the next JWT of the file (one per line),
 --                                         so the load is spread over many users; 200 counts as ok.
---   post <path> <bodies file> <pattern>   unauthenticated POSTs of the next JSON body of the file (one per line), as
---                                         distinct clients (CF-Connecting-IP 10.<thread>.200.<1..250>); a 200 whose body
---                                         matches the Lua pattern counts as ok.
+--   post <path> <bodies file> <pattern> [<tokens file>]
+--                                         POSTs of the next JSON body of the file (one per line), as distinct clients
+--                                         (CF-Connecting-IP 10.<thread>.200.<1..250>), with the next JWT of the tokens
+--                                         file if one is given; a 200 whose body matches the Lua pattern counts as ok.
 --   api … activity <events per request> <members> <occurred_at> <nonce>
 --                                         the body is a fresh batch of `api_calls` events of amount 1 for random
 --                                         members `member-0 … member-<members-1>` (ids unique through <nonce>); the
@@ -46,6 +47,12 @@ function init(args)
     bodies = {}
     for line in io.lines(args[4]) do
       if #line > 0 then table.insert(bodies, line) end
+    end
+    if args[6] then
+      tokens = {}
+      for line in io.lines(args[6]) do
+        if #line > 0 then table.insert(tokens, line) end
+      end
     end
   else
     method, target, expected = args[3], args[4], 200
@@ -93,6 +100,7 @@ function request()
   elseif kind == "post" then
     headers = { ["Content-Type"] = "application/json", ["CF-Connecting-IP"] = string.format("10.%d.200.%d", id % 250, sent % 250 + 1) }
     body = bodies[(sent + id * 997) % #bodies + 1]
+    if tokens then headers["Authorization"] = "Bearer " .. tokens[(sent + id * 997) % #tokens + 1] end
   else
     headers = { ["Authorization"] = "Bearer " .. tokens[(sent + id * 997) % #tokens + 1] }
     if activity then

@@ -12,12 +12,14 @@
 //   marketplace  POST /licenses/validate against GET /me; 10 MiB downloads through /d/{token} against the
 //                baseline's R2 read with no checks; validations without side effects, downloads counted once
 //                (bench/marketplace.mjs)
+//   resellers    POST /resellers/usage against GET /me; the quota object's count equals the reports accepted
+//                (bench/resellers.mjs)
 //   size         upload size and startup time, as npm run deploy:check measures them (bench/size.mjs)
 // Exits non-zero when an accounting or round-trip check fails; a target or budget not met is
 // reported in BENCHMARKS.md, not a failure.
 //
 // Options (environment):
-//   BENCH_ONLY         links | reads | leaderboard | revenue | marketplace | size: run one section; the others of BENCHMARKS.md are kept
+//   BENCH_ONLY         links | reads | leaderboard | revenue | marketplace | resellers | size: run one section; the others of BENCHMARKS.md are kept
 //   BENCH_THREADS      wrk threads (2)
 //   BENCH_CONNECTIONS  wrk connections (32)
 //   BENCH_ROUNDS       measured rounds per target (3); the tables show medians
@@ -42,6 +44,7 @@ import { benchLeaderboard } from "./leaderboard.mjs";
 import { benchLinks } from "./links.mjs";
 import { benchMarketplace } from "./marketplace.mjs";
 import { benchReads } from "./reads.mjs";
+import { benchResellers } from "./resellers.mjs";
 import { benchRevenue } from "./revenue.mjs";
 import { benchSize } from "./size.mjs";
 import { ensureWrk, log, root, startBaseline, startFloor, stopAll, work } from "./lib.mjs";
@@ -54,6 +57,7 @@ const benches = {
   leaderboard: { bench: benchLeaderboard, title: "## Leaderboards" },
   revenue: { bench: benchRevenue, title: "## Revenue ingest" },
   marketplace: { bench: benchMarketplace, title: "## Marketplace" },
+  resellers: { bench: benchResellers, title: "## Reseller usage" },
   size: { bench: benchSize, title: "## Size and startup" },
 };
 

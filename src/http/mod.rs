@@ -340,7 +340,7 @@ async fn handle(
                 }
             }
             Access::User | Access::Admin => {
-                let user = authenticate(&ctx, route.access, user_id).await?;
+                let user = authenticate(&ctx, route.access, route.throttled, user_id).await?;
                 if !user.is_active {
                     return Err(ApiError::forbidden("This account is deactivated."));
                 }
@@ -375,11 +375,11 @@ async fn drain(stream: web_sys::ReadableStream) {
     }
 }
 
-/// Verifies the bearer token, throttles per user (per IP when the token is bad), and returns the
-/// user, provisioned on first sight. What a `User` route needs to know about its user comes from
-/// the per-isolate cache (`principals`); an `Admin` route always reads D1, so revoked rights
-/// end at once everywhere.
-async fn authenticate(ctx: &Ctx, access: Access, user_id: &mut Option<String>) -> ApiResult<Principal> {
+/// Verifies the bearer token, throttles per user (unless the route is not throttled; per IP when
+/// the token is bad), and returns the user, provisioned on first sight. What a `User` route
+/// needs to know about its user comes from the per-isolate cache (`principals`); an `Admin` route
+/// always reads D1, so revoked rights end at once everywhere.
+async fn authenticate(ctx: &Ctx, access: Access, throttled: bool, user_id: &mut Option<String>) -> ApiResult<Principal> {
     let config = ctx.config()?;
     let settings = auth::JwtSettings {
         secret: &config.api_secret_key,
@@ -397,7 +397,11 @@ async fn authenticate(ctx: &Ctx, access: Access, user_id: &mut Option<String>) -
         }
     };
     *user_id = Some(sub.clone());
-    ratelimit::by_user(ctx, &sub).await?;
+    // (A route the main API calls on its hot path is not throttled per user: `throttled: false`.
+    // A bad token is still throttled per IP above.)
+    if throttled {
+        ratelimit::by_user(ctx, &sub).await?;
+    }
     let ttl = if access == Access::Admin { 0 } else { config.user_cache_seconds };
     principals::principal(&sub, ctx.now, ttl, || async {
         let user = crate::store::users::find_or_provision(&ctx.db()?, &sub, ctx.now).await?;
