@@ -5,8 +5,8 @@
 -- One reseller account per user. `version` counts changes: every write lands only at the
 -- version it read, so no transition or amendment undoes another unseen. The contract in force is
 -- `contract` (JSON of domain::resellers::Contract) with its dates and quotas copied into columns
--- for the cron's index and the quota checks. `custom_domain` (normalized) is unique across
--- resellers; `domain_verified_at` is set by an admin and cleared when the domain changes.
+-- for the cron's index and the quota checks. `custom_domain` is normalized; `domain_verified_at`
+-- is set by an admin and cleared when the domain changes or the reseller is terminated.
 CREATE TABLE resellers (
   id                         TEXT PRIMARY KEY,
   user_id                    TEXT NOT NULL UNIQUE,
@@ -25,12 +25,18 @@ CREATE TABLE resellers (
   max_end_users              INTEGER,
   max_api_calls_per_month    INTEGER,
   branding                   TEXT,
-  custom_domain              TEXT UNIQUE,
+  custom_domain              TEXT,
   domain_verified_at         INTEGER,
+  -- When the cron last copied this reseller's usage totals (it goes oldest first).
+  usage_synced_at            INTEGER,
   created_at                 INTEGER NOT NULL,
   updated_at                 INTEGER NOT NULL,
-  CHECK ((contract IS NULL) = (status = 'pending') OR status = 'terminated')
+  CHECK (contract IS NOT NULL OR status IN ('pending', 'suspended', 'terminated'))
 );
+-- A domain is one reseller's once verified (anyone may ask for it before: no squatting).
+CREATE UNIQUE INDEX resellers_verified_domain ON resellers (custom_domain) WHERE domain_verified_at IS NOT NULL;
+CREATE INDEX resellers_by_domain ON resellers (custom_domain);
+CREATE INDEX resellers_by_sync ON resellers (usage_synced_at);
 CREATE INDEX resellers_by_status ON resellers (status, created_at, id);
 -- The cron: approved contracts that have started, approved or active ones that have ended.
 CREATE INDEX resellers_starting ON resellers (starts_at) WHERE status = 'approved';

@@ -4,7 +4,7 @@
 //! once, at the end of a price.
 
 use super::links::{dns_name, landing_url};
-use super::money::{percent_of, MAX_CENTS};
+use super::money::{FULL_BPS, MAX_CENTS};
 use super::payouts::payout_email;
 use super::time::{Month, Timestamp};
 use super::{status_enum, Rejection, INVALID_TRANSITION};
@@ -30,15 +30,19 @@ pub enum Actor {
 
 /// pending → approved (an admin, with a contract) → active (the cron at `starts_at`) → expired
 /// (the cron at `ends_at`; also an approved contract whose end passed first); an admin suspends
-/// an approved or active reseller and reinstates a suspended one (to approved: the cron activates
-/// it again while its contract runs), and terminates anyone not terminated, for good.
+/// anyone not terminated, at any time, and reinstates a suspended one (to approved: the cron
+/// activates it again while its contract runs, or expires it), and terminates anyone not
+/// terminated, for good.
 pub fn transition(from: ResellerStatus, to: ResellerStatus, by: Actor) -> Result<(), Rejection> {
     use ResellerStatus::*;
     let ok = match by {
         Actor::Cron => matches!((from, to), (Approved, Active) | (Approved | Active, Expired)),
         Actor::Admin => matches!(
             (from, to),
-            (Pending, Approved) | (Approved | Active, Suspended) | (Suspended, Approved) | (Pending | Approved | Active | Suspended | Expired, Terminated)
+            (Pending, Approved)
+                | (Pending | Approved | Active | Expired, Suspended)
+                | (Suspended, Approved)
+                | (Pending | Approved | Active | Suspended | Expired, Terminated)
         ),
     };
     if ok {
@@ -69,14 +73,11 @@ pub const MAX_END_USERS: i64 = 10_000_000;
 
 const MICROS_PER_CENT: i128 = 10_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PricingMode {
-    /// Each call priced in the tier it falls in.
-    Graduated,
-    /// Every call priced at the tier the month's total reaches.
-    Volume,
-}
+status_enum!(
+    /// `graduated`: each call priced in the tier it falls in; `volume`: every call at the tier the
+    /// month's total reaches.
+    PricingMode { Graduated = "graduated", Volume = "volume" }
+);
 
 /// A tier: calls up to `up_to` (inclusive; `None`, left out: no end) at `unit_price_micros` each.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -164,11 +165,16 @@ pub struct Quote {
     pub margin_cents: i64,
 }
 
+/// Wholesale and retail are each rounded once, from micro-dollars (retail = wholesale × (1 +
+/// markup)); the margin is their difference.
 pub fn quote(p: &Pricing, markup_bps: u32, calls: i64) -> Quote {
     let calls = calls.clamp(0, MAX_CALLS);
-    let wholesale_cents = micros_to_cents(price_micros(p, calls));
-    let margin_cents = percent_of(wholesale_cents, markup_bps);
-    Quote { calls, tier: tier_of(p, calls), wholesale_cents, retail_cents: wholesale_cents + margin_cents, margin_cents }
+    let micros = price_micros(p, calls);
+    let wholesale_cents = micros_to_cents(micros);
+    let full = i128::from(FULL_BPS);
+    let retail_micros = (micros * (full + i128::from(markup_bps)) + full / 2) / full;
+    let retail_cents = micros_to_cents(retail_micros).max(wholesale_cents);
+    Quote { calls, tier: tier_of(p, calls), wholesale_cents, retail_cents, margin_cents: retail_cents - wholesale_cents }
 }
 
 // --- contracts ---------------------------------------------------------------------------------
@@ -413,6 +419,9 @@ mod tests {
         assert_eq!(micros_to_cents(4_999), 0);
         assert_eq!(micros_to_cents(5_000), 1);
         assert_eq!(micros_to_cents(15_000), 2);
+        // 1.5 cents at a 100 % markup: 3 cents retail (not 2 × 2 rounded cents = 4).
+        let q = quote(&tiers(PricingMode::Graduated, &[(None, 15_000)]), 10_000, 1);
+        assert_eq!((q.wholesale_cents, q.retail_cents, q.margin_cents), (2, 3, 1));
         // Three calls at 0.3 cents: 0.9 cents, one cent; not three roundings to zero.
         assert_eq!(quote(&tiers(PricingMode::Graduated, &[(None, 3_000)]), 0, 3).wholesale_cents, 1);
         assert_eq!(quote(&tiers(PricingMode::Graduated, &[(None, MAX_UNIT_PRICE_MICROS)]), MAX_MARKUP_BPS, MAX_CALLS).wholesale_cents, MAX_CENTS);
@@ -448,7 +457,8 @@ mod tests {
             (Expired, Terminated, Actor::Admin, true),
             (Terminated, Approved, Actor::Admin, false),
             (Terminated, Suspended, Actor::Admin, false),
-            (Pending, Suspended, Actor::Admin, false),
+            (Pending, Suspended, Actor::Admin, true),
+            (Terminated, Suspended, Actor::Admin, false),
             (Expired, Active, Actor::Cron, false),
         ] {
             assert_eq!(transition(from, to, by).is_ok(), ok, "{from:?} → {to:?} by {by:?}");
@@ -572,13 +582,15 @@ mod tests {
         }
 
         #[test]
-        fn markup_adds_its_rate_of_wholesale(p in pricing(), calls in 0i64..30_000, markup in 0u32..=MAX_MARKUP_BPS) {
+        fn markup_is_rounded_once_from_micros(p in pricing(), calls in 0i64..30_000, markup in 0u32..=MAX_MARKUP_BPS) {
             let q = quote(&p, markup, calls);
             prop_assert_eq!(q.retail_cents, q.wholesale_cents + q.margin_cents);
             prop_assert!(q.margin_cents >= 0);
-            // Half-up: within half a cent of the exact margin.
-            let exact2 = 2 * i128::from(q.wholesale_cents) * i128::from(markup);
-            prop_assert!((2 * 10_000 * i128::from(q.margin_cents) - exact2).abs() <= 10_000);
+            // Retail is within half a cent (and a rounding of the micros) of the exact
+            // wholesale × (1 + markup), computed from the micros, not from rounded cents.
+            let exact = price_micros(&p, calls) * (10_000 + i128::from(markup)); // in micros × 10^4
+            let retail = i128::from(q.retail_cents) * 10_000 * 10_000;
+            prop_assert!((retail - exact).abs() <= 5_000 * 10_000 + 10_000, "{} vs {}", retail, exact);
             prop_assert!(quote(&p, markup.saturating_add(1).min(MAX_MARKUP_BPS), calls).retail_cents >= q.retail_cents);
         }
     }

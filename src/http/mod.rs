@@ -181,6 +181,19 @@ impl Ctx {
     }
 
     /// `?limit=&cursor=` of a list endpoint.
+    /// The version an `If-Match` names (`"3"`, `W/"3"` or `3`: a record's `ETag` or `version`).
+    pub fn if_match(&self) -> ApiResult<Option<i64>> {
+        let Some(value) = self.header("If-Match") else { return Ok(None) };
+        let text = match value.strip_prefix("W/") {
+            Some(weak) => weak.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(""),
+            None => value.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(&value),
+        };
+        if text.is_empty() || text.len() > 15 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::validation("If-Match", "If-Match must be the ETag (version) of the record"));
+        }
+        text.parse::<i64>().map(Some).map_err(|_| ApiError::validation("If-Match", "If-Match must be the ETag (version) of the record"))
+    }
+
     pub fn page<K: pagination::CursorKey>(&self) -> ApiResult<PageRequest<K>> {
         PageRequest::parse(self.query("limit"), self.query("cursor"))
     }

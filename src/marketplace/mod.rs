@@ -182,7 +182,7 @@ const EDIT_ATTEMPTS: usize = 10;
 async fn edit(ctx: &Ctx, change: impl Fn(&mut Item, bool) -> ApiResult<()>) -> ApiResult {
     let db = ctx.db()?;
     let id = ctx.param("id")?;
-    let expected = if_match(ctx)?;
+    let expected = ctx.if_match()?;
     for _ in 0..EDIT_ATTEMPTS {
         let current = store::find(&db, id).await?.ok_or_else(not_found)?;
         let mut next = current.clone();
@@ -212,20 +212,6 @@ async fn edit(ctx: &Ctx, change: impl Fn(&mut Item, bool) -> ApiResult<()>) -> A
 
 fn precondition_failed() -> ApiError {
     ApiError::new(412, "precondition_failed", "The item changed since it was read (If-Match); read it again.")
-}
-
-/// The version an `If-Match` names (`"3"`, `W/"3"` or `3`).
-fn if_match(ctx: &Ctx) -> ApiResult<Option<i64>> {
-    let Some(value) = ctx.header("If-Match") else { return Ok(None) };
-    // `"3"`, `W/"3"` or `3` (the pattern the document gives).
-    let text = match value.strip_prefix("W/") {
-        Some(weak) => weak.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(""),
-        None => value.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(&value),
-    };
-    if text.is_empty() || text.len() > 15 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::validation("If-Match", "If-Match must be the ETag of the item"));
-    }
-    text.parse::<i64>().map(Some).map_err(|_| ApiError::validation("If-Match", "If-Match must be the ETag of the item"))
 }
 
 async fn has_file(db: &Db, item_id: &str) -> ApiResult<bool> {

@@ -1,8 +1,9 @@
 //! `ResellerQuota`: one SQLite-backed Durable Object per reseller (named by its id) counting the
 //! API calls its end users make per UTC calendar month, against the contract's monthly quota. It is
 //! the source of truth of the count: a report is admitted whole or refused whole in one
-//! transaction (so parallel reports never pass the quota), and a report with an idempotency key
-//! is counted once, its answer kept for `KEY_RETENTION_SECONDS` and given again to a retry. An
+//! transaction (so parallel reports never pass the quota), and a counted report with an
+//! idempotency key is counted once, its answer kept for `KEY_RETENTION_SECONDS` and given again to
+//! a retry (the same key for another report is a conflict). An
 //! admin's reset starts the month's quota again without forgetting the calls (the month's total
 //! keeps them, for reports); the cron copies the totals to D1 (`jobs::sync_reseller_usage`).
 
@@ -23,18 +24,26 @@ pub struct Report {
     pub limit: i64,
     pub calls: i64,
     pub key: Option<String>,
+    /// What the key stands for (the end user and the calls): a key reused for another report is
+    /// a conflict, never that report's answer.
+    pub fingerprint: String,
 }
 
 /// The answer to a report: whether it was counted, and the month's quota after it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Admission {
     pub accepted: bool,
+    /// The month counted.
+    pub month: String,
     /// Calls counted against the quota this month.
     pub used: i64,
     pub limit: i64,
     /// An earlier answer to the same idempotency key.
     #[serde(default)]
     pub replayed: bool,
+    /// The idempotency key was used for another report: nothing was counted.
+    #[serde(default)]
+    pub conflict: bool,
 }
 
 /// A month's calls: all accepted (`calls`) and those counted against the quota since the last
@@ -65,7 +74,7 @@ impl DurableObject for ResellerQuota {
                 None,
             )?;
             sql.exec(
-                "CREATE TABLE IF NOT EXISTS reports (key TEXT PRIMARY KEY, answer TEXT NOT NULL, at INTEGER NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS reports (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, answer TEXT NOT NULL, at INTEGER NOT NULL)",
                 None,
             )?;
             sql.exec("CREATE INDEX IF NOT EXISTS reports_by_time ON reports (at)", None)?;
@@ -114,33 +123,38 @@ fn read(sql: &SqlStorage, month: &str) -> worker::Result<MonthUsage> {
 
 #[derive(Deserialize)]
 struct AnswerRow {
+    fingerprint: String,
     answer: String,
 }
 
-/// Admits a report (inside the transaction of `fetch`): the answer kept for its key, if any.
+/// Admits a report (inside the transaction of `fetch`): the answer kept for its key, if any. Only
+/// a counted report's answer is kept: a refused one may be sent again once the quota allows.
 fn apply(sql: &SqlStorage, report: &Report, now: i64) -> worker::Result<Admission> {
+    let refused = |used| Admission { accepted: false, month: report.month.clone(), used, limit: report.limit, replayed: false, conflict: false };
     if let Some(key) = &report.key {
-        let earlier: Vec<AnswerRow> = sql.exec("SELECT answer FROM reports WHERE key = ?", vec![key.clone().into()])?.to_array()?;
+        let earlier: Vec<AnswerRow> = sql.exec("SELECT fingerprint, answer FROM reports WHERE key = ?", vec![key.clone().into()])?.to_array()?;
         if let Some(row) = earlier.first() {
+            if row.fingerprint != report.fingerprint {
+                return Ok(Admission { conflict: true, ..refused(0) });
+            }
             let mut answer: Admission = serde_json::from_str(&row.answer).map_err(|e| worker::Error::RustError(e.to_string()))?;
             answer.replayed = true;
             return Ok(answer);
         }
     }
     let usage = read(sql, &report.month)?;
-    let answer = match admit(usage.used, report.limit, report.calls) {
-        Ok(used) => {
-            sql.exec(
-                "INSERT INTO months (month, calls, base) VALUES (?, ?, 0) ON CONFLICT (month) DO UPDATE SET calls = calls + excluded.calls",
-                vec![report.month.clone().into(), report.calls.into()],
-            )?;
-            Admission { accepted: true, used, limit: report.limit, replayed: false }
-        }
-        Err(_) => Admission { accepted: false, used: usage.used, limit: report.limit, replayed: false },
-    };
+    let Ok(used) = admit(usage.used, report.limit, report.calls) else { return Ok(refused(usage.used)) };
+    sql.exec(
+        "INSERT INTO months (month, calls, base) VALUES (?, ?, 0) ON CONFLICT (month) DO UPDATE SET calls = calls + excluded.calls",
+        vec![report.month.clone().into(), report.calls.into()],
+    )?;
+    let answer = Admission { accepted: true, used, ..refused(used) };
     if let Some(key) = &report.key {
         let text = serde_json::to_string(&answer).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        sql.exec("INSERT INTO reports (key, answer, at) VALUES (?, ?, ?)", vec![key.clone().into(), text.into(), now.into()])?;
+        sql.exec(
+            "INSERT INTO reports (key, fingerprint, answer, at) VALUES (?, ?, ?, ?)",
+            vec![key.clone().into(), report.fingerprint.clone().into(), text.into(), now.into()],
+        )?;
         sql.exec("DELETE FROM reports WHERE at < ?", vec![(now - KEY_RETENTION_SECONDS).into()])?;
     }
     Ok(answer)

@@ -107,6 +107,10 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     if patch.status.is_none() && patch.contract.is_none() {
         return Err(ApiError::validation("body", "Give status and/or contract."));
     }
+    if patch.status.is_some_and(|s| !matches!(s, ResellerStatus::Approved | ResellerStatus::Suspended | ResellerStatus::Terminated)) {
+        return Err(ApiError::validation("status", "status must be approved, suspended or terminated (active and expired follow the contract's dates)"));
+    }
+    let expected = ctx.if_match()?;
     if let Some(contract) = &patch.contract {
         rules::check_contract(contract).map_err(field_error)?;
     }
@@ -117,6 +121,9 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     let admin = &ctx.user()?.id;
     for _ in 0..ATTEMPTS {
         let current = store::find(&db, ctx.param("id")?).await?.ok_or_else(|| ApiError::not_found("No such reseller."))?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(ApiError::new(412, "precondition_failed", "The reseller changed since it was read (If-Match); read it again."));
+        }
         let mut next = current.clone();
         if let Some(status) = patch.status.filter(|s| *s != current.status) {
             rules::transition(current.status, status, Actor::Admin)?;
@@ -124,6 +131,9 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
                 return Err(ApiError::validation("contract", "contract: approving needs a contract"));
             }
             next.status = status;
+            if status == ResellerStatus::Terminated {
+                next.domain_verified_at = None; // (its domain is free for another reseller)
+            }
         }
         if let Some(contract) = &patch.contract {
             if !matches!(next.status, ResellerStatus::Approved | ResellerStatus::Active) {
@@ -145,6 +155,9 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
             Updated::Done(updated) => {
                 forget_branding(&updated);
                 return Reply::ok(&ResellerView::from(*updated));
+            }
+            Updated::Stale if expected.is_some() => {
+                return Err(ApiError::new(412, "precondition_failed", "The reseller changed since it was read (If-Match); read it again."));
             }
             Updated::Stale => continue,
             Updated::DomainTaken => return Err(domain_taken()),
@@ -247,7 +260,7 @@ struct EndUserBody {
 /// same external id again is the same end user (200).
 pub async fn create_end_user(ctx: &Ctx) -> ApiResult {
     let body: EndUserBody = ctx.json()?;
-    let external_id = body.external_id.trim();
+    let external_id = body.external_id.as_str();
     if external_id.is_empty() || external_id.len() > 128 || !external_id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::validation("external_id", "external_id must be 1 to 128 visible ASCII characters"));
     }
@@ -315,9 +328,16 @@ pub async fn usage(ctx: &Ctx) -> ApiResult {
         return Err(ApiError::new(403, "end_user_not_active", "No active end user with this id for this reseller."));
     }
     let limit = metering.max_api_calls_per_month.unwrap_or(0);
+    if body.calls > limit {
+        return Err(ApiError::validation("calls", format!("calls must be at most the monthly quota ({limit})")));
+    }
     let (month, reset_seconds) = rules::window(ctx.now);
-    let report = Report { month: month.to_string(), limit, calls: body.calls, key };
+    let fingerprint = format!("{}:{}", body.end_user_id, body.calls);
+    let report = Report { month: month.to_string(), limit, calls: body.calls, key, fingerprint };
     let admission = reseller_quota::report(&ctx.env, ctx.object_meter(), &body.reseller_id, &report).await?;
+    if admission.conflict {
+        return Err(ApiError::conflict("idempotency_conflict", "This Idempotency-Key was used for another report."));
+    }
     let remaining = (admission.limit - admission.used).max(0);
     let headers = [
         ("RateLimit-Limit", admission.limit.to_string()),
@@ -333,7 +353,7 @@ pub async fn usage(ctx: &Ctx) -> ApiResult {
     let mut reply = Reply::ok(&json!({
         "accepted": true,
         "calls": body.calls,
-        "month": month,
+        "month": admission.month,
         "used": admission.used,
         "limit": admission.limit,
         "remaining": remaining,
@@ -361,9 +381,10 @@ pub async fn reset_quota(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let reseller = store::find(&db, ctx.param("id")?).await?.ok_or_else(|| ApiError::not_found("No such reseller."))?;
     let (month, _) = rules::window(ctx.now);
-    let usage = reseller_quota::reset(&ctx.env, ctx.object_meter(), &reseller.id, &month.to_string()).await?;
-    let event = Event { kind: "quota_reset", detail: json!({"month": month, "calls": usage.calls, "reason": body.reason}), actor: Some(&ctx.user()?.id) };
+    // Recorded first: a reset is never without its record (a failed one is recorded, and retried).
+    let event = Event { kind: "quota_reset", detail: json!({"month": month, "reason": body.reason}), actor: Some(&ctx.user()?.id) };
     store::record_event(&db, &reseller.id, &event, ctx.now).await?;
+    let usage = reseller_quota::reset(&ctx.env, ctx.object_meter(), &reseller.id, &month.to_string()).await?;
     Reply::ok(&json!({"reseller_id": reseller.id, "month": month, "calls": usage.calls, "used": usage.used}))
 }
 
@@ -372,30 +393,26 @@ const SYNC_CHUNK: u32 = 100;
 /// How long after expiry or termination a reseller's totals are still copied.
 const SYNC_AFTER_END_SECONDS: i64 = 3 * 86_400;
 
-thread_local! {
-    /// Where the last sync of this isolate stopped (the next one goes on from there).
-    static SYNC_AFTER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 /// The cron: copies the current and the previous month's totals of the metered resellers from
-/// their quota objects to D1 (`reseller_usage`), up to `SYNC_CHUNK` resellers per run, in one
-/// batch. Returns how many totals it copied.
+/// their quota objects to D1 (`reseller_usage`), the least recently copied first, up to
+/// `SYNC_CHUNK` resellers per run, in one batch. A reseller whose object could not be read is
+/// skipped (and comes first next time). Returns how many totals it copied.
 pub async fn sync_usage(env: &worker::Env, db: &Db, now: Timestamp) -> Result<usize, ApiError> {
-    let after = SYNC_AFTER.with(|a| a.borrow().clone());
-    let ids = store::metered(db, now, SYNC_AFTER_END_SECONDS, &after, SYNC_CHUNK).await?;
-    SYNC_AFTER.with(|a| *a.borrow_mut() = if ids.len() < SYNC_CHUNK as usize { String::new() } else { ids.last().cloned().unwrap_or_default() });
+    let ids = store::metered(db, now, SYNC_AFTER_END_SECONDS, SYNC_CHUNK).await?;
     let (month, _) = rules::window(now);
     let previous = rules::window(month.start().plus_seconds(-1)).0;
     let months = [previous.to_string(), month.to_string()];
-    let mut totals = Vec::new();
+    let (mut totals, mut synced) = (Vec::new(), Vec::new());
     for id in ids {
-        for usage in reseller_quota::usage(env, &crate::timing::Meter::default(), &id, &months).await? {
-            if usage.calls > 0 {
-                totals.push((id.clone(), usage.month, usage.calls));
+        match reseller_quota::usage(env, &crate::timing::Meter::default(), &id, &months).await {
+            Ok(usage) => {
+                totals.extend(usage.into_iter().filter(|u| u.calls > 0).map(|u| (id.clone(), u.month, u.calls)));
+                synced.push(id);
             }
+            Err(e) => crate::log::log("error", &json!({"job": "sync_reseller_usage", "reseller_id": id, "error": e.to_string()})),
         }
     }
-    store::record_usage(db, &totals, now).await?;
+    store::record_usage(db, &totals, &synced, now).await?;
     Ok(totals.len())
 }
 
@@ -461,6 +478,10 @@ fn branding_view(r: &Reseller) -> ApiResult<serde_json::Value> {
 pub async fn put_branding(ctx: &Ctx) -> ApiResult {
     let fields: BrandingFields = ctx.json()?;
     let branding = rules::branding(&fields).map_err(field_error)?;
+    let db = ctx.db()?;
+    if store::domain_taken(&db, &branding.custom_domain, &mine(ctx, &db).await?.id).await? {
+        return Err(domain_taken());
+    }
     let updated = change_mine(ctx, "branding", |r| {
         if r.status == ResellerStatus::Terminated {
             return Err(ApiError::conflict("reseller_terminated", "This reseller account is terminated."));
@@ -542,36 +563,33 @@ const DASHBOARD_MONTHS: usize = 12;
 
 /// `GET /resellers/me/dashboard`: end users (active / limit), this month's API calls against
 /// the quota and the tier they reach, and for the last 12 months the calls with their wholesale
-/// cost, retail price and margin (priced by the contract in force now). This month's count is
-/// the quota object's own; earlier months are the totals the cron copied to D1.
+/// cost, retail price and margin (priced by the contract in force now), all from the reseller's
+/// quota object (the source of truth; D1's copies are for reports).
 pub async fn dashboard(ctx: &Ctx) -> ApiResult {
     let db = ctx.db()?;
     let reseller = mine(ctx, &db).await?;
     let contract = reseller.contract.as_ref().ok_or_else(|| ApiError::conflict("not_under_contract", "You have no contract yet."))?;
     let (month, reset_seconds) = rules::window(ctx.now);
     let seats = store::seats_taken(&db, &reseller.id).await?;
-    let copied = store::usage_months(&db, &reseller.id, DASHBOARD_MONTHS as u32).await?;
-    let live = reseller_quota::usage(&ctx.env, ctx.object_meter(), &reseller.id, &[month.to_string()]).await?;
-    let now = live.into_iter().next().unwrap_or_default();
-    // The last 12 months, this one first: this month live, the others as copied.
-    let mut months = Vec::with_capacity(DASHBOARD_MONTHS);
-    let mut m = month;
-    for _ in 0..DASHBOARD_MONTHS {
-        let key = m.to_string();
-        let calls = if m == month { now.calls.max(copied.iter().find(|u| u.month == key).map_or(0, |u| u.calls)) } else { copied.iter().find(|u| u.month == key).map_or(0, |u| u.calls) };
-        let q = rules::quote(&contract.pricing, contract.markup_bps, calls);
-        months.push(json!({
-            "month": key,
-            "calls": calls,
-            "wholesale_cents": q.wholesale_cents,
-            "retail_cents": q.retail_cents,
-            "revenue_cents": q.margin_cents,
-        }));
-        match rules::window(m.start().plus_seconds(-1)).0 {
-            previous if previous < m => m = previous,
+    // The last 12 months, this one first.
+    let mut keys = vec![month];
+    while keys.len() < DASHBOARD_MONTHS {
+        let last = keys[keys.len() - 1];
+        match rules::window(last.start().plus_seconds(-1)).0 {
+            previous if previous < last => keys.push(previous),
             _ => break,
         }
     }
+    let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    let usage = reseller_quota::usage(&ctx.env, ctx.object_meter(), &reseller.id, &keys).await?;
+    let now = usage.first().cloned().unwrap_or_default();
+    let months: Vec<serde_json::Value> = usage
+        .iter()
+        .map(|u| {
+            let q = rules::quote(&contract.pricing, contract.markup_bps, u.calls);
+            json!({"month": u.month, "calls": u.calls, "wholesale_cents": q.wholesale_cents, "retail_cents": q.retail_cents, "revenue_cents": q.margin_cents})
+        })
+        .collect();
     let this = rules::quote(&contract.pricing, contract.markup_bps, now.calls);
     Reply::ok(&json!({
         "reseller_id": reseller.id,

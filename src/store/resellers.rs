@@ -132,6 +132,7 @@ pub async fn update(db: &Db, next: &Reseller, event: &Event<'_>) -> Result<Updat
             None => Ok(Updated::Stale),
         },
         Err(Error::Constraint(v)) if v.is_unique("resellers.custom_domain") => Ok(Updated::DomainTaken),
+        Err(Error::Constraint(v)) if v.is_unique("resellers_verified_domain") => Ok(Updated::DomainTaken),
         Err(e) => Err(e),
     }
 }
@@ -285,21 +286,22 @@ struct IdRow {
 
 /// Resellers whose usage may still change: active or suspended ones, and those expired or
 /// terminated in the last `recent_seconds` (calls of their last days may not be copied yet),
-/// after `after` in id order.
-pub async fn metered(db: &Db, now: Timestamp, recent_seconds: i64, after: &str, limit: u32) -> Result<Vec<String>> {
+/// the least recently copied first.
+pub async fn metered(db: &Db, now: Timestamp, recent_seconds: i64, limit: u32) -> Result<Vec<String>> {
     let sql = "SELECT id FROM resellers
-               WHERE id > ?3 AND (status IN ('active', 'suspended') OR (status IN ('expired', 'terminated') AND updated_at >= ?1 - ?2))
-               ORDER BY id LIMIT ?4";
-    Ok(db.all::<IdRow>(sql, &args![now.unix(), recent_seconds, after, limit]).await?.into_iter().map(|r| r.id).collect())
+               WHERE status IN ('active', 'suspended') OR (status IN ('expired', 'terminated') AND updated_at >= ?1 - ?2)
+               ORDER BY COALESCE(usage_synced_at, 0), id LIMIT ?3";
+    Ok(db.all::<IdRow>(sql, &args![now.unix(), recent_seconds, limit]).await?.into_iter().map(|r| r.id).collect())
 }
 
 /// Copies monthly totals `(reseller, month, calls)` to `reseller_usage` in one batch: totals only
 /// ever rise, so a repeated or late copy changes nothing.
-pub async fn record_usage(db: &Db, totals: &[(String, String, i64)], now: Timestamp) -> Result<()> {
-    if totals.is_empty() {
+/// `synced` are the resellers whose totals these are (all their months read): marked copied now.
+pub async fn record_usage(db: &Db, totals: &[(String, String, i64)], synced: &[String], now: Timestamp) -> Result<()> {
+    if synced.is_empty() {
         return Ok(());
     }
-    let statements = totals
+    let mut statements = totals
         .iter()
         .map(|(reseller, month, calls)| {
             db.statement(
@@ -310,20 +312,13 @@ pub async fn record_usage(db: &Db, totals: &[(String, String, i64)], now: Timest
             )
         })
         .collect::<Result<Vec<_>>>()?;
+    let ids = serde_json::to_string(synced).map_err(|e| Error::D1(format!("encoding: {e}")))?;
+    statements.push(db.statement(
+        "UPDATE resellers SET usage_synced_at = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
+        &args![ids, now.unix()],
+    )?);
     db.batch(statements).await?;
     Ok(())
-}
-
-#[derive(Deserialize)]
-pub struct UsageRow {
-    pub month: String,
-    pub calls: i64,
-}
-
-/// A reseller's monthly totals as copied, newest first, at most `limit` months.
-pub async fn usage_months(db: &Db, reseller_id: &str, limit: u32) -> Result<Vec<UsageRow>> {
-    let sql = "SELECT month, calls FROM reseller_usage WHERE reseller_id = ?1 ORDER BY month DESC LIMIT ?2";
-    db.all(sql, &args![reseller_id, limit]).await
 }
 
 // --- branding ----------------------------------------------------------------------------------
@@ -339,11 +334,17 @@ struct BrandingRow {
 /// The branding served at `domain` (normalized): the reseller's if the domain is verified and
 /// the reseller active; `None` for anything else.
 pub async fn branding_at(db: &Db, domain: &str) -> Result<Option<Branding>> {
-    let sql = "SELECT id, status, branding, domain_verified_at FROM resellers WHERE custom_domain = ?1";
+    let sql = "SELECT id, status, branding, domain_verified_at FROM resellers WHERE custom_domain = ?1 AND domain_verified_at IS NOT NULL";
     let Some(row) = db.first::<BrandingRow>(sql, &args![domain]).await? else { return Ok(None) };
     if row.status != ResellerStatus::Active.as_str() || row.domain_verified_at.is_none() {
         return Ok(None);
     }
     let Some(json) = row.branding else { return Ok(None) };
     serde_json::from_str(&json).map(Some).map_err(|_| Error::corrupt("resellers", &row.id, "branding", &json))
+}
+
+/// Whether another reseller has `domain` verified.
+pub async fn domain_taken(db: &Db, domain: &str, reseller_id: &str) -> Result<bool> {
+    let sql = "SELECT COUNT(*) AS n FROM resellers WHERE custom_domain = ?1 AND domain_verified_at IS NOT NULL AND id <> ?2";
+    Ok(db.first::<CountRow>(sql, &args![domain, reseller_id]).await?.is_some_and(|r| r.n > 0))
 }

@@ -69,7 +69,7 @@ fn a_reseller_lives_through_its_contract() {
     falling["pricing"]["tiers"][1]["up_to"] = json!(5);
     patch(s, &id, &json!({"status": "approved", "contract": falling})).expect_error(422, "validation_failed");
     s.patch(&format!("{API}/admin/resellers/{id}")).token(&token).json(&json!({"status": "approved"})).send().expect_error(403, "forbidden");
-    patch(s, &id, &json!({"status": "active"})).expect_error(409, "invalid_transition");
+    patch(s, &id, &json!({"status": "active"})).expect_error(422, "validation_failed");
     let approved = patch(s, &id, &json!({"status": "approved", "contract": contract("graduated", now() - 5, now() + 3_600, 2_500, 5), "reason": "signed"}));
     assert_eq!((approved.status, approved.json()["status"].as_str()), (200, Some("approved")), "{}", approved.body);
     // The cron activates it once its contract has started.
@@ -91,6 +91,10 @@ fn a_reseller_lives_through_its_contract() {
     assert!(amendments.iter().all(|r| r.status == 200), "{:?}", amendments.iter().map(|r| &r.body).collect::<Vec<_>>());
     let after = s.get(&format!("{API}/resellers/me")).token(&token).send().json();
     assert_eq!((after["version"].as_i64(), after["status"].as_str()), (Some(version + 5), Some("active")), "{after}");
+    // With If-Match, only at the version read.
+    let stale = s.patch(&format!("{API}/admin/resellers/{id}")).token(s.admin()).header("If-Match", &format!("\"{version}\""))
+        .json(&json!({"contract": contract("volume", now() - 5, now() + 3_600, 0, 5)})).send();
+    stale.expect_error(412, "precondition_failed");
     assert_eq!(quote(s, &token, 150_000).json()["wholesale_cents"], 75_000);
     let events = s.d1(&format!("SELECT kind, actor_id FROM reseller_events WHERE reseller_id = '{id}'"));
     assert_eq!(events.len(), 2 + 5, "approval, activation and five amendments: {events:?}");
@@ -163,6 +167,8 @@ fn a_reseller_lives_through_its_contract() {
     let first = report(10, &active[0], Some(&key)).json();
     let again = report(10, &active[0], Some(&key)).json();
     assert_eq!((first["used"].as_i64(), again["used"].as_i64(), again["replayed"].as_bool()), (Some(10), Some(10), Some(true)));
+    report(11, &active[0], Some(&key)).expect_error(409, "idempotency_conflict");
+    report(1_001, &active[0], None).expect_error(422, "validation_failed");
     assert_eq!(report(5, &active[0], None).json()["used"], 15);
     report(1, &first_id, None).expect_error(403, "end_user_not_active");
     s.post(&format!("{API}/resellers/usage")).token(s.admin()).json(&json!({"reseller_id": "nobody", "end_user_id": active[0], "calls": 1})).send().expect_error(404, "not_found");
@@ -203,6 +209,9 @@ fn a_reseller_lives_through_its_contract() {
     assert_eq!((r.status, r.json()["domain_status"].as_str()), (200, Some("pending")));
     theme("audio.acme.example").expect_error(404, "not_found");
     theme("studio.acme.example").expect_error(404, "not_found");
+    assert_eq!(s.post(&format!("{API}/admin/resellers/{id}/domain/verify")).token(s.admin()).json(&json!({})).send().status, 200);
+    assert_eq!(theme("studio.acme.example").status, 200);
+    s.request("PUT", &format!("{API}/resellers/me/branding")).token(&other).json(&moved).send().expect_error(409, "domain_taken");
 
     // The cron expires the contract at its end.
     let ending = patch(s, &id, &json!({"contract": contract("volume", now() - 5, now() + 1, 0, 5)}));
@@ -214,6 +223,11 @@ fn a_reseller_lives_through_its_contract() {
     // Terminated for good.
     assert_eq!(patch(s, &id, &json!({"status": "terminated"})).json()["status"], "terminated");
     patch(s, &id, &json!({"status": "approved"})).expect_error(409, "invalid_transition");
+    patch(s, &id, &json!({"status": "active"})).expect_error(422, "validation_failed");
+    // A terminated reseller's verified domain is free again.
+    let mut studio = branding.clone();
+    studio["custom_domain"] = json!("studio.acme.example");
+    assert_eq!(s.request("PUT", &format!("{API}/resellers/me/branding")).token(&other).json(&studio).send().status, 200);
     let listed = s.get(&format!("{API}/admin/resellers?status=terminated")).token(s.admin()).send().json();
     assert_eq!(listed["items"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect::<Vec<_>>(), vec![json!(id)]);
 }
