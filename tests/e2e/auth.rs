@@ -15,6 +15,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         admins_cannot_change_their_own_flags,
         the_token_script_mints_tokens_the_worker_accepts,
         tokens_naming_critical_header_extensions_are_401,
+        every_authenticated_route_refuses_bad_credentials_non_admins_and_deactivated_users,
     )
 }
 
@@ -220,4 +221,76 @@ fn tokens_naming_critical_header_extensions_are_401() {
     // The same claims under a plain header pass.
     let r = s.get(&me).token(&sign(&json!({"alg": "HS256", "typ": "JWT"}), &claims, secret)).send();
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Every authenticated operation of `/openapi.json` (which a unit test keeps equal to the routing
+/// table, so a new route is in this matrix the moment it is routed): the method, the path with
+/// sample parameters, and whether it is an admin's.
+fn secured_operations(s: &Server) -> Vec<(String, String, bool)> {
+    let doc = s.get("/openapi.json").send().json();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(scheme) = op["security"].as_array().and_then(|s| s.first()).and_then(|s| s.as_object()).and_then(|s| s.keys().next().cloned()) else {
+                continue;
+            };
+            let concrete = path.replace("{id}", "some-id").replace("{code}", "SOMECODE").replace("{period}", "2026-01").replace("{token}", "t");
+            out.push((method.to_uppercase(), concrete, scheme == "adminBearerAuth"));
+        }
+    }
+    out
+}
+
+/// The matrix of issue 14 over every authenticated route: each bad credential is 401 (before any
+/// body or parameter is looked at), a user without the admin flag is 403 on every admin route, a
+/// deactivated user is 403 everywhere.
+fn every_authenticated_route_refuses_bad_credentials_non_admins_and_deactivated_users() {
+    let s = shared();
+    let operations = secured_operations(s);
+    assert!(operations.len() > 60, "{} operations", operations.len());
+    let user = unique("user");
+    let secret = s.secret.as_bytes();
+    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+    let claims = json!({"sub": user, "exp": now() + 600});
+    let unsigned = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"}).to_string()), b64(&claims.to_string()));
+    let credentials: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("malformed", Some("Bearer not.a.jwt".into())),
+        ("expired", Some(format!("Bearer {}", sign(&hs256, &json!({"sub": user, "exp": now() - 120}), secret)))),
+        ("another key", Some(format!("Bearer {}", sign(&hs256, &claims, b"some-other-secret-value")))),
+        ("alg none", Some(format!("Bearer {unsigned}"))),
+        ("alg HS512", Some(format!("Bearer {}", sign(&json!({"alg": "HS512"}), &claims, secret)))),
+    ];
+    let mut probes = 0;
+    for (i, (method, path, _)) in operations.iter().enumerate() {
+        for (k, (case, header)) in credentials.iter().enumerate() {
+            // (Bad tokens are throttled per client address: each probe comes from its own.)
+            let mut call = s.request(method, path).header("CF-Connecting-IP", &format!("10.77.{}.{}", i % 250, k + 1)).json(&json!({}));
+            if let Some(h) = header {
+                call = call.header("Authorization", h);
+            }
+            let r = call.send();
+            assert_eq!((r.status, r.code()), (401, "unauthorized".to_owned()), "{case}: {method} {path}: {}", r.body);
+            probes += 1;
+        }
+    }
+    // A user who is no admin: 403 on every admin route.
+    let (_, token) = s.user();
+    for (method, path, admin) in &operations {
+        if *admin {
+            let r = s.request(method, path).token(&token).json(&json!({})).send();
+            assert_eq!((r.status, r.code()), (403, "forbidden".to_owned()), "non-admin: {method} {path}: {}", r.body);
+            probes += 1;
+        }
+    }
+    // A deactivated user (an admin, even): 403 everywhere.
+    let (admin, admin_token) = s.new_admin();
+    let r = s.patch(&format!("{API}/admin/users/{admin}")).token(s.admin()).json(&json!({"is_active": false})).send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (method, path, _) in &operations {
+        let r = s.request(method, path).token(&admin_token).json(&json!({})).send();
+        assert_eq!((r.status, r.code()), (403, "forbidden".to_owned()), "deactivated: {method} {path}: {}", r.body);
+        probes += 1;
+    }
+    eprintln!("authorization matrix: {} operations, {probes} probes", operations.len());
 }
