@@ -79,6 +79,11 @@ impl ApiError {
         self.status >= 500 || self.headers.iter().any(|(name, _)| *name == "Retry-After")
     }
 
+    /// 412: the record (`what`) changed since the version an `If-Match` named.
+    pub fn precondition_failed(what: &str) -> Self {
+        Self::new(412, "precondition_failed", format!("The {what} changed since it was read (If-Match); read it again."))
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(413, "payload_too_large", format!("The request body exceeds {limit} bytes."))
     }

@@ -195,7 +195,7 @@ async fn edit(ctx: &Ctx, change: impl Fn(&mut Item, bool) -> ApiResult<()>) -> A
             }
         }
         if expected.is_some_and(|v| v != current.version) {
-            return Err(precondition_failed());
+            return Err(ApiError::precondition_failed("item"));
         }
         changed?;
         next.version = current.version + 1;
@@ -204,14 +204,10 @@ async fn edit(ctx: &Ctx, change: impl Fn(&mut Item, bool) -> ApiResult<()>) -> A
             return seller_reply(ctx, 200, updated);
         }
         if expected.is_some() {
-            return Err(precondition_failed());
+            return Err(ApiError::precondition_failed("item"));
         }
     }
     Err(ApiError::contention("concurrent_update", "The item changed meanwhile; retry."))
-}
-
-fn precondition_failed() -> ApiError {
-    ApiError::new(412, "precondition_failed", "The item changed since it was read (If-Match); read it again.")
 }
 
 async fn has_file(db: &Db, item_id: &str) -> ApiResult<bool> {

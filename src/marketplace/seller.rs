@@ -76,14 +76,22 @@ pub async fn earnings(ctx: &Ctx) -> ApiResult {
     let to = month_param(ctx, "to")?.unwrap_or(Month::LAST);
     let (start, end) = (from.start(), to.next().map_or(crate::domain::time::END_OF_TIME, Month::start));
     let db = ctx.db()?;
-    let groups = ledger::groups(&db, MARKETPLACE, &ctx.user()?.id, ctx.now, Period::ALL.from, Period::ALL.to).await?;
+    // Four independent reads, sent at once.
+    let balances = async { Ok::<_, ApiError>(ledger::groups(&db, MARKETPLACE, &ctx.user()?.id, ctx.now, Period::ALL.from, Period::ALL.to).await?) };
+    let (groups, totals, by_item, by_month) = futures_util::future::try_join4(
+        balances,
+        totals(ctx, start, end),
+        sales(ctx, start, end, SalesBy::Item, MAX_ITEMS),
+        sales(ctx, start, end, SalesBy::Month, MAX_MONTHS),
+    )
+    .await?;
     Reply::ok(&serde_json::json!({
         "from": from,
         "to": to,
         "currency": ctx.config()?.billing_currency,
-        "totals": totals(ctx, start, end).await?,
-        "by_item": sales(ctx, start, end, SalesBy::Item, MAX_ITEMS).await?,
-        "by_month": sales(ctx, start, end, SalesBy::Month, MAX_MONTHS).await?,
+        "totals": totals,
+        "by_item": by_item,
+        "by_month": by_month,
         "balances": Balances::from_groups(&groups),
     }))
 }
@@ -101,12 +109,13 @@ pub async fn analytics(ctx: &Ctx) -> ApiResult {
         None => 10,
         Some(t) => t.parse::<u32>().ok().filter(|n| (1..=MAX_ITEMS).contains(n)).ok_or_else(|| ApiError::validation("top", format!("top must be 1–{MAX_ITEMS}")))?,
     };
+    let (totals, top_items) = futures_util::future::try_join(totals(ctx, from, period.to), sales(ctx, from, period.to, SalesBy::Item, top)).await?;
     Reply::ok(&serde_json::json!({
         "from": from,
         "to": period.to,
         "currency": ctx.config()?.billing_currency,
-        "totals": totals(ctx, from, period.to).await?,
-        "top_items": sales(ctx, from, period.to, SalesBy::Item, top).await?,
+        "totals": totals,
+        "top_items": top_items,
     }))
 }
 

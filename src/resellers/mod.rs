@@ -122,7 +122,7 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
     for _ in 0..ATTEMPTS {
         let current = store::find(&db, ctx.param("id")?).await?.ok_or_else(|| ApiError::not_found("No such reseller."))?;
         if expected.is_some_and(|v| v != current.version) {
-            return Err(ApiError::new(412, "precondition_failed", "The reseller changed since it was read (If-Match); read it again."));
+            return Err(ApiError::precondition_failed("reseller"));
         }
         let mut next = current.clone();
         if let Some(status) = patch.status.filter(|s| *s != current.status) {
@@ -144,26 +144,34 @@ pub async fn admin_update(ctx: &Ctx) -> ApiResult {
         if next == current {
             return Reply::ok(&ResellerView::from(current));
         }
-        next.version = current.version + 1;
-        next.updated_at = ctx.now;
         let event = Event {
             kind: if next.status != current.status { "status" } else { "contract" },
             detail: json!({"from": current.status, "to": next.status, "contract": patch.contract, "reason": patch.reason}),
             actor: Some(admin),
         };
-        match store::update(&db, &next, &event).await? {
-            Updated::Done(updated) => {
-                forget_branding(&updated);
-                return Reply::ok(&ResellerView::from(*updated));
-            }
-            Updated::Stale if expected.is_some() => {
-                return Err(ApiError::new(412, "precondition_failed", "The reseller changed since it was read (If-Match); read it again."));
-            }
-            Updated::Stale => continue,
-            Updated::DomainTaken => return Err(domain_taken()),
+        match save(ctx, &db, &current, next, &event).await? {
+            Some(updated) => return Reply::ok(&ResellerView::from(updated)),
+            None if expected.is_some() => return Err(ApiError::precondition_failed("reseller")),
+            None => continue,
         }
     }
     Err(ApiError::contention("concurrent_update", "The reseller changed meanwhile; retry."))
+}
+
+/// Writes `next`, made from `current`, as its next version with `event`, and forgets what this
+/// isolate keeps of either's domain: the reseller as written, `None` when it changed meanwhile.
+async fn save(ctx: &Ctx, db: &Db, current: &Reseller, mut next: Reseller, event: &Event<'_>) -> ApiResult<Option<Reseller>> {
+    next.version = current.version + 1;
+    next.updated_at = ctx.now;
+    match store::update(db, &next, event).await? {
+        Updated::Done(updated) => {
+            forget_branding(current);
+            forget_branding(&updated);
+            Ok(Some(*updated))
+        }
+        Updated::Stale => Ok(None),
+        Updated::DomainTaken => Err(domain_taken()),
+    }
 }
 
 fn domain_taken() -> ApiError {
@@ -442,17 +450,9 @@ async fn change_mine(ctx: &Ctx, kind: &str, change: impl Fn(&mut Reseller) -> Ap
         if next == current {
             return Ok(current);
         }
-        next.version = current.version + 1;
-        next.updated_at = ctx.now;
         let event = Event { kind, detail: json!({"branding": next.branding.as_ref().map(|b| &b.custom_domain)}), actor: Some(&ctx.user()?.id) };
-        match store::update(&db, &next, &event).await? {
-            Updated::Done(updated) => {
-                forget_branding(&current);
-                forget_branding(&updated);
-                return Ok(*updated);
-            }
-            Updated::Stale => continue,
-            Updated::DomainTaken => return Err(domain_taken()),
+        if let Some(updated) = save(ctx, &db, &current, next, &event).await? {
+            return Ok(updated);
         }
     }
     Err(ApiError::contention("concurrent_update", "Your reseller account changed meanwhile; retry."))
@@ -517,15 +517,10 @@ pub async fn verify_domain(ctx: &Ctx) -> ApiResult {
         if current.domain_verified_at.is_some() {
             return Reply::ok(&branding_view(&current)?);
         }
-        let next = Reseller { domain_verified_at: Some(ctx.now), version: current.version + 1, updated_at: ctx.now, ..current.clone() };
+        let next = Reseller { domain_verified_at: Some(ctx.now), ..current.clone() };
         let event = Event { kind: "domain_verified", detail: json!({"custom_domain": branding.custom_domain}), actor: Some(&ctx.user()?.id) };
-        match store::update(&db, &next, &event).await? {
-            Updated::Done(updated) => {
-                forget_branding(&updated);
-                return Reply::ok(&branding_view(&updated)?);
-            }
-            Updated::Stale => continue,
-            Updated::DomainTaken => return Err(domain_taken()),
+        if let Some(updated) = save(ctx, &db, &current, next, &event).await? {
+            return Reply::ok(&branding_view(&updated)?);
         }
     }
     Err(ApiError::contention("concurrent_update", "The reseller changed meanwhile; retry."))
