@@ -16,6 +16,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_token_script_mints_tokens_the_worker_accepts,
         tokens_naming_critical_header_extensions_are_401,
         every_authenticated_route_refuses_bad_credentials_non_admins_and_deactivated_users,
+        another_users_records_are_404_on_every_route_that_names_one,
     )
 }
 
@@ -293,4 +294,169 @@ fn every_authenticated_route_refuses_bad_credentials_non_admins_and_deactivated_
         probes += 1;
     }
     eprintln!("authorization matrix: {} operations, {probes} probes", operations.len());
+}
+
+/// What a request carries: nothing, a JSON body, or a file upload.
+#[derive(Clone)]
+enum Body {
+    Json(serde_json::Value),
+    File,
+}
+
+/// One operation on a record someone owns: the record named to people who do not own it (each
+/// must get 404 and not a byte of it), then the owner's call (proving the record is real and
+/// was left as it was).
+struct Owned {
+    method: &'static str,
+    template: String,
+    record: String,
+    foreign: String,
+    intruders: Vec<String>,
+    owner_path: String,
+    owner: Option<String>,
+    body: Body,
+    owner_status: u16,
+}
+
+/// Routes with a path parameter that names no record of anyone's: why each is not in the BOLA
+/// matrix. Any other route with a parameter must be in it.
+const SHARED_BY_DESIGN: &[(&str, &str, &str)] = &[
+    ("GET", "/a/{code}", "an affiliate's public link"),
+    ("GET", "/r/{code}", "a referrer's public link"),
+    ("GET", "/c/{code}", "a campaign's public link"),
+    ("GET", "/d/{token}", "an HMAC-signed capability (its tampering is 403: marketplace tests)"),
+    ("GET", "/api/v1/monetization/campaigns/{code}", "a live campaign is offered to every user"),
+    ("POST", "/api/v1/monetization/campaigns/{code}/redeem", "a live campaign is offered to every user"),
+    ("POST", "/api/v1/monetization/marketplace/items/{id}/purchase", "a published item is for sale to everyone"),
+    ("GET", "/api/v1/monetization/marketplace/items/{id}/reviews", "a published item's reviews are public"),
+    ("POST", "/api/v1/monetization/marketplace/items/{id}/reviews", "any buyer reviews (403 without a purchase: marketplace_sellers)"),
+    ("GET", "/api/v1/monetization/revenue/creator/statements/{period}", "a period of the caller's own records"),
+];
+
+/// BOLA (OWASP API1:2023) over every route whose path names a record: another user's token gets
+/// 404 (never 403, which would confirm the record exists) and a response without the record's
+/// id; the owner then gets their record. A route with a path parameter that is neither here nor
+/// in `SHARED_BY_DESIGN` fails the test.
+fn another_users_records_are_404_on_every_route_that_names_one() {
+    use crate::marketplace::{create_item, published_item};
+    let s = shared();
+    let (_, seller) = s.user();
+    let (_, buyer) = s.user();
+    let (_, stranger) = s.user();
+    let item = |title: &str, price: i64| json!({"title": title, "category": "other", "price_cents": price});
+    let draft = create_item(s, &seller, &item("Private draft", 500))["id"].as_str().unwrap().to_owned();
+    let published = published_item(s, &seller, &item("Free for all", 0));
+    let bought = s
+        .post(&format!("{API}/marketplace/items/{published}/purchase"))
+        .token(&buyer)
+        .header("Idempotency-Key", &unique("k"))
+        .json(&json!({}))
+        .send();
+    assert_eq!((bought.status, bought.json()["status"].as_str()), (201, Some("completed")), "{}", bought.body);
+    let order = bought.json()["order_id"].as_str().unwrap().to_owned();
+    let licenses = s.get(&format!("{API}/marketplace/items/{published}/licenses")).token(&seller).send().json();
+    let license = licenses["items"][0]["id"].as_str().expect("the sale's license").to_owned();
+    // Two resellers under contract; the second is the first's intruder.
+    let under_contract = |token: &str| {
+        let r = s.post(&format!("{API}/resellers")).token(token).json(&json!({"company_name": unique("Co"), "contact_email": "ops@co.example", "expected_monthly_api_calls": 10})).send();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let contract = json!({
+            "starts_at": crate::support::iso(now() - 5), "ends_at": crate::support::iso(now() + 3_600),
+            "pricing": {"mode": "volume", "tiers": [{"unit_price_micros": 1_000}]},
+            "markup_bps": 0, "max_end_users": 5, "max_api_calls_per_month": 100,
+        });
+        let r = s.patch(&format!("{API}/admin/resellers/{id}")).token(s.admin()).json(&json!({"status": "approved", "contract": contract})).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    let (_, reseller) = s.user();
+    let (_, rival) = s.user();
+    under_contract(&reseller);
+    under_contract(&rival);
+    let end_user = s.post(&format!("{API}/resellers/me/end-users")).token(&reseller).json(&json!({"external_id": "e-1"})).send();
+    assert_eq!(end_user.status, 201, "{}", end_user.body);
+    let end_user = end_user.json()["id"].as_str().unwrap().to_owned();
+
+    let m = |p: &str| format!("{API}/marketplace/{p}");
+    let case = |method, template: &str, id: &str, intruders: &[&String], owner: &str, body: Body, owner_status| Owned {
+        method,
+        template: format!("{API}/{template}"),
+        record: id.to_owned(),
+        foreign: format!("{API}/{}", template.replace("{id}", id)),
+        intruders: intruders.iter().map(|t| t.to_string()).collect(),
+        owner_path: format!("{API}/{}", template.replace("{id}", id)),
+        owner: Some(owner.to_owned()),
+        body,
+        owner_status,
+    };
+    let mut cases = vec![
+        case("PATCH", "marketplace/items/{id}", &draft, &[&stranger, &buyer], &seller, Body::Json(json!({"title": "Renamed by its seller"})), 200),
+        case("POST", "marketplace/items/{id}/versions", &draft, &[&stranger, &buyer], &seller, Body::Json(json!({"version_number": "2.0.0"})), 201),
+        case("PUT", "marketplace/items/{id}/file", &draft, &[&stranger, &buyer], &seller, Body::File, 201),
+        case("GET", "marketplace/items/{id}/licenses", &published, &[&stranger, &buyer], &seller, Body::Json(json!({})), 200),
+        case("PATCH", "marketplace/licenses/{id}", &license, &[&stranger, &buyer], &seller, Body::Json(json!({"status": "active"})), 200),
+        case("GET", "marketplace/purchases/{id}", &order, &[&stranger, &seller], &buyer, Body::Json(json!({})), 200),
+        case("POST", "marketplace/purchases/{id}/license/rotate", &order, &[&stranger, &seller], &buyer, Body::Json(json!({})), 200),
+        case("GET", "marketplace/purchases/{id}/download", &order, &[&stranger, &seller], &buyer, Body::Json(json!({})), 302),
+        case("POST", "resellers/me/end-users/{id}/deactivate", &end_user, &[&rival, &stranger], &reseller, Body::Json(json!({})), 200),
+    ];
+    // A draft's public pages (its private fields) are nobody's, with a token or without, its
+    // seller's included; the published item's are everyone's.
+    for template in ["marketplace/items/{id}", "marketplace/items/{id}/versions"] {
+        cases.push(Owned {
+            method: "GET",
+            template: format!("{API}/{template}"),
+            record: draft.clone(),
+            foreign: m(&template.replace("{id}", &draft)["marketplace/".len()..]),
+            intruders: vec![stranger.clone(), seller.clone(), String::new()],
+            owner_path: m(&template.replace("{id}", &published)["marketplace/".len()..]),
+            owner: None,
+            body: Body::Json(json!({})),
+            owner_status: 200,
+        });
+    }
+
+    // Every route with a path parameter (but an admin's, whose matrix is the one above) is
+    // classified: owned, or shared by design.
+    let doc = s.get("/openapi.json").send().json();
+    let mut unclassified = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let admin = op["security"].to_string().contains("adminBearerAuth");
+            if !path.contains('{') || admin {
+                continue;
+            }
+            let owned = cases.iter().any(|c| c.method == method && c.template == *path);
+            let shared = SHARED_BY_DESIGN.iter().any(|(m, p, _)| *m == method && p == path);
+            assert!(!(owned && shared), "{method} {path} is both owned and shared");
+            if !owned && !shared {
+                unclassified.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(unclassified.is_empty(), "routes naming a record without their place in the BOLA matrix: {unclassified:?}");
+
+    let send = |method: &str, path: &str, token: Option<&str>, body: &Body| {
+        let mut call = s.request(method, path);
+        if let Some(t) = token.filter(|t| !t.is_empty()) {
+            call = call.token(t);
+        }
+        match body {
+            Body::Json(v) => call.json(v).send(),
+            Body::File => call.header("Content-Type", "application/zip").body(vec![7; 64]).send(),
+        }
+    };
+    let mut probes = 0;
+    for c in &cases {
+        for intruder in &c.intruders {
+            let r = send(c.method, &c.foreign, Some(intruder), &c.body);
+            assert_eq!((r.status, r.code()), (404, "not_found".to_owned()), "{} {}: {}", c.method, c.foreign, r.body);
+            assert!(!r.body.contains(&c.record), "{} {} names the record: {}", c.method, c.foreign, r.body);
+            probes += 1;
+        }
+        let r = send(c.method, &c.owner_path, c.owner.as_deref(), &c.body);
+        assert_eq!(r.status, c.owner_status, "the owner's {} {}: {}", c.method, c.owner_path, r.body);
+    }
+    eprintln!("BOLA matrix: {} operations naming a record, {probes} intruder probes", cases.len());
 }
