@@ -18,6 +18,7 @@ pub async fn run(cron: &str, env: &Env) {
     report(cron, "advance_resellers", advance_resellers(env, now).await);
     report(cron, "sync_reseller_usage", sync_reseller_usage(env, now).await);
     report(cron, "publish_activity", publish_activity(env, now).await);
+    report(cron, "resend_clicks", resend_clicks(env, now).await);
     report(cron, "expire_boards", expire_boards(env, now).await);
 }
 
@@ -67,6 +68,11 @@ type Outcome = Result<usize, Error>;
 /// re-sent.
 async fn publish_activity(env: &Env, now: Timestamp) -> Outcome {
     Ok(crate::rewards::republish(env, now, &Config::from_env(env)?).await?)
+}
+
+/// Sends again the click batches their link objects did not confirm.
+async fn resend_clicks(env: &Env, now: Timestamp) -> Outcome {
+    Ok(crate::links::resend(env, now).await?)
 }
 
 /// Deletes daily and weekly leaderboards past their retention, a chunk a minute.

@@ -15,11 +15,14 @@ use crate::domain::campaigns::{self as campaign_rules, State};
 use crate::domain::{clicks, codes, links};
 use crate::http::kept::{self, Kept};
 use crate::http::{ratelimit, ApiError, ApiResult, Ctx, Reply};
-use crate::objects::link_clicks::{self, Click};
-use crate::store::{affiliates, campaigns, referrals};
+use crate::domain::time::Timestamp;
+use crate::log::log;
+use crate::objects::link_clicks::{self, Click, Unsent};
+use crate::store::{affiliates, campaigns, clicks as clicks_store, referrals, Db};
+use serde_json::json;
 use std::cell::RefCell;
 use std::future::Future;
-use worker::Method;
+use worker::{Env, Method};
 
 /// What the click path knows about a link's code.
 #[derive(Clone)]
@@ -135,7 +138,50 @@ fn count(ctx: &Ctx, link: String) -> ApiResult<()> {
     });
     let click = Click { at: ctx.now.unix(), visitor };
     if let Some(send) = link_clicks::track(&ctx.env, link, click) {
-        ctx.background.wait_until(send);
+        let env = ctx.env.clone();
+        let now = ctx.now;
+        ctx.background.wait_until(async move {
+            if let Some(unsent) = send.await {
+                park(&env, unsent, now).await;
+            }
+        });
     }
     Ok(())
+}
+
+/// Parks a batch its object did not confirm, for the cron to send again (`resend`).
+async fn park(env: &Env, unsent: Unsent, now: Timestamp) {
+    let parked = match Db::from_env(env) {
+        Ok(db) => clicks_store::park(&db, &unsent.batch_id, &unsent.link, &unsent.body, unsent.clicks, now).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = parked {
+        log("error", &json!({"link": unsent.link, "lost_clicks": unsent.clicks, "batch": unsent.batch_id, "error": e.to_string()}));
+    }
+}
+
+/// How long a parked batch is sent again: less than the day link objects remember batch ids.
+pub const PARK_HOURS: i64 = 20;
+/// Parked batches the cron sends per run.
+const RESEND_CHUNK: u32 = 50;
+
+/// Cron: sends parked click batches again, removing each its object confirms; drops (and logs)
+/// those parked longer than `PARK_HOURS`. How many were confirmed.
+pub async fn resend(env: &Env, now: Timestamp) -> crate::store::Result<usize> {
+    let db = Db::from_env(env)?;
+    let lost = clicks_store::drop_older(&db, now.plus_seconds(-PARK_HOURS * 3_600)).await?;
+    if lost > 0 {
+        log("error", &json!({"lost_clicks": lost, "why": "parked longer than PARK_HOURS"}));
+    }
+    let mut confirmed = 0;
+    for batch in clicks_store::take(&db, RESEND_CHUNK).await? {
+        match link_clicks::resend(env, &batch.link, batch.body).await {
+            Ok(()) => {
+                clicks_store::unpark(&db, &batch.id).await?;
+                confirmed += 1;
+            }
+            Err(e) => log("warn", &json!({"link": batch.link, "batch": batch.id, "error": e.to_string(), "retry": "cron"})),
+        }
+    }
+    Ok(confirmed)
 }

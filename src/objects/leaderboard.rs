@@ -65,11 +65,12 @@ pub struct Standing {
 pub struct Leaderboard {
     state: State,
     ready: Cell<bool>,
+    faults: super::Faults,
 }
 
 impl DurableObject for Leaderboard {
-    fn new(state: State, _env: Env) -> Self {
-        Leaderboard { state, ready: Cell::new(false) }
+    fn new(state: State, env: Env) -> Self {
+        Leaderboard { state, ready: Cell::new(false), faults: super::Faults::from_env(&env) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -113,7 +114,7 @@ impl DurableObject for Leaderboard {
 impl Leaderboard {
     /// Applies a batch in one transaction; `false` when the batch was applied before.
     fn apply(&self, sql: SqlStorage, batch: Batch, now: i64) -> worker::Result<bool> {
-        super::transaction(&self.state, move || {
+        super::write_transaction(&self.state, &self.faults, move || {
             if !super::first_delivery(&sql, &batch.id, now, BATCH_RETENTION_SECONDS)? {
                 return Ok(false);
             }

@@ -8,7 +8,8 @@
 //! request that will send it is still running. (Requests do not wait for each other: the
 //! runtime forbids one request's promises from being resolved by another's I/O.) A hot link
 //! costs one Durable Object round trip per batch, not per click. Each batch has an id that the
-//! object remembers for a day, so a retried batch counts once.
+//! object remembers for a day, so a retried batch counts once. A batch the object still has not
+//! confirmed after three attempts is parked in D1 and sent again by the cron (`links::resend`).
 //! A batch is applied in one transaction with the record of its id: it counts entirely or not at
 //! all, and a batch that failed part-way leaves no id behind, so its retry counts it.
 //! Visitor ids are kept 48 hours (long enough to dedupe within an hour) and then deleted.
@@ -64,11 +65,12 @@ pub struct LinkClicks {
     state: State,
     ready: Cell<bool>,
     pruned_before: Cell<i64>,
+    faults: super::Faults,
 }
 
 impl DurableObject for LinkClicks {
-    fn new(state: State, _env: Env) -> Self {
-        LinkClicks { state, ready: Cell::new(false), pruned_before: Cell::new(0) }
+    fn new(state: State, env: Env) -> Self {
+        LinkClicks { state, ready: Cell::new(false), pruned_before: Cell::new(0), faults: super::Faults::from_env(&env) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -90,7 +92,7 @@ impl DurableObject for LinkClicks {
                 let batch: Batch = req.json().await?;
                 let now = worker::Date::now().as_millis() as i64 / 1000;
                 let pruned_before = self.pruned_before.get();
-                let applied = super::transaction(&self.state, move || {
+                let applied = super::write_transaction(&self.state, &self.faults, move || {
                     if !super::first_delivery(&sql, &batch.id, now, BATCH_RETENTION_SECONDS)? {
                         return Ok(None);
                     }
@@ -183,8 +185,7 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
 
 /// Sends a batch; the object ignores a batch id it has seen, so retries cannot double count.
 async fn send(env: &Env, link: &str, batch: &Batch) -> super::Result<()> {
-    let body = serde_json::to_string(batch)?;
-    super::call(env, &Meter::default(), BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
+    resend(env, link, serde_json::to_string(batch)?).await
 }
 
 thread_local! {
@@ -216,27 +217,43 @@ fn enqueue(link: &str, click: Click) -> Role {
     })
 }
 
-async fn flush(env: &Env, link: &str, batch: Batch) {
+/// A batch the object did not confirm after `SEND_ATTEMPTS`: the caller parks it (in D1) for the
+/// cron to send again (`resend`). The object may have applied it; it counts the batch's id once.
+pub struct Unsent {
+    pub link: String,
+    pub batch_id: String,
+    /// The batch as the object reads it.
+    pub body: String,
+    pub clicks: usize,
+}
+
+async fn flush(env: &Env, link: &str, batch: Batch) -> Option<Unsent> {
     let mut outcome = Ok(());
     for attempt in 0..SEND_ATTEMPTS {
         outcome = send(env, link, &batch).await;
         if outcome.is_ok() {
-            break;
+            return None;
         }
-        Delay::from(Duration::from_millis(50 << attempt)).await;
+        if attempt + 1 < SEND_ATTEMPTS {
+            Delay::from(Duration::from_millis(50 << attempt)).await;
+        }
     }
-    if let Err(e) = outcome {
-        crate::log::log(
-            "error",
-            &serde_json::json!({"link": link, "lost_clicks": batch.clicks.len(), "batch": batch.id, "error": e.to_string()}),
-        );
-    }
+    let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+    crate::log::log("warn", &serde_json::json!({"link": link, "unsent_clicks": batch.clicks.len(), "batch": batch.id, "error": error, "retry": "cron"}));
+    let body = serde_json::to_string(&batch).ok()?;
+    Some(Unsent { link: link.to_owned(), batch_id: batch.id, body, clicks: batch.clicks.len() })
+}
+
+/// Sends a parked batch again (the cron).
+pub async fn resend(env: &Env, link: &str, body: String) -> super::Result<()> {
+    super::call(env, &Meter::default(), BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
 }
 
 /// Counts one click: adds it to the isolate's pending batch for `link`. The click that starts a
 /// batch (or fills it) gets back the work that sends it, for the request's `wait_until`, which
-/// keeps the isolate alive until the batch is stored; every other click is done at once.
-pub fn track(env: &Env, link: String, click: Click) -> Option<impl std::future::Future<Output = ()> + 'static> {
+/// keeps the isolate alive until the batch is stored (or handed back unsent, to be parked);
+/// every other click is done at once.
+pub fn track(env: &Env, link: String, click: Click) -> Option<impl std::future::Future<Output = Option<Unsent>> + 'static> {
     let role = enqueue(&link, click);
     if matches!(role, Role::Follower) {
         return None;
@@ -250,12 +267,13 @@ pub fn track(env: &Env, link: String, click: Click) -> Option<impl std::future::
                     let mut p = p.borrow_mut();
                     if p.get(&link).is_some_and(|batch| batch.id == id) { p.remove(&link) } else { None }
                 });
-                if let Some(pending) = mine {
-                    flush(&env, &link, pending).await;
+                match mine {
+                    Some(pending) => flush(&env, &link, pending).await,
+                    None => None,
                 }
             }
             Role::Filler(pending) => flush(&env, &link, pending).await,
-            Role::Follower => {}
+            Role::Follower => None,
         }
     })
 }

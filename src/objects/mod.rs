@@ -83,6 +83,76 @@ fn transaction<T: 'static>(state: &State, work: impl FnOnce() -> worker::Result<
     value.ok_or_else(|| worker::Error::RustError("transaction produced no result".into()))
 }
 
+/// Test-only fault injection, never set in production: the var `FAULT_OBJECT_WRITES`, a list
+/// like `before,before,after,none`, is what each object does to its first writes in turn (the
+/// steps taken are kept in the object's storage, so an evicted object does not start over): `before` fails inside the transaction (rolled back: nothing applied), `after` fails
+/// after the commit (applied, but the caller is told it failed), `none` succeeds; later writes
+/// succeed. The fault tests prove that callers retry the first kind and never count the second
+/// twice.
+pub const FAULT_VAR: &str = "FAULT_OBJECT_WRITES";
+
+#[derive(Default)]
+struct Faults {
+    plan: Vec<Option<Fault>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    BeforeCommit,
+    AfterCommit,
+}
+
+impl Faults {
+    fn from_env(env: &Env) -> Faults {
+        let plan = env.var(FAULT_VAR).map(|v| v.to_string()).unwrap_or_default();
+        let plan = plan
+            .split(',')
+            .filter_map(|step| match step.trim() {
+                "before" => Some(Some(Fault::BeforeCommit)),
+                "after" => Some(Some(Fault::AfterCommit)),
+                "none" => Some(None),
+                _ => None,
+            })
+            .collect();
+        Faults { plan }
+    }
+
+    /// The next step of the plan, taken (nothing, and no storage call, without a plan).
+    fn next(&self, sql: &SqlStorage) -> worker::Result<Option<Fault>> {
+        if self.plan.is_empty() {
+            return Ok(None);
+        }
+        sql.exec("CREATE TABLE IF NOT EXISTS injected_faults (step INTEGER PRIMARY KEY)", None)?;
+        #[derive(serde::Deserialize)]
+        struct Taken {
+            n: usize,
+        }
+        let taken: Vec<Taken> = sql.exec("SELECT COUNT(*) AS n FROM injected_faults", None)?.to_array()?;
+        let step = taken.first().map_or(0, |t| t.n);
+        if step >= self.plan.len() {
+            return Ok(None);
+        }
+        sql.exec("INSERT INTO injected_faults (step) VALUES (?)", vec![(step as i64).into()])?;
+        Ok(self.plan[step])
+    }
+}
+
+/// `transaction` for a write, with the next injected fault (if any) applied to it.
+fn write_transaction<T: 'static>(state: &State, faults: &Faults, work: impl FnOnce() -> worker::Result<T> + 'static) -> worker::Result<T> {
+    let fault = faults.next(&state.storage().sql())?;
+    let value = transaction(state, move || {
+        let value = work()?;
+        if fault == Some(Fault::BeforeCommit) {
+            return Err(worker::Error::RustError("injected fault: the write fails before its commit".into()));
+        }
+        Ok(value)
+    })?;
+    if fault == Some(Fault::AfterCommit) {
+        return Err(worker::Error::RustError("injected fault: the write fails after its commit".into()));
+    }
+    Ok(value)
+}
+
 /// Calls the object `name` of namespace `binding`, counted on `meter`; anything but a 200 is an
 /// error.
 async fn call(env: &Env, meter: &Meter, binding: &str, name: &str, method: Method, path: &str, body: Option<String>) -> Result<Response> {

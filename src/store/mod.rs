@@ -6,6 +6,7 @@ pub mod affiliates;
 pub mod audit;
 pub mod campaigns;
 pub mod attributions;
+pub mod clicks;
 pub mod conversions;
 pub mod credits;
 pub mod earnings;

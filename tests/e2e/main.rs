@@ -8,6 +8,7 @@ mod affiliates;
 mod auth;
 mod campaigns;
 mod conversions;
+mod faults;
 mod fuzz;
 mod idempotency;
 mod marketplace;
@@ -42,6 +43,7 @@ fn main() {
     let tests: Vec<Trial> = [
         // First: the longest, so the others run beside it.
         fuzz::tests(),
+        faults::tests(),
         platform::tests(),
         auth::tests(),
         users::tests(),
