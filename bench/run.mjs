@@ -91,6 +91,9 @@ async function main() {
     sections.push(result.section);
     ok &&= result.ok;
   }
+  // The soak's section (npm run soak) is kept as it is.
+  const soak = previous.find((s) => s.startsWith("## Soak"));
+  if (soak) sections.push(soak.replace(/\nCommand: `npm run bench`[^\n]*\n?$/, "").trimEnd() + "\n");
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const machine = `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}`;
   const version = (name) => JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version;

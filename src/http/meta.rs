@@ -14,7 +14,13 @@ pub async fn openapi(_ctx: &Ctx) -> ApiResult {
 }
 
 pub async fn docs(_ctx: &Ctx) -> ApiResult {
-    Ok(Reply::text("text/html; charset=utf-8", DOCS_HTML).with_header("Cache-Control", "public, max-age=300"))
+    // The page's own inline script and style, and a fetch of /openapi.json: nothing else loads,
+    // and no other site may frame it.
+    const POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; \
+                          frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+    Ok(Reply::text("text/html; charset=utf-8", DOCS_HTML)
+        .with_header("Cache-Control", "public, max-age=300")
+        .with_header("Content-Security-Policy", POLICY))
 }
 
 #[cfg(test)]

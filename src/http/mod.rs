@@ -273,6 +273,10 @@ fn into_response(reply: Reply, request_id: &str) -> Result<web_sys::Response, wa
         let _ = headers.set("Content-Type", reply.content_type);
     }
     let _ = headers.set("X-Request-Id", request_id);
+    // Hardening (OWASP API8): no content sniffing; nothing stored by a browser or a shared cache
+    // unless the handler says so (the public document and docs page do).
+    let _ = headers.set("X-Content-Type-Options", "nosniff");
+    let _ = headers.set("Cache-Control", "no-store");
     for (name, value) in &reply.headers {
         let _ = headers.set(name, value);
     }

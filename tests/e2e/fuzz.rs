@@ -5,9 +5,12 @@
 //! and every response must match the document. Any failure fails the suite.
 //!
 //! Bounded: `FUZZ_MAX_EXAMPLES` test cases per operation and phase (default 40) with a fixed seed
-//! (`FUZZ_SEED`, default below), so a run is reproducible and takes about two minutes. Fuzz
-//! deeper with another seed: `FUZZ_SEED=7 FUZZ_MAX_EXAMPLES=300 cargo test --test e2e -- fuzz`.
-//! The report (JUnit and JSON) is left in the instance's directory under target/e2e.
+//! (`FUZZ_SEED`, default below), so a run is reproducible and takes a few minutes. Fuzz deeper
+//! with a new seed: `npm run fuzz` (300 examples). The stateful phase follows the document's
+//! links (an item created, then edited, bought, its key activated…). Every operation must answer
+//! a success at least once (read from the instance's request log), or the data it needs is
+//! missing here. The report (JUnit, JSON, coverage.txt) is left in the instance's directory
+//! under target/e2e.
 
 use crate::support::{root, Server, API};
 use crate::trials;
@@ -25,12 +28,16 @@ const DEFAULT_SEED: &str = "20261130";
 fn the_service_keeps_its_openapi_contract() {
     let schemathesis = root().join(".venv/bin/schemathesis");
     assert!(schemathesis.exists(), "schemathesis is missing: run `npm run setup` (it installs it into .venv)");
-    let s = Server::start_unthrottled(&[("COMMISSION_HOLD_DAYS", "0")]);
+    // Every request logged (REQUEST_LOG=all): the coverage report reads what each operation
+    // answered from the instance's own log.
+    let s = Server::start_unthrottled(&[("COMMISSION_HOLD_DAYS", "0"), ("REQUEST_LOG", "all"), ("MIN_PAYOUT_CENTS", "1")]);
     let data = TestData::seed(&s);
     let dir = s.dir.join("fuzz");
     fs::create_dir_all(&dir).expect("fuzz dir");
     let config = dir.join("schemathesis.toml");
     fs::write(&config, data.config()).expect("write schemathesis.toml");
+    let hooks = dir.join("fuzz_hooks.py");
+    fs::write(&hooks, HOOKS_PY).expect("write the hooks");
     let max_examples = std::env::var("FUZZ_MAX_EXAMPLES").unwrap_or_else(|_| "40".into());
     let seed = std::env::var("FUZZ_SEED").unwrap_or_else(|_| DEFAULT_SEED.into());
     let started = Instant::now();
@@ -49,6 +56,8 @@ fn the_service_keeps_its_openapi_contract() {
         .args(["--seed", &seed, "--workers", "1", "--request-timeout", "30", "--report", "junit,json"])
         .arg("--report-dir")
         .arg(&dir)
+        .env("SCHEMATHESIS_HOOKS", &hooks)
+        .env("FUZZ_BODIES", data.bodies.to_string())
         .env("FUZZ_ADMIN_TOKEN", s.admin())
         .env("FUZZ_USER_TOKEN", &data.user_token)
         .current_dir(&dir)
@@ -56,9 +65,134 @@ fn the_service_keeps_its_openapi_contract() {
         .expect("run schemathesis");
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let summary: Vec<&str> = text.lines().skip_while(|l| !l.contains("SUMMARY")).collect();
-    eprintln!("fuzz: seed {seed}, {max_examples} examples per operation and phase, {:.0} s\n{}", started.elapsed().as_secs_f64(), summary.join("\n"));
+    let seconds = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "schemathesis found failures (report in {}):\n{text}", dir.display());
+    let coverage = Coverage::read(&s);
+    let line = format!(
+        "fuzz: seed {seed}, {max_examples} examples per operation and phase, {seconds:.0} s, {} requests; {} of {} operations answered a success (2xx/3xx)",
+        coverage.requests,
+        coverage.reached().len(),
+        coverage.statuses.len()
+    );
+    eprintln!("{line}\n{}\n{}", summary.join("\n"), coverage.table());
+    std::fs::write(dir.join("coverage.txt"), format!("{line}\n{}", coverage.table())).expect("write the coverage report");
+    // Every operation but those a fuzzer cannot succeed at by design reached its success path.
+    let missed: Vec<&String> = coverage.statuses.keys().filter(|op| !coverage.reached().contains(op) && !NO_SUCCESS_BY_DESIGN.contains(&op.as_str())).collect();
+    assert!(missed.is_empty(), "operations the fuzzer never got a success from (test data missing?): {missed:?}\n{}", coverage.table());
 }
+
+/// Operations a generated request cannot succeed at: the Stripe webhook needs a signature the
+/// fuzzer cannot make (its signed paths are the e2e tests').
+const NO_SUCCESS_BY_DESIGN: &[&str] = &["POST /api/v1/monetization/webhooks/stripe"];
+
+/// What each documented operation answered during the run, from the instance's request log.
+struct Coverage {
+    /// `METHOD /path/{template}` → status → count.
+    statuses: std::collections::BTreeMap<String, std::collections::BTreeMap<u16, usize>>,
+    requests: usize,
+}
+
+impl Coverage {
+    fn read(s: &Server) -> Coverage {
+        let doc = s.get("/openapi.json").send().json();
+        let mut templates = Vec::new();
+        let mut statuses = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("operations").keys() {
+                let op = format!("{} {path}", method.to_uppercase());
+                statuses.insert(op.clone(), std::collections::BTreeMap::new());
+                templates.push((method.to_uppercase(), path.clone(), op));
+            }
+        }
+        // A template's `{name}` segment matches any one segment.
+        let matches = |template: &str, path: &str| {
+            let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+            t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+        };
+        let mut requests = 0;
+        for line in s.log_lines() {
+            let (Some(method), Some(path), Some(status)) = (line["method"].as_str(), line["path"].as_str(), line["status"].as_u64()) else { continue };
+            requests += 1;
+            let path = path.split('?').next().unwrap_or_default();
+            if let Some((_, _, op)) = templates.iter().find(|(m, template, _)| m == method && matches(template, path)) {
+                *statuses.get_mut(op).expect("known").entry(status as u16).or_insert(0) += 1;
+            }
+        }
+        Coverage { statuses, requests }
+    }
+
+    fn reached(&self) -> Vec<&String> {
+        self.statuses.iter().filter(|(_, by)| by.keys().any(|&st| (200..400).contains(&st))).map(|(op, _)| op).collect()
+    }
+
+    fn table(&self) -> String {
+        self.statuses
+            .iter()
+            .map(|(op, by)| format!("  {op}: {}", by.iter().map(|(st, n)| format!("{st}×{n}")).collect::<Vec<_>>().join(" ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The schemathesis hooks (SCHEMATHESIS_HOOKS): a generated body of valid shape (positive mode
+/// only: a negative case stays as generated) gets real values where a schema cannot say them:
+/// an existing license key, item, activation, reseller and end user; an activity time within the
+/// accepted window; a revenue month that has begun, in the billing currency; a version above the
+/// highest; a valid branding and contract. The values come from `FUZZ_BODIES` (JSON).
+const HOOKS_PY: &str = r#"
+import itertools, json, os
+import schemathesis
+
+DATA = json.loads(os.environ["FUZZ_BODIES"])
+VERSIONS = itertools.count(2)
+
+
+def put(body, field, value):
+    if isinstance(body, dict) and isinstance(body.get(field), str):
+        body[field] = value
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = getattr(case, "meta", None)
+    if meta is not None and meta.generation.mode.is_negative:
+        return case
+    path, body = case.operation.path, case.body
+    if path == "/branding":
+        # Answers by Host: the fuzzing user's verified domain.
+        case.headers = {**(case.headers or {}), "Host": DATA["branding"]["custom_domain"]}
+        return case
+    if not isinstance(body, dict):
+        return case
+    if path.endswith(("/licenses/activate", "/licenses/validate", "/licenses/deactivate")):
+        for field in ("license_key", "item_id", "instance_id"):
+            put(body, field, DATA[field])
+    elif path.endswith("/attributions"):
+        put(body, "affiliate_code", DATA["affiliate_code"])
+        put(body, "referral_code", DATA["referral_code"])
+    elif path.endswith("/resellers/usage"):
+        put(body, "reseller_id", DATA["reseller_id"])
+        put(body, "end_user_id", DATA["end_user_id"])
+    elif path.endswith("/admin/activity"):
+        for event in body.get("events") or []:
+            put(event, "occurred_at", DATA["now"])
+    elif path.endswith("/admin/revenue"):
+        for record in body.get("records") or []:
+            put(record, "period", DATA["month"])
+            put(record, "currency", "usd")
+    elif path.endswith("/admin/revenue/pools"):
+        put(body, "period", DATA["month"])
+    elif path.endswith("/versions"):
+        put(body, "version_number", "%d.0.0" % next(VERSIONS))
+    elif path.endswith("/resellers/me/branding"):
+        for field, value in DATA["branding"].items():
+            put(body, field, value)
+    elif path.endswith("/admin/resellers/{id}") and isinstance(body.get("contract"), dict):
+        body["contract"] = DATA["contract"]
+    return case
+
+
+"#;
 
 /// Records that exist on the fuzzed instance, so generated requests reach real ones.
 struct TestData {
@@ -77,16 +211,25 @@ struct TestData {
     admin_order_ids: Vec<String>,
     rotated_order_ids: Vec<String>,
     reseller_ids: Vec<String>,
+    /// Generated bodies of valid shape get these real values (the hooks of `hooks_py`).
+    bodies: serde_json::Value,
+    own_reseller_ids: Vec<String>,
+    end_user_ids: Vec<String>,
 }
 
 impl TestData {
     fn seed(s: &Server) -> TestData {
-        let (_, user_token) = s.user();
+        let (user_id, user_token) = s.user();
         // Someone else's code (one's own is refused: nobody refers themselves).
         let (_, referrer_token) = s.user();
         let referral = s.get(&format!("{API}/referrals/code")).token(&referrer_token).send().json();
         let (_, affiliate_token, affiliate_id, affiliate_code) = s.active_affiliate();
         let (campaign_code, _) = crate::campaigns::live(s, json!({}));
+        // Credits of the fuzzing user's, to deduct (from a campaign of their own: the one above
+        // is left for the fuzzer to redeem).
+        let (credits, _) = crate::campaigns::live(s, json!({"offer": {"type": "credits", "value": 5000}}));
+        let r = s.post(&format!("{API}/campaigns/{credits}/redeem")).token(&user_token).send();
+        assert_eq!(r.status, 201, "{}", r.body);
         // A payout to review: commissions are available at once on this instance.
         let (buyer, _) = s.referred_user(&affiliate_code);
         s.convert(&buyer, 100_000);
@@ -143,7 +286,54 @@ impl TestData {
             .json(&json!({"company_name": "Fuzz Resale", "contact_email": "ops@fuzz.example", "expected_monthly_api_calls": 1000}))
             .send();
         assert_eq!(reseller.status, 201, "{}", reseller.body);
+        // The fuzzing user as an active reseller under contract, with an end user and a verified
+        // domain (their dashboard, quotes, end users, usage and branding reach success paths).
+        let mine = s
+            .post(&format!("{API}/resellers"))
+            .token(&user_token)
+            .json(&json!({"company_name": "Fuzz Own", "contact_email": "ops@own.example", "expected_monthly_api_calls": 1000}))
+            .send();
+        assert_eq!(mine.status, 201, "{}", mine.body);
+        let own_reseller = mine.json()["id"].as_str().expect("reseller id").to_owned();
+        let contract = json!({
+            "starts_at": crate::support::iso(crate::support::now() - 5), "ends_at": crate::support::iso(crate::support::now() + 30 * 86_400),
+            "pricing": {"mode": "volume", "tiers": [{"unit_price_micros": 1_000}]},
+            "markup_bps": 1_000, "max_end_users": 100_000, "max_api_calls_per_month": 10_000_000_000_i64,
+        });
+        let r = s.patch(&format!("{API}/admin/resellers/{own_reseller}")).token(s.admin()).json(&json!({"status": "approved", "contract": contract})).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        s.run_cron("* * * * *");
+        let end_user = s.post(&format!("{API}/resellers/me/end-users")).token(&user_token).json(&json!({"external_id": "fuzz-seed"})).send();
+        assert_eq!(end_user.status, 201, "{}", end_user.body);
+        let end_user = end_user.json()["id"].as_str().expect("end user id").to_owned();
+        let branding = json!({"display_name": "Fuzz Brand", "logo_url": "https://cdn.fuzz.example/logo.png", "primary_color": "#336699",
+                              "support_email": "help@fuzz.example", "custom_domain": "brand.fuzz.example"});
+        let r = s.request("PUT", &format!("{API}/resellers/me/branding")).token(&user_token).json(&branding).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.post(&format!("{API}/admin/resellers/{own_reseller}/domain/verify")).token(s.admin()).json(&json!({})).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        // An activation of the fuzzing user's key, for deactivations.
+        let bought_key = order.json()["license"]["key"].as_str().expect("license key").to_owned();
+        let activation = s.post(&format!("{API}/licenses/activate")).json(&json!({"license_key": bought_key, "item_id": free, "instance_name": "fuzz-seed"})).send();
+        assert_eq!(activation.status, 201, "{}", activation.body);
+        // Revenue of the fuzzing user's: two months ago (closed: its earnings can be paid out) and
+        // last month (open: records and pools of the fuzzer go there).
+        let last = crate::revenue::last_month();
+        let before = month_before(&last);
+        let r = crate::revenue::report(s, &[crate::revenue::record("fuzz-rev-1", &user_id, "fuzz-channel", &before, 10_000), crate::revenue::record("fuzz-rev-2", &user_id, "fuzz-channel", &last, 10_000)]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.post(&format!("{API}/admin/revenue/periods/{before}/close")).token(s.admin()).send();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let bodies = json!({
+            "license_key": bought_key, "item_id": free, "instance_id": activation.json()["instance_id"],
+            "reseller_id": own_reseller, "end_user_id": end_user, "month": last, "now": crate::support::iso(crate::support::now() - 60),
+            "branding": branding, "contract": contract,
+            "affiliate_code": affiliate_code, "referral_code": referral["referral_code"],
+        });
         TestData {
+            bodies,
+            own_reseller_ids: vec![own_reseller],
+            end_user_ids: vec![end_user],
             reseller_ids: vec![reseller.json()["id"].as_str().expect("reseller id").to_owned()],
             license_keys: vec![bought["license"]["key"].as_str().expect("license key").to_owned()],
             download_tokens: vec![link[link.find("/d/").expect("a /d/ link") + 3..].to_owned()],
@@ -188,6 +378,8 @@ impl TestData {
             ("admin_order_ids", &self.admin_order_ids),
             ("rotated_order_ids", &self.rotated_order_ids),
             ("reseller_ids", &self.reseller_ids),
+            ("own_reseller_ids", &self.own_reseller_ids),
+            ("end_user_ids", &self.end_user_ids),
         ] {
             config += &format!("[dictionaries.{name}]\nvalues = {}\n\n", list(values));
         }
@@ -205,12 +397,8 @@ impl TestData {
         config += &bind("/d/{token}", "token", "download_tokens");
         config += &bind(&format!("{API}/admin/resellers/{{id}}"), "id", "reseller_ids");
         config += &bind(&format!("{API}/admin/resellers/{{id}}/quota/reset"), "id", "reseller_ids");
-        config += &bind(&format!("{API}/admin/resellers/{{id}}/domain/verify"), "id", "reseller_ids");
-        for path in ["licenses/activate", "licenses/validate", "licenses/deactivate"] {
-            config += &format!(
-                "[[operations]]\ninclude-path = \"{API}/{path}\"\nparameters = {{ \"body.license_key\" = {{ dictionary = \"license_keys\", probability = 0.8 }}, \"body.item_id\" = {{ dictionary = \"item_ids\", probability = 0.8 }} }}\n\n"
-            );
-        }
+        config += &bind(&format!("{API}/admin/resellers/{{id}}/domain/verify"), "id", "own_reseller_ids");
+        config += &bind(&format!("{API}/resellers/me/end-users/{{id}}/deactivate"), "id", "end_user_ids");
         for path in [
             "marketplace/items/{id}",
             "marketplace/items/{id}/versions",
@@ -229,9 +417,6 @@ impl TestData {
         for path in ["admin/marketplace/orders/{id}/complete", "admin/marketplace/orders/{id}/refund"] {
             config += &bind(&format!("{API}/{path}"), "id", "admin_order_ids");
         }
-        config += &format!(
-            "[[operations]]\ninclude-path = \"{API}/attributions\"\nparameters = {{ \"body.affiliate_code\" = {{ dictionary = \"affiliate_codes\", probability = 0.8 }}, \"body.referral_code\" = {{ dictionary = \"referral_codes\", probability = 0.8 }} }}\n\n"
-        );
         // Answers the document cannot predict, declared here: a webhook body the fuzzer signs
         // with no secret is refused with 400 (as Stripe's retries of a forged event must be), and
         // activity events must lie within the last ACTIVITY_MAX_AGE_DAYS (ids are remembered that
@@ -302,4 +487,10 @@ impl TestData {
         );
         config
     }
+}
+
+/// The month before `YYYY-MM`.
+fn month_before(month: &str) -> String {
+    let (year, m): (i32, u32) = (month[..4].parse().expect("year"), month[5..].parse().expect("month"));
+    if m == 1 { format!("{:04}-12", year - 1) } else { format!("{year:04}-{:02}", m - 1) }
 }

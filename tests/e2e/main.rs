@@ -19,6 +19,7 @@ mod ratelimit;
 mod referrals;
 mod resellers;
 mod revenue;
+mod soak;
 mod rewards;
 mod users;
 
@@ -43,6 +44,7 @@ fn main() {
     let tests: Vec<Trial> = [
         // First: the longest, so the others run beside it.
         fuzz::tests(),
+        soak::tests(),
         faults::tests(),
         platform::tests(),
         auth::tests(),

@@ -22,6 +22,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         internal_errors_hide_details_and_carry_the_request_id,
         openapi_documents_exactly_the_live_routes,
         docs_render_the_document_without_a_cdn,
+        responses_are_never_sniffed_and_stored_only_when_public,
         cron_trigger_runs_the_jobs,
         deploy_dry_run_builds_a_small_bundle,
         integral_numbers_are_integers_and_fractions_are_refused_naming_the_field,
@@ -313,6 +314,33 @@ fn docs_render_the_document_without_a_cdn() {
     assert!(r.body.contains("fetch(\"/openapi.json\")"), "the page renders the live document");
     for external in ["src=\"http", "href=\"http", "import(\"http", "@import"] {
         assert!(!r.body.contains(external), "external resource in /docs: {external}");
+    }
+    // The page loads nothing but itself and the document, and no other site frames it.
+    let policy = r.header("content-security-policy").unwrap_or_default();
+    for directive in ["default-src 'none'", "connect-src 'self'", "frame-ancestors 'none'"] {
+        assert!(policy.contains(directive), "{directive} missing: {policy}");
+    }
+}
+
+/// OWASP API8 (misconfiguration): no response is content-sniffed, and none is stored by a
+/// browser or a shared cache but the public document and its page.
+fn responses_are_never_sniffed_and_stored_only_when_public() {
+    let s = shared();
+    let (_, token) = s.user();
+    let responses = [
+        ("me", s.get(&format!("{API}/me")).token(&token).send()),
+        ("an error", s.get("/nope").send()),
+        ("a 401", s.get(&format!("{API}/me")).send()),
+        ("a redirect's 404", s.get("/a/AFF22222222").send()),
+        ("a mutation", s.post(&format!("{API}/affiliates")).token(&token).json(&json!({})).send()),
+    ];
+    for (what, r) in &responses {
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+    }
+    for path in ["/openapi.json", "/docs"] {
+        let r = s.get(path).send();
+        assert_eq!((r.header("x-content-type-options"), r.header("cache-control")), (Some("nosniff"), Some("public, max-age=300")), "{path}");
     }
 }
 

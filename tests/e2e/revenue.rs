@@ -67,7 +67,7 @@ fn put(s: &Server, path: &str, token: &str, body: &Value) -> Resp {
 }
 
 /// The month before this one (records of it are never of a month that has not begun).
-fn last_month() -> String {
+pub fn last_month() -> String {
     use chrono::Datelike;
     let now = chrono::DateTime::from_timestamp(crate::support::now(), 0).expect("now");
     let (year, month) = if now.month() == 1 { (now.year() - 1, 12) } else { (now.year(), now.month() - 1) };

@@ -146,6 +146,16 @@ pub fn shutdown_all() {
     }
 }
 
+/// Whether a process of group `pgid` is alive (running or sleeping, not a zombie), from /proc.
+fn group_alive(pgid: i32) -> bool {
+    fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
+        let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid pgrp …`: the fields after the command's closing parenthesis.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" && fields[0] != "X"
+    })
+}
+
 fn stop_group(pgid: i32) {
     unsafe {
         libc::kill(-pgid, libc::SIGTERM);
@@ -161,8 +171,9 @@ pub struct Server {
     pub dir: PathBuf,
     pub secret: String,
     vars: Vec<(String, String)>,
+    config: PathBuf,
     child: Mutex<Child>,
-    pgid: i32,
+    pgid: std::sync::atomic::AtomicI32,
     admin: OnceLock<String>,
     agent: ureq::Agent,
 }
@@ -184,12 +195,12 @@ impl Server {
         Server::start_in(dir, None, vars, unthrottled_config())
     }
 
-    /// Stops this instance and starts another on the same local state (D1, Durable Objects) with
-    /// other vars: the same data under a new configuration.
+    /// Stops this instance and starts another on the same local state (D1, Durable Objects) and
+    /// wrangler.toml with other vars: the same data under a new configuration.
     pub fn restart(self, vars: &[(&str, &str)]) -> Server {
-        let (dir, secret) = (self.dir.clone(), self.secret.clone());
+        let (dir, secret, config) = (self.dir.clone(), self.secret.clone(), self.config.clone());
         drop(self);
-        Server::start_in(dir, Some(secret), vars, e2e_config())
+        Server::start_in(dir, Some(secret), vars, config)
     }
 
     fn start_in(dir: PathBuf, secret: Option<String>, vars: &[(&str, &str)], config: PathBuf) -> Server {
@@ -211,48 +222,21 @@ impl Server {
                 all_vars.push((k.to_string(), v.to_string()));
             }
         }
-        // scripts/serve.mjs: the worker on workerd through Miniflare, without the proxy worker
-        // `wrangler dev` puts in front of it (whose pooled keep-alive hop answers a request sent
-        // as an idle connection closes with a spurious 503, workers-sdk #14641).
-        let mut cmd = Command::new("node");
-        cmd.arg(root().join("scripts/serve.mjs"))
-            // Port 0: the instance takes a free one and names it in its `ready` line (a port
-            // looked up here and handed over could be taken by someone else meanwhile).
-            .args(["-c", path(&config), "--ip", "127.0.0.1", "--port", "0"])
-            .args(["--persist-to", path(&dir)]);
-        for (k, v) in &all_vars {
-            cmd.arg("--var").arg(format!("{k}:{v}"));
-        }
-        let log = fs::File::create(dir.join("server.log")).expect("log file");
-        cmd.current_dir(root())
-            .env("WRANGLER_SEND_METRICS", "false")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .process_group(0);
-        unsafe {
-            // Die with the test run even if it is killed before `shutdown_all`.
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let child = spawn_kept(cmd);
-        let pgid = child.id() as i32;
-        SERVERS.lock().expect("servers").push(pgid);
+        let (child, pgid) = spawn_server(&dir, &config, &all_vars, 0, false);
         let mut server = Server {
             base: String::new(),
             dir,
             secret,
             vars: all_vars,
+            config,
             child: Mutex::new(child),
-            pgid,
+            pgid: pgid.into(),
             admin: OnceLock::new(),
             // No connection reuse: workerd closes idle keep-alive connections, and a POST sent on
             // one just as it closes fails with EOF (ureq retries only idempotent methods).
             agent: ureq::AgentBuilder::new().redirects(0).timeout(Duration::from_secs(60)).max_idle_connections(0).build(),
         };
-        server.base = server.wait_ready();
+        server.base = server.wait_ready(0);
         // Made admin now, before any test sends requests: writing the local D1 from a second
         // process while the worker serves can make the worker's queries fail (SQLITE_BUSY).
         server.admin();
@@ -260,12 +244,13 @@ impl Server {
     }
 
     /// Waits for the instance's `ready http://…` line and then for `/healthz`; returns its origin.
-    fn wait_ready(&self) -> String {
+    fn wait_ready(&self, log_from: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut base = None;
         loop {
             if base.is_none() {
-                base = self.log_text().lines().find_map(|l| l.strip_prefix("ready ")).map(|url| url.trim().to_owned());
+                let log = self.log_text();
+                base = log.get(log_from..).unwrap_or_default().lines().find_map(|l| l.strip_prefix("ready ")).map(|url| url.trim().to_owned());
             }
             if let Some(base) = &base {
                 if let Ok(r) = self.agent.get(&format!("{base}/healthz")).call() {
@@ -397,7 +382,16 @@ impl Server {
         self.stripe_signed(event, now(), self.var("STRIPE_WEBHOOK_SECRET").unwrap_or_default())
     }
 
+    /// A Stripe delivery of `event`, signed now with the instance's secret, to send.
+    pub fn stripe_call(&self, event: &Value) -> Call<'_> {
+        self.stripe_request(event, now(), self.var("STRIPE_WEBHOOK_SECRET").unwrap_or_default())
+    }
+
     pub fn stripe_signed(&self, event: &Value, t: i64, secret: &str) -> Resp {
+        self.stripe_request(event, t, secret).send()
+    }
+
+    fn stripe_request(&self, event: &Value, t: i64, secret: &str) -> Call<'_> {
         let body = event.to_string();
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
         mac.update(format!("{t}.{body}").as_bytes());
@@ -406,7 +400,6 @@ impl Server {
             .header("Stripe-Signature", &format!("t={t},v1={signature}"))
             .header("Content-Type", "application/json; charset=utf-8")
             .body(body.into_bytes())
-            .send()
     }
 
     /// Runs the ledger audit (sql/ledger_audit.sql, through the admin endpoint so that it reads
@@ -568,14 +561,45 @@ for path in glob.glob(sys.argv[1] + "/v3/do/*-" + sys.argv[2] + "/*.sqlite"):
     }
 }
 
+impl Server {
+    /// Kills the instance's processes (node and workerd) with SIGKILL, as a crash would: no
+    /// request in flight is answered, nothing the isolate held in memory is flushed.
+    pub fn crash(&self) {
+        let pgid = self.pgid.load(std::sync::atomic::Ordering::SeqCst);
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.wait();
+        }
+        // workerd too: no process of the group is alive (a zombie waiting for its reaper is dead).
+        let gone = wait_for(Duration::from_secs(10), || (!group_alive(pgid)).then_some(()));
+        assert!(gone.is_some(), "processes of group {pgid} survived SIGKILL");
+        if let Ok(mut groups) = SERVERS.lock() {
+            groups.retain(|g| *g != pgid);
+        }
+    }
+
+    /// Starts the crashed instance again on the same state, vars and port.
+    pub fn revive(&self) {
+        let port: u16 = self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the instance's port");
+        let log_from = self.log_text().len();
+        let (child, pgid) = spawn_server(&self.dir, &self.config, &self.vars, port, true);
+        *self.child.lock().expect("child") = child;
+        self.pgid.store(pgid, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(self.wait_ready(log_from), self.base, "the instance came back on its port");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        stop_group(self.pgid);
+        let pgid = self.pgid.load(std::sync::atomic::Ordering::SeqCst);
+        stop_group(pgid);
         if let Ok(mut child) = self.child.lock() {
             let _ = child.wait();
         }
         if let Ok(mut groups) = SERVERS.lock() {
-            groups.retain(|g| *g != self.pgid);
+            groups.retain(|g| *g != pgid);
         }
     }
 }
@@ -605,6 +629,12 @@ impl Call<'_> {
     }
 
     pub fn send(self) -> Resp {
+        let (method, url) = (self.method.clone(), format!("{}{}", self.server.base, self.path));
+        self.try_send().unwrap_or_else(|e| panic!("{method} {url}: transport error {e}"))
+    }
+
+    /// As `send`, with a transport failure (no answer: the instance is down, say) as an error.
+    pub fn try_send(self) -> Result<Resp, String> {
         let url = format!("{}{}", self.server.base, self.path);
         let mut req = self.server.agent.request(&self.method, &url);
         for (k, v) in &self.headers {
@@ -614,7 +644,10 @@ impl Call<'_> {
             Some(body) => req.send_bytes(body),
             None => req.call(),
         };
-        Resp::from(result, &self.method, &url)
+        match result {
+            Err(ureq::Error::Transport(e)) => Err(e.to_string()),
+            result => Ok(Resp::from(result, &self.method, &url)),
+        }
     }
 
     /// Sends the body with chunked transfer encoding (no Content-Length).
@@ -698,6 +731,41 @@ fn spawn_kept(cmd: Command) -> Child {
     rx.recv().expect("spawner thread").expect("spawn node scripts/serve.mjs (run npm run setup first)")
 }
 
+
+/// Starts `node scripts/serve.mjs` for an instance (port 0: any free one, named in its `ready`
+/// line); returns the child and its process group.
+fn spawn_server(dir: &Path, config: &Path, vars: &[(String, String)], port: u16, append_log: bool) -> (Child, i32) {
+    // scripts/serve.mjs: the worker on workerd through Miniflare, without the proxy worker
+    // `wrangler dev` puts in front of it (whose pooled keep-alive hop answers a request sent
+    // as an idle connection closes with a spurious 503, workers-sdk #14641).
+    let mut cmd = Command::new("node");
+    cmd.arg(root().join("scripts/serve.mjs"))
+        // Port 0: the instance takes a free one and names it in its `ready` line (a port
+        // looked up here and handed over could be taken by someone else meanwhile).
+        .args(["-c", path(config), "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--persist-to", path(dir)]);
+    for (k, v) in vars {
+        cmd.arg("--var").arg(format!("{k}:{v}"));
+    }
+    let log = fs::OpenOptions::new().create(true).write(true).append(append_log).truncate(!append_log).open(dir.join("server.log")).expect("log file");
+    cmd.current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .process_group(0);
+    unsafe {
+        // Die with the test run even if it is killed before `shutdown_all`.
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = spawn_kept(cmd);
+    let pgid = child.id() as i32;
+    SERVERS.lock().expect("servers").push(pgid);
+    (child, pgid)
+}
 
 /// Runs the project's wrangler and returns its stdout; panics with its output on failure.
 pub fn wrangler(args: &[&str]) -> String {
