@@ -162,10 +162,14 @@ async fn park(env: &Env, unsent: Unsent, now: Timestamp) {
 
 /// How long a parked batch is sent again: less than the day link objects remember batch ids.
 pub const PARK_HOURS: i64 = 20;
-/// Parked batches the cron sends per run.
+const _: () = assert!(PARK_HOURS * 3_600 + 3_600 <= link_clicks::BATCH_RETENTION_SECONDS, "a parked batch must be re-sent while its object remembers its id");
+/// Parked batches the cron sends at once (to their objects concurrently).
 const RESEND_CHUNK: u32 = 50;
+/// How long one cron run keeps sending parked batches.
+const RESEND_BUDGET_MS: u64 = 20_000;
 
-/// Cron: sends parked click batches again, removing each its object confirms; drops (and logs)
+/// Cron: sends parked click batches again, removing each its object confirms, chunk after chunk
+/// until none is left, a chunk confirms nothing, or `RESEND_BUDGET_MS` is spent; drops (and logs)
 /// those parked longer than `PARK_HOURS`. How many were confirmed.
 pub async fn resend(env: &Env, now: Timestamp) -> crate::store::Result<usize> {
     let db = Db::from_env(env)?;
@@ -173,15 +177,26 @@ pub async fn resend(env: &Env, now: Timestamp) -> crate::store::Result<usize> {
     if lost > 0 {
         log("error", &json!({"lost_clicks": lost, "why": "parked longer than PARK_HOURS"}));
     }
+    let started = worker::Date::now().as_millis();
     let mut confirmed = 0;
-    for batch in clicks_store::take(&db, RESEND_CHUNK).await? {
-        match link_clicks::resend(env, &batch.link, batch.body).await {
-            Ok(()) => {
-                clicks_store::unpark(&db, &batch.id).await?;
-                confirmed += 1;
+    loop {
+        let chunk = clicks_store::take(&db, RESEND_CHUNK).await?;
+        let sends = chunk.iter().map(|batch| link_clicks::send(env, &batch.link, batch.body.clone()));
+        let outcomes = futures_util::future::join_all(sends).await;
+        let mut confirmed_now = 0;
+        for (batch, outcome) in chunk.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => {
+                    clicks_store::unpark(&db, &batch.id).await?;
+                    confirmed_now += 1;
+                }
+                Err(e) => log("warn", &json!({"link": batch.link, "batch": batch.id, "error": e.to_string(), "retry": "cron"})),
             }
-            Err(e) => log("warn", &json!({"link": batch.link, "batch": batch.id, "error": e.to_string(), "retry": "cron"})),
+        }
+        confirmed += confirmed_now;
+        let spent = worker::Date::now().as_millis().saturating_sub(started);
+        if chunk.len() < RESEND_CHUNK as usize || confirmed_now == 0 || spent > RESEND_BUDGET_MS {
+            return Ok(confirmed);
         }
     }
-    Ok(confirmed)
 }

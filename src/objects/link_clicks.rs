@@ -25,12 +25,17 @@ use worker::{durable_object, Delay, DurableObject, Env, Method, Request, Respons
 
 pub const BINDING: &str = "LINK_CLICKS";
 const VISITOR_RETENTION_HOURS: i64 = 48;
-const BATCH_RETENTION_SECONDS: i64 = 86_400;
+/// How long the object remembers a batch id: a batch re-sent within it counts once
+/// (`links::PARK_HOURS` stays below it).
+pub const BATCH_RETENTION_SECONDS: i64 = 86_400;
 /// How long the first click of a batch waits for others before the batch is sent.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(100);
 /// A batch this large is sent at once.
 pub const MAX_BATCH: usize = 500;
 const SEND_ATTEMPTS: usize = 3;
+/// An attempt the object has not answered within this is given up (and the batch retried, then
+/// parked), well inside the time the runtime keeps a request's `wait_until` work alive.
+const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Click {
@@ -183,9 +188,17 @@ fn read_stats(sql: &SqlStorage, from_hour: i64, to_hour: i64) -> worker::Result<
 
 // --- client ------------------------------------------------------------------------------------
 
-/// Sends a batch; the object ignores a batch id it has seen, so retries cannot double count.
-async fn send(env: &Env, link: &str, batch: &Batch) -> super::Result<()> {
-    resend(env, link, serde_json::to_string(batch)?).await
+/// Sends a batch (as JSON: an `Unsent` body when the cron sends a parked one again), giving up
+/// after `SEND_TIMEOUT`; the object ignores a batch id it has seen, so retries cannot double
+/// count.
+pub async fn send(env: &Env, link: &str, body: String) -> super::Result<()> {
+    use futures_util::future::{select, Either};
+    let sent = std::pin::pin!(post(env, link, body));
+    let timeout = std::pin::pin!(Delay::from(SEND_TIMEOUT));
+    match select(sent, timeout).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(_) => Err(super::Error(format!("{BINDING} {link}: no answer within {SEND_TIMEOUT:?}"))),
+    }
 }
 
 thread_local! {
@@ -218,7 +231,7 @@ fn enqueue(link: &str, click: Click) -> Role {
 }
 
 /// A batch the object did not confirm after `SEND_ATTEMPTS`: the caller parks it (in D1) for the
-/// cron to send again (`resend`). The object may have applied it; it counts the batch's id once.
+/// cron to send again (`links::resend`). The object may have applied it; it counts the batch's id once.
 pub struct Unsent {
     pub link: String,
     pub batch_id: String,
@@ -228,9 +241,17 @@ pub struct Unsent {
 }
 
 async fn flush(env: &Env, link: &str, batch: Batch) -> Option<Unsent> {
+    let clicks = batch.clicks.len();
+    let body = match serde_json::to_string(&batch) {
+        Ok(body) => body,
+        Err(e) => {
+            crate::log::log("error", &serde_json::json!({"link": link, "lost_clicks": clicks, "batch": batch.id, "error": e.to_string()}));
+            return None;
+        }
+    };
     let mut outcome = Ok(());
     for attempt in 0..SEND_ATTEMPTS {
-        outcome = send(env, link, &batch).await;
+        outcome = send(env, link, body.clone()).await;
         if outcome.is_ok() {
             return None;
         }
@@ -239,13 +260,11 @@ async fn flush(env: &Env, link: &str, batch: Batch) -> Option<Unsent> {
         }
     }
     let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
-    crate::log::log("warn", &serde_json::json!({"link": link, "unsent_clicks": batch.clicks.len(), "batch": batch.id, "error": error, "retry": "cron"}));
-    let body = serde_json::to_string(&batch).ok()?;
-    Some(Unsent { link: link.to_owned(), batch_id: batch.id, body, clicks: batch.clicks.len() })
+    crate::log::log("warn", &serde_json::json!({"link": link, "unsent_clicks": clicks, "batch": batch.id, "error": error, "retry": "cron"}));
+    Some(Unsent { link: link.to_owned(), batch_id: batch.id, body, clicks })
 }
 
-/// Sends a parked batch again (the cron).
-pub async fn resend(env: &Env, link: &str, body: String) -> super::Result<()> {
+async fn post(env: &Env, link: &str, body: String) -> super::Result<()> {
     super::call(env, &Meter::default(), BINDING, link, Method::Post, "/record", Some(body)).await.map(|_| ())
 }
 

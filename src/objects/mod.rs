@@ -118,10 +118,11 @@ impl Faults {
     }
 
     /// The next step of the plan, taken (nothing, and no storage call, without a plan).
-    fn next(&self, sql: &SqlStorage) -> worker::Result<Option<Fault>> {
+    fn next(&self, state: &State) -> worker::Result<Option<Fault>> {
         if self.plan.is_empty() {
             return Ok(None);
         }
+        let sql = state.storage().sql();
         sql.exec("CREATE TABLE IF NOT EXISTS injected_faults (step INTEGER PRIMARY KEY)", None)?;
         #[derive(serde::Deserialize)]
         struct Taken {
@@ -139,7 +140,7 @@ impl Faults {
 
 /// `transaction` for a write, with the next injected fault (if any) applied to it.
 fn write_transaction<T: 'static>(state: &State, faults: &Faults, work: impl FnOnce() -> worker::Result<T> + 'static) -> worker::Result<T> {
-    let fault = faults.next(&state.storage().sql())?;
+    let fault = faults.next(state)?;
     let value = transaction(state, move || {
         let value = work()?;
         if fault == Some(Fault::BeforeCommit) {

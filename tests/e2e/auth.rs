@@ -394,7 +394,7 @@ fn another_users_records_are_404_on_every_route_that_names_one() {
         case("POST", "marketplace/items/{id}/versions", &draft, &[&stranger, &buyer], &seller, Body::Json(json!({"version_number": "2.0.0"})), 201),
         case("PUT", "marketplace/items/{id}/file", &draft, &[&stranger, &buyer], &seller, Body::File, 201),
         case("GET", "marketplace/items/{id}/licenses", &published, &[&stranger, &buyer], &seller, Body::Json(json!({})), 200),
-        case("PATCH", "marketplace/licenses/{id}", &license, &[&stranger, &buyer], &seller, Body::Json(json!({"status": "active"})), 200),
+        case("PATCH", "marketplace/licenses/{id}", &license, &[&stranger, &buyer], &seller, Body::Json(json!({"status": "disabled"})), 200),
         case("GET", "marketplace/purchases/{id}", &order, &[&stranger, &seller], &buyer, Body::Json(json!({})), 200),
         case("POST", "marketplace/purchases/{id}/license/rotate", &order, &[&stranger, &seller], &buyer, Body::Json(json!({})), 200),
         case("GET", "marketplace/purchases/{id}/download", &order, &[&stranger, &seller], &buyer, Body::Json(json!({})), 302),
@@ -447,6 +447,17 @@ fn another_users_records_are_404_on_every_route_that_names_one() {
             Body::File => call.header("Content-Type", "application/zip").body(vec![7; 64]).send(),
         }
     };
+    // What the owners see of their records, before and after the intruders' attempts.
+    let snapshot = || {
+        let get = |path: &str, token: &str| s.get(&format!("{API}/{path}")).token(token).send().body;
+        [
+            get("marketplace/seller/items", &seller),
+            get(&format!("marketplace/items/{published}/licenses"), &seller),
+            get(&format!("marketplace/purchases/{order}"), &buyer),
+            get("resellers/me/end-users", &reseller),
+        ]
+    };
+    let before = snapshot();
     let mut probes = 0;
     for c in &cases {
         for intruder in &c.intruders {
@@ -455,6 +466,22 @@ fn another_users_records_are_404_on_every_route_that_names_one() {
             assert!(!r.body.contains(&c.record), "{} {} names the record: {}", c.method, c.foreign, r.body);
             probes += 1;
         }
+    }
+    // A draft is nobody's to buy or review either.
+    let review = json!({"rating": 5, "title": "Great", "review_text": "Worth it"});
+    let draft_routes = [
+        ("POST", format!("{API}/marketplace/items/{draft}/purchase"), json!({})),
+        ("GET", format!("{API}/marketplace/items/{draft}/reviews"), json!({})),
+        ("POST", format!("{API}/marketplace/items/{draft}/reviews"), review),
+    ];
+    for (method, path, body) in &draft_routes {
+        let call = s.request(method, path).token(&stranger).header("Idempotency-Key", &unique("k"));
+        let r = if *method == "GET" { call.send() } else { call.json(body).send() };
+        assert_eq!((r.status, r.code()), (404, "not_found".to_owned()), "{method} {path}: {}", r.body);
+        probes += 1;
+    }
+    assert_eq!(snapshot(), before, "an intruder's request changed an owner's record");
+    for c in &cases {
         let r = send(c.method, &c.owner_path, c.owner.as_deref(), &c.body);
         assert_eq!(r.status, c.owner_status, "the owner's {} {}: {}", c.method, c.owner_path, r.body);
     }

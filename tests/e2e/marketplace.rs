@@ -255,7 +255,7 @@ fn purchase(s: &Server, token: &str, item: &str, key: Option<&str>) -> Resp {
 fn get_bytes(s: &Server, url: &str, range: Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::Read;
     let path = &url[url.find("/d/").expect("a download link")..];
-    let mut req = ureq::get(&format!("{}{path}", s.base));
+    let mut req = ureq::get(&format!("{}{path}", s.base()));
     if let Some(range) = range {
         req = req.set("Range", range);
     }
@@ -334,7 +334,7 @@ fn a_purchase_completes_once_into_a_license_a_download_and_a_held_earning() {
     assert_eq!(header(&headers, "content-range"), Some(format!("bytes 1000-1999/{}", bytes.len()).as_str()));
     assert_eq!(header(&headers, "content-length"), Some("1000"));
     // A HEAD says what a download would be, and is no download.
-    let head = ureq::head(&format!("{}{}", s.base, &link[link.find("/d/").unwrap()..])).call().expect("HEAD");
+    let head = ureq::head(&format!("{}{}", s.base(), &link[link.find("/d/").unwrap()..])).call().expect("HEAD");
     assert_eq!((head.status(), head.header("etag").map(str::to_owned)), (200, header(&headers, "etag").map(str::to_owned)));
     let (status, _, body) = get_bytes(s, &link, Some("bytes=-10"));
     assert_eq!((status, body.as_slice()), (206, &bytes[bytes.len() - 10..]));

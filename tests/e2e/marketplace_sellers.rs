@@ -200,7 +200,7 @@ fn sellers_see_sales_refunds_and_payouts_netted() {
     let link = s.get(&format!("{API}/marketplace/purchases/{}/download", a1["order_id"].as_str().unwrap())).token(&one).send();
     assert_eq!(link.status, 302);
     let path = link.header("Location").unwrap();
-    assert_eq!(ureq::get(&format!("{}{}", s.base, &path[path.find("/d/").unwrap()..])).call().expect("download").status(), 200);
+    assert_eq!(ureq::get(&format!("{}{}", s.base(), &path[path.find("/d/").unwrap()..])).call().expect("download").status(), 200);
     let items = s.get(&format!("{API}/marketplace/seller/items")).token(&token).send().json();
     let stats: Vec<(Value, Value, Value)> =
         items["items"].as_array().unwrap().iter().map(|i| (i["id"].clone(), i["seller"]["revenue_cents"].clone(), i["seller"]["downloads"].clone())).collect();
