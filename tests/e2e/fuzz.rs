@@ -6,7 +6,7 @@
 //!
 //! Bounded: `FUZZ_MAX_EXAMPLES` test cases per operation and phase (default 40) with a fixed seed
 //! (`FUZZ_SEED`, default below), so a run is reproducible and takes a few minutes. Fuzz deeper
-//! with a new seed: `npm run fuzz` (300 examples). The stateful phase follows the document's
+//! with a new seed: `npm run fuzz` (120 examples). The stateful phase follows the document's
 //! links (an item created, then edited, bought, its key activated…). Every operation must answer
 //! a success at least once with the default seed (read from the instance's request log), or the
 //! data it needs is missing here; another seed may leave up to three out. The report (JUnit, JSON, coverage.txt) is left in the instance's directory
